@@ -1,0 +1,28 @@
+# attnlab: regenerate the tables and claims of papers on attention mechanisms.
+#   snakemake --cores 2                                  default ("mini") scale
+#   snakemake --cores 2 --configfile config/smoke.yaml   CI scale
+#   snakemake --report results/report.html               the HTML report
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "rules/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/synth.smk"
+include: "rules/generate.smk"
+include: "rules/pretrain.smk"
+include: "rules/heads.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,67 @@
+# Config validation, target lists, path helpers and code-version params.
+import json
+import os
+import sys
+from pathlib import Path
+
+WORKFLOW_SRC = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, WORKFLOW_SRC)
+# Jobs run `python -m attnlab...`: make the package importable in every environment.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in [WORKFLOW_SRC, os.environ.get("PYTHONPATH", "")] if p
+)
+
+from attnlab.codehash import code_version
+from attnlab.config import ConfigError, config_hash, enabled_experiments, validate_config
+import attnlab.ocr.plan as ocr_plan
+
+try:
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except ConfigError as e:
+    sys.stderr.write(f"attnlab: {e}\n")
+    sys.exit(1)
+
+EXPERIMENTS = enabled_experiments(config)
+BASE_SEED = config["base_seed"]
+
+
+wildcard_constraints:
+    task=r"n\d+m\d+",
+    run=r"[a-z0-9-]+",
+    seed=r"\d+",
+
+
+def as_json(obj):
+    """Params travel to steps as one JSON argument (quoted with :q in the shell command)."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def exp_config(exp):
+    return config["experiments"][exp]
+
+
+def common_params(exp):
+    """Params every experiment's evaluate/table steps share: scale, seeds, config hash."""
+    cfg = exp_config(exp)
+    return {
+        "scale": config["scale"],
+        "base_seed": BASE_SEED,
+        "seeds": list(range(cfg["seeds"])),
+        "config_hash": config_hash({"base_seed": BASE_SEED, exp: cfg}),
+        "threads": config["threads"],
+    }
+
+
+def table_outputs(exp):
+    return expand("results/tables/{exp}.{ext}", exp=exp, ext=["md", "csv", "tex", "html"])
+
+
+FIGURES = {"ocr": ["spectra", "head_dim"]}
+
+
+def final_outputs():
+    targets = ["results/claims.md"]
+    for exp in EXPERIMENTS:
+        targets += table_outputs(exp)
+        targets += expand("results/figures/{exp}_{fig}.png", exp=exp, fig=FIGURES[exp])
+    return targets

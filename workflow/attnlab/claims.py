@@ -1,0 +1,71 @@
+"""Claim rows: a verdict computed from measured numbers over seeds, never written by hand."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+VERDICTS = (PASS, FAIL, INCONCLUSIVE)
+
+
+def verdict_over_seeds(per_seed: Sequence[bool | None]) -> str:
+    """PASS if the check holds on every seed, FAIL if on none; seeds that disagree, or a seed
+    that could not be measured (None), or no seeds at all, give INCONCLUSIVE."""
+    if not per_seed or any(v is None for v in per_seed):
+        return INCONCLUSIVE
+    if all(per_seed):
+        return PASS
+    if not any(per_seed):
+        return FAIL
+    return INCONCLUSIVE
+
+
+def claim_row(
+    *,
+    experiment: str,
+    paper: str,
+    claim: str,
+    metric: str,
+    paper_value: str,
+    measured: str,
+    per_seed_pass: Sequence[bool | None],
+    per_seed_values: dict | None = None,
+    threshold: str,
+    substitute: bool,
+    scale: str,
+    seeds: Sequence[int],
+) -> dict:
+    return {
+        "experiment": experiment,
+        "paper": paper,
+        "claim": claim,
+        "metric": metric,
+        "threshold": threshold,
+        "paper_value": paper_value,
+        "measured": measured,
+        "verdict": verdict_over_seeds(per_seed_pass),
+        "per_seed_pass": [None if v is None else bool(v) for v in per_seed_pass],
+        "per_seed_values": per_seed_values or {},
+        "substitute": bool(substitute),
+        "scale": scale,
+        "seeds": list(seeds),
+    }
+
+
+def not_reproduced_row(*, experiment: str, paper: str, claim: str, why: str, scale: str) -> dict:
+    """A claim the paper makes that this project cannot run here, listed so nobody assumes it was."""
+    return {
+        "experiment": experiment,
+        "paper": paper,
+        "claim": claim,
+        "metric": "—",
+        "threshold": "—",
+        "paper_value": "—",
+        "measured": f"not reproduced: {why}",
+        "verdict": "NOT RUN",
+        "per_seed_pass": [],
+        "per_seed_values": {},
+        "substitute": False,
+        "scale": scale,
+        "seeds": [],
+    }

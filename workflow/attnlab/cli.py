@@ -1,0 +1,76 @@
+"""The thin command line every step shares.
+
+    python -m attnlab.<exp>.<step> --input NAME PATH [PATH ...] --output NAME PATH [...] --params JSON
+
+A rule passes paths and a JSON of its params; the same step runs by hand or from pytest.
+A user-fixable error (AttnlabError) prints one clear line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+from attnlab import AttnlabError
+
+
+@dataclass
+class StepArgs:
+    inputs: dict[str, list[str]] = field(default_factory=dict)
+    outputs: dict[str, list[str]] = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    def input(self, name: str) -> str:
+        return self._one(self.inputs, name, "--input")
+
+    def output(self, name: str) -> str:
+        return self._one(self.outputs, name, "--output")
+
+    @staticmethod
+    def _one(table, name, flag):
+        if name not in table:
+            raise AttnlabError(f"missing {flag} {name}")
+        if len(table[name]) != 1:
+            raise AttnlabError(f"{flag} {name} expects one path, got {len(table[name])}")
+        return table[name][0]
+
+
+def parse(argv=None, description: str = "") -> StepArgs:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--input", nargs="+", action="append", default=[], metavar=("NAME", "PATH"),
+                   help="a named path (or list of paths; possibly empty)")
+    p.add_argument("--output", nargs="+", action="append", default=[], metavar=("NAME", "PATH"))
+    p.add_argument("--params", default="{}", help="JSON object of parameters")
+    ns = p.parse_args(argv)
+
+    def table(groups, flag):
+        out: dict[str, list[str]] = {}
+        for name, *paths in groups:
+            out.setdefault(name, []).extend(paths)
+        return out
+
+    try:
+        params = json.loads(ns.params)
+    except json.JSONDecodeError as e:
+        p.error(f"--params is not valid JSON: {e}")
+    if not isinstance(params, dict):
+        p.error("--params must be a JSON object")
+    return StepArgs(table(ns.input, "--input"), table(ns.output, "--output"), params)
+
+
+def run_step(fn: Callable[[StepArgs], None], argv=None, description: str = "") -> None:
+    """Parse the command line, pin thread counts, run `fn`; turn AttnlabError into exit 2."""
+    args = parse(argv, description)
+    threads = max(1, int(args.params.get("threads", os.environ.get("OMP_NUM_THREADS", 1))))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:  # one torch thread per job unless the rule gives more
+        sys.modules["torch"].set_num_threads(threads)
+    try:
+        fn(args)
+    except AttnlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

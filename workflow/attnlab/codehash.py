@@ -1,0 +1,87 @@
+"""Hash the source of the attnlab modules a step uses, so editing one reruns exactly its jobs.
+
+Snakemake only notices edits to the file a rule names. Each rule gets a param
+`code_version("attnlab.ocr.train")`: a hash over that module and every attnlab module it
+imports, transitively (found statically, without importing anything).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+from pathlib import Path
+
+PACKAGE = "attnlab"
+ROOT = Path(__file__).resolve().parent  # .../workflow/attnlab
+
+
+def module_path(name: str) -> Path | None:
+    parts = name.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = ROOT.joinpath(*parts[1:])
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """attnlab modules imported by one module (absolute and relative imports)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    is_pkg = path.name == "__init__.py"
+    package = name if is_pkg else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            found.add(mod)
+            found.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import module`
+    result = set()
+    for mod in found:
+        if not mod.startswith(PACKAGE):
+            continue
+        # every enclosing package's __init__ runs on import, too
+        parts = mod.split(".")
+        for i in range(1, len(parts) + 1):
+            sub = ".".join(parts[:i])
+            if module_path(sub) is not None:
+                result.add(sub)
+    return result
+
+
+def module_closure(*names: str) -> list[str]:
+    """The named modules plus every attnlab module they import, transitively, sorted."""
+    seen: set[str] = set()
+    stack = list(names)
+    for name in names:
+        parts = name.split(".")
+        stack += [".".join(parts[:i]) for i in range(1, len(parts))]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        path = module_path(name)
+        if path is None:
+            raise ValueError(f"no attnlab module named {name!r}")
+        seen.add(name)
+        stack.extend(_imports(name, path) - seen)
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=None)
+def code_version(*names: str) -> str:
+    """A short hash of the source of `names` and of the attnlab modules they use."""
+    h = hashlib.sha256()
+    for name in module_closure(*names):
+        h.update(name.encode() + b"\0" + module_path(name).read_bytes() + b"\0")
+    return h.hexdigest()[:16]

@@ -1,0 +1,53 @@
+"""Config validation against config/schema.yaml, with messages that name the offending key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from attnlab import AttnlabError
+
+
+class ConfigError(AttnlabError):
+    pass
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(err) -> str:
+    """One line per schema violation: the dotted key, then what is wrong with it."""
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        known = ", ".join(sorted(err.schema.get("properties", {})))
+        return f"config key {_key(path + extra[:1])}: unknown key (allowed under {_key(path)}: {known})"
+    if err.validator == "propertyNames":
+        bad = err.message.split(" ")[0]
+        return f"config key {_key(path)}: name {bad} is not allowed ({err.message})"
+    return f"config key {_key(path)}: {err.message}"
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate `config` in place against the JSON schema; raise ConfigError naming every bad key."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = "\n  ".join(_describe(e) for e in errors)
+        raise ConfigError(f"invalid config ({len(errors)} problem(s)):\n  {lines}")
+    return config
+
+
+def config_hash(obj) -> str:
+    """A stable short hash of a config block (keys sorted)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def enabled_experiments(config: dict) -> list[str]:
+    return [eid for eid, block in config.get("experiments", {}).items() if block.get("enabled", True)]

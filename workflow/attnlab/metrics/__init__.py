@@ -1,0 +1,1 @@
+"""Metrics: pure functions over tensors and arrays, each tested on inputs with known answers."""

@@ -1,0 +1,98 @@
+"""Which OCR jobs a config asks for, and the params each gets. Read by the Snakefile at parse
+time (no torch import); the steps themselves never import it."""
+
+from __future__ import annotations
+
+from attnlab.seeds import derive_seed
+
+RESULTS = "results/ocr"
+
+
+def task_id(task: dict) -> str:
+    return f"n{task['n_pairs']}m{task['train_subjects_per_pair']}"
+
+
+def tasks(cfg: dict) -> dict[str, dict]:
+    return {task_id(t): t for t in cfg["tasks"]}
+
+
+def runs(cfg: dict) -> dict[str, dict]:
+    """Every (parametrization, head dim, optimizer) the config asks for, by a stable id.
+    The first optimizer listed is the primary one: it alone gets the head-dimension sweep."""
+    out = {}
+    for i, (opt, settings) in enumerate(cfg["optimizers"].items()):
+        dims = sorted(set(cfg["head_dim_sweep"]) | {cfg["head_dim"]}) if i == 0 else [cfg["head_dim"]]
+        for d in dims:
+            out[f"factorized-d{d}-{opt}"] = {"parametrization": "factorized", "head_dim": d,
+                                             "optimizer": opt, **settings}
+        out[f"combined-{opt}"] = {"parametrization": "combined", "head_dim": None,
+                                  "optimizer": opt, **settings}
+    return out
+
+
+def primary_optimizer(cfg: dict) -> str:
+    return next(iter(cfg["optimizers"]))
+
+
+def data_path(task: str, seed: int) -> str:
+    return f"{RESULTS}/data/{task}/seed{seed}.parquet"
+
+
+def run_dir(task: str, run: str, seed: int) -> str:
+    return f"{RESULTS}/runs/{task}/{run}/seed{seed}"
+
+
+def vocab_size(task: dict) -> int:
+    n = task["n_pairs"]
+    return n * (task["train_subjects_per_pair"] + task["test_subjects_per_pair"]) + 2 + 2 * n
+
+
+def synth_params(cfg: dict, base_seed: int, task: str, seed: int) -> dict:
+    return {**tasks(cfg)[task], "seed": derive_seed(base_seed, "ocr", task, "data", seed)}
+
+
+def train_params(cfg: dict, base_seed: int, task: str, run: str, seed: int) -> dict:
+    return {
+        "run": runs(cfg)[run],
+        "vocab_size": vocab_size(tasks(cfg)[task]),
+        "init_std": cfg["init_std"],
+        "log_every": cfg["log_every"],
+        "seed": derive_seed(base_seed, "ocr", task, run, seed),
+    }
+
+
+def manifest(cfg: dict, base_seed: int) -> list[dict]:
+    """One entry per trained model: its keys, run directory and data file."""
+    items = []
+    for task in tasks(cfg):
+        for run, spec in runs(cfg).items():
+            for seed in range(cfg["seeds"]):
+                items.append({
+                    "task": task, "run": run, "parametrization": spec["parametrization"],
+                    "head_dim": spec["head_dim"], "optimizer": spec["optimizer"],
+                    "seed_index": seed, "seed": derive_seed(base_seed, "ocr", task, run, seed),
+                    "model_dir": run_dir(task, run, seed), "data": data_path(task, seed),
+                })
+    return items
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {
+        "manifest": manifest(cfg, base_seed),
+        "primary_task": next(iter(tasks(cfg))),
+        "primary_optimizer": primary_optimizer(cfg),
+        "head_dim": cfg["head_dim"],
+        "small_head_dim": min(cfg["head_dim_sweep"]) if cfg["head_dim_sweep"] else None,
+    }
+
+
+def table_params(cfg: dict) -> dict:
+    notes = [f"{tid} (S={vocab_size(t) - 2 - 2 * t['n_pairs']} subjects, n={t['n_pairs']} pairs, "
+             f"{t['train_subjects_per_pair']} train / {t['test_subjects_per_pair']} held-out "
+             f"subjects per pair)" for tid, t in tasks(cfg).items()]
+    return {
+        "task_notes": notes,
+        "primary_task": next(iter(tasks(cfg))),
+        "primary_optimizer": primary_optimizer(cfg),
+        "head_dim": cfg["head_dim"],
+    }

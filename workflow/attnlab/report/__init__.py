@@ -1,0 +1,1 @@
+"""Cross-experiment outputs: the gathered claims table."""

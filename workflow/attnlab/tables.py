@@ -1,0 +1,74 @@
+"""Paper tables in Markdown, CSV and LaTeX (plus an HTML fragment for the Snakemake report)."""
+
+from __future__ import annotations
+
+import html
+import pandas as pd
+
+from attnlab.io import write_text
+from attnlab.provenance import provenance_lines
+
+
+def mean_sd(values, digits: int = 3) -> str:
+    """'0.981 ± 0.012' over seeds ('—' when there is nothing to average)."""
+    s = pd.Series(list(values), dtype="float64").dropna()
+    if s.empty:
+        return "—"
+    if len(s) == 1:
+        return f"{s.iloc[0]:.{digits}f}"
+    return f"{s.mean():.{digits}f} ± {s.std(ddof=1):.{digits}f}"
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    def cell(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(map(cell, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _latex(df: pd.DataFrame, title: str) -> str:
+    tex = df.style.hide(axis="index").to_latex(
+        hrules=True, column_format="l" * len(df.columns), caption=title
+    )
+    return tex.replace("±", r"$\pm$").replace("_", r"\_").replace("%", r"\%")
+
+
+def write_table(
+    paths: dict[str, str],
+    display: pd.DataFrame,
+    *,
+    title: str,
+    provenance: dict,
+    numeric: pd.DataFrame | None = None,
+    notes: list[str] = (),
+) -> None:
+    """Write the table to `paths["md"]`, `paths["csv"]`, `paths["tex"]` and `paths["html"]`.
+
+    `display` holds formatted cells (mean ± sd); `numeric`, if given, is what the CSV holds
+    (one number per cell, for re-analysis). Provenance goes in each file: a section in
+    Markdown, `#` comment lines in CSV (read with `pd.read_csv(path, comment="#")`), `%` in LaTeX.
+    """
+    prov = provenance_lines(provenance)
+    md = [f"# {title}", "", markdown_table(display), ""]
+    md += [f"- {n}" for n in notes]
+    md += ["", "## Provenance", "", *[f"- {line}" for line in prov], ""]
+    write_text(paths["md"], "\n".join(md))
+
+    csv = "".join(f"# {line}\n" for line in [title, *prov])
+    csv += (numeric if numeric is not None else display).to_csv(index=False)
+    write_text(paths["csv"], csv)
+
+    tex = "".join(f"% {line}\n" for line in [title, *prov, *notes])
+    write_text(paths["tex"], tex + _latex(display, title))
+
+    rows = display.to_html(index=False, escape=True, border=0)
+    notes_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    prov_html = "".join(f"<li>{html.escape(line)}</li>" for line in prov)
+    write_text(
+        paths["html"],
+        f"<h2>{html.escape(title)}</h2>\n{rows}\n<ul>{notes_html}</ul>\n"
+        f"<details><summary>provenance</summary><ul>{prov_html}</ul></details>\n",
+    )
