@@ -1,18 +1,24 @@
 # Config validation, target lists, path helpers and code-version params.
 import json
-import os
+import shlex
 import sys
 from pathlib import Path
 
 WORKFLOW_SRC = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, WORKFLOW_SRC)
-# Jobs run `python -m attnlab...`: make the package importable in every environment.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in [WORKFLOW_SRC, os.environ.get("PYTHONPATH", "")] if p
+# Jobs run `python -m attnlab...`: make the package importable in every environment
+# (venv, --sdm conda, SLURM) without installing it.
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(WORKFLOW_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 from attnlab.codehash import code_version
-from attnlab.config import ConfigError, config_hash, enabled_experiments, validate_config
+from attnlab.config import (
+    ConfigError,
+    config_hash,
+    enabled_experiments,
+    validate_config,
+)
 import attnlab.ocr.plan as ocr_plan
 
 try:
@@ -53,7 +59,9 @@ def common_params(exp):
 
 
 def table_outputs(exp):
-    return expand("results/tables/{exp}.{ext}", exp=exp, ext=["md", "csv", "tex", "html"])
+    return expand(
+        "results/tables/{exp}.{ext}", exp=exp, ext=["md", "csv", "tex", "html"]
+    )
 
 
 FIGURES = {"ocr": ["spectra", "head_dim"]}

@@ -28,19 +28,21 @@ rule ocr_table:
             category="ocr",
             labels={"figure": "head-dim sweep"},
         ),
-    params:
-        json=as_json({**ocr_plan.table_params(exp_config("ocr")), **common_params("ocr")}),
-        code=code_version("attnlab.ocr.table"),
     log:
         "results/logs/ocr/table.log",
     benchmark:
         "results/benchmarks/ocr/table.tsv"
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/report.yaml"
+    params:
+        json=as_json(
+            {**ocr_plan.table_params(exp_config("ocr")), **common_params("ocr")}
+        ),
+        code=code_version("attnlab.ocr.table"),
     shell:
         "python -m attnlab.ocr.table --input metrics {input.metrics:q}"
         " --input spectra {input.spectra:q} --input claims {input.claims:q}"
@@ -60,18 +62,18 @@ rule claims:
             labels={"figure": "all claims"},
         ),
         csv="results/claims.csv",
-    params:
-        code=code_version("attnlab.report.claims_md"),
     log:
         "results/logs/claims.log",
     benchmark:
         "results/benchmarks/claims.tsv"
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/report.yaml"
+    params:
+        code=code_version("attnlab.report.claims_md"),
     shell:
         "python -m attnlab.report.claims_md --input claims {input.claims:q}"
         " --output md {output.md:q} --output csv {output.csv:q} > {log:q} 2>&1"

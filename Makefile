@@ -1,0 +1,45 @@
+# attnlab — the two commands a new user types:
+#   make run    set everything up, run the default ("mini") workflow, build the report
+#   make test   set everything up, run the tests (what CI runs)
+PYTHON  ?= python3.11
+VENV    ?= .venv
+CORES   ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG  ?=
+SMK     := $(VENV)/bin/snakemake
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup run report test lint smoke bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (attnlab needs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(SMK) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
+	$(MAKE) --no-print-directory report
+
+# The report is rebuilt only when a table, figure or the claims changed.
+report: setup
+	@if [ ! -f results/report.html ] || [ -n "$$(find results/claims.md results/tables results/figures -newer results/report.html 2>/dev/null | head -1)" ]; then \
+		$(SMK) $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html; \
+	else echo "results/report.html is up to date"; fi
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(SMK) --lint
+	$(VENV)/bin/snakefmt --check Snakefile rules
+
+smoke: setup
+	$(SMK) --cores $(CORES) --configfile config/smoke.yaml
+
+bench: setup
+	$(VENV)/bin/python bench/run_times.py
+
+clean:
+	rm -rf results/*/ results/claims.md results/claims.csv results/report.html .snakemake

@@ -1,0 +1,87 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attnlab.config import ConfigError, config_hash, validate_config
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def load(name="config.yaml"):
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+def merged(*names):
+    """Layer config files the way Snakemake does (recursive update)."""
+    def update(base, new):
+        for k, v in new.items():
+            if isinstance(v, dict) and isinstance(base.get(k), dict):
+                update(base[k], v)
+            else:
+                base[k] = v
+        return base
+    cfg = {}
+    for n in names:
+        update(cfg, load(n))
+    return cfg
+
+
+@pytest.mark.parametrize("layers", [["config.yaml"], ["config.yaml", "smoke.yaml"], ["config.yaml", "full.yaml"]])
+def test_shipped_configs_are_valid(layers):
+    validate_config(merged(*layers), SCHEMA)
+
+
+def bad(mutate):
+    cfg = load()
+    mutate(cfg)
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, SCHEMA)
+    return str(e.value)
+
+
+def test_wrong_type_names_the_key():
+    msg = bad(lambda c: c["experiments"]["ocr"].__setitem__("head_dim", "sixteen"))
+    assert "experiments.ocr.head_dim" in msg and "integer" in msg
+
+
+def test_negative_seed_count_names_the_key():
+    msg = bad(lambda c: c["experiments"]["ocr"].__setitem__("seeds", -1))
+    assert "experiments.ocr.seeds" in msg and "minimum" in msg
+
+
+def test_unknown_experiment_id_names_it():
+    msg = bad(lambda c: c["experiments"].__setitem__("ocrr", {"enabled": True}))
+    assert "experiments.ocrr" in msg and "unknown" in msg
+
+
+def test_shell_metacharacters_in_an_id_are_rejected():
+    msg = bad(lambda c: c["experiments"].__setitem__("ocr; rm -rf ~", {}))
+    assert "experiments" in msg and "ocr; rm -rf ~" in msg
+
+
+def test_unknown_top_level_key_and_optimizer():
+    assert "config key lr" in bad(lambda c: c.__setitem__("lr", 1))
+    assert "experiments.ocr.optimizers" in bad(lambda c: c["experiments"]["ocr"]["optimizers"].__setitem__("sgd", {"lr": 1, "steps": 2}))
+
+
+def test_every_schema_property_is_described_or_referenced():
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            assert "description" in sub or "$ref" in sub, f"{path}.{key} has no description"
+            walk(sub, f"{path}.{key}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+    for name, d in schema["$defs"].items():
+        walk(d, name)
+    walk(schema, "")
+
+
+def test_config_hash_is_order_independent():
+    a = {"x": 1, "y": {"b": 2, "a": 1}}
+    b = copy.deepcopy({"y": {"a": 1, "b": 2}, "x": 1})
+    assert config_hash(a) == config_hash(b) != config_hash({"x": 2, "y": a["y"]})

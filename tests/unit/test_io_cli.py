@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from attnlab import AttnlabError
+from attnlab.cli import parse
+from attnlab.io import atomic_dir, atomic_path, read_json, read_parquet, write_parquet
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_moves_files_only_on_success(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(run) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"x")
+            raise RuntimeError
+    assert list(run.iterdir()) == []
+    with atomic_dir(run) as tmp:
+        (tmp / "model.safetensors").write_bytes(b"x")
+        (tmp / "config.json").write_text("{}")
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_truncated_parquet_and_missing_files_name_the_file(tmp_path):
+    path = tmp_path / "d.parquet"
+    write_parquet(path, pd.DataFrame({"a": range(100)}))
+    assert read_parquet(path).a.sum() == 4950
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(AttnlabError, match="d.parquet"):
+        read_parquet(path)
+    with pytest.raises(AttnlabError, match="missing input file: .*nope.json"):
+        read_json(tmp_path / "nope.json")
+
+
+def test_parse_named_paths_and_params():
+    args = parse(["--input", "runs", "a", "b", "--input", "data", "d", "--output", "md", "o.md",
+                  "--params", json.dumps({"x": 1})])
+    assert args.inputs == {"runs": ["a", "b"], "data": ["d"]}
+    assert args.input("data") == "d" and args.output("md") == "o.md" and args.params == {"x": 1}
+    with pytest.raises(AttnlabError):
+        args.input("runs")
+
+
+def test_step_with_missing_input_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "metrics.parquet"
+    manifest = [{"task": "t", "run": "r", "parametrization": "combined", "head_dim": None,
+                 "optimizer": "adam", "seed_index": 0, "seed": 1,
+                 "model_dir": str(tmp_path / "no-such-run"), "data": str(tmp_path / "no.parquet")}]
+    proc = subprocess.run(
+        [sys.executable, "-m", "attnlab.ocr.evaluate", "--output", "metrics", str(out),
+         "--output", "spectra", str(tmp_path / "s.parquet"), "--output", "claims", str(tmp_path / "c.json"),
+         "--params", json.dumps({"manifest": manifest})],
+        capture_output=True, text=True, env={"PYTHONPATH": "workflow", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "missing input file" in proc.stderr and "no.parquet" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
