@@ -1,0 +1,142 @@
+"""Every attention mechanism: causal, its pattern has the mechanism's shape, heads ablate by hook."""
+
+import pytest
+import torch
+
+from attnlab.attention import MECHANISMS
+from attnlab.lm.configuration import AttnLMConfig
+from attnlab.lm.hooks import ablate_heads
+from attnlab.lm.modeling import AttnLMForCausalLM
+
+META = 6
+OPTIONS = {
+    "softmax": {},
+    "sigmoid": {},
+    "sliding_window": {"window": 4},
+    "moh": {"shared_heads": 1, "active_heads": 3},
+    "meta": {"zero_meta_positions": True},
+    "dynamic_mask": {"window": 4},
+}
+
+
+def make(attention, position_encoding="rope", seed=0, **options):
+    torch.manual_seed(seed)
+    cfg = AttnLMConfig(vocab_size=40, n_positions=64, n_embd=32, n_layer=2, n_head=4, attention=attention,
+                       attention_options={**OPTIONS[attention], **options},
+                       position_encoding=position_encoding, meta_token_id=META)
+    model = AttnLMForCausalLM(cfg).eval()
+    with torch.no_grad():  # DMA's A starts at 0 (z = 1 everywhere); give it content-dependence
+        for b in model.blocks:
+            if hasattr(b.attn, "A"):
+                b.attn.A.normal_()
+    return model
+
+
+def tokens(B=2, T=16, seed=0):
+    x = torch.randint(8, 40, (B, T), generator=torch.Generator().manual_seed(seed))
+    x[:, [2, 7, 11]] = META
+    return x
+
+
+def test_every_mechanism_is_listed():
+    assert set(OPTIONS) == set(MECHANISMS)
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_causal(attention):
+    model, x = make(attention), tokens()
+    y = x.clone()
+    y[:, 10:] = torch.randint(8, 40, (2, 6))
+    with torch.no_grad():
+        a, b = model(x).logits, model(y).logits
+    torch.testing.assert_close(a[:, :10], b[:, :10], rtol=0, atol=1e-5)
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_pattern_and_z_hooks(attention):
+    model, x = make(attention), tokens()
+    _, cache = model.run_with_cache(x)
+    p, z = cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"]
+    assert p.shape == (2, 4, 16, 16) and z.shape == (2, 16, 4, 8)
+    assert torch.all(p.triu(1) == 0) and torch.all(p >= 0)
+    rows = p.sum(-1)
+    if attention == "sigmoid":
+        assert not torch.allclose(rows, torch.ones_like(rows))  # no normalisation
+    else:
+        torch.testing.assert_close(rows, torch.ones_like(rows))
+    if attention in ("sliding_window", "dynamic_mask"):
+        assert int((p > 0).sum(-1).max()) <= 4
+    if attention == "sliding_window":
+        i = torch.arange(16)
+        assert torch.all(p[..., (i[:, None] - i[None, :]) >= 4] == 0)
+
+
+def test_dynamic_mask_keeps_top_w_keys_by_value_score():
+    model, x = make("dynamic_mask"), tokens(T=20)
+    _, cache = model.run_with_cache(x, names=["blocks.0.attn.hook_pattern", "blocks.0.attn.hook_v"])
+    attn, v = model.blocks[0].attn, cache["blocks.0.attn.hook_v"].transpose(1, 2)
+    z = attn.key_scores(v)  # (B, H, T)
+    kept = cache["blocks.0.attn.hook_pattern"][:, :, -1] > 0  # the last query sees every key causally
+    expected = torch.zeros_like(kept).scatter_(-1, z.topk(4, -1).indices, True)
+    assert torch.equal(kept, expected)
+
+
+def test_dynamic_mask_with_wide_window_and_zero_A_is_softmax():
+    dma, soft = make("dynamic_mask", window=64), make("softmax")
+    state = {k: v for k, v in dma.state_dict().items() if k in soft.state_dict()}
+    soft.load_state_dict(state)
+    with torch.no_grad():
+        for b in dma.blocks:
+            b.attn.A.zero_()  # z = 1 for every key: a constant bias, which softmax ignores
+        torch.testing.assert_close(dma(tokens()).logits, soft(tokens()).logits, rtol=0, atol=1e-5)
+
+
+def test_moh_gates_route_top_k_and_keep_shared_heads():
+    model, x = make("moh"), tokens()
+    _, cache = model.run_with_cache(x, names=lambda n: n.endswith("hook_gate"))
+    g = cache["blocks.0.attn.hook_gate"]  # (B, T, H): 1 shared + top-2 of 3 routed
+    assert g.shape == (2, 16, 4)
+    assert torch.all(g[..., 0] > 0)
+    assert torch.all((g > 0).sum(-1) == 3)
+    out = model(x, labels=x)
+    assert out.aux_loss is not None and out.aux_loss > 0
+    torch.testing.assert_close(out.loss, out.lm_loss + out.aux_loss)
+
+
+def test_meta_attention_only_between_meta_tokens():
+    model, x = make("meta"), tokens()
+    _, cache = model.run_with_cache(x, names=lambda n: ".meta.hook_pattern" in n)
+    p = cache["blocks.0.attn.meta.hook_pattern"]
+    is_meta = x == META
+    allowed = is_meta[:, None, :, None] & is_meta[:, None, None, :]
+    assert torch.all(p[~allowed.expand_as(p)] == 0)
+    torch.testing.assert_close(p.sum(-1)[is_meta[:, None, :].expand(-1, 4, -1)], torch.ones(2 * 4 * 3))
+
+
+def test_meta_zero_positions_changes_the_function():
+    a, b = make("meta", zero_meta_positions=False), make("meta", zero_meta_positions=True)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(a(tokens()).logits, b(tokens()).logits)
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_head_ablation_by_hook_equals_zeroing_output_weights(attention):
+    model, x = make(attention), tokens()
+    with torch.no_grad(), model.ablate_heads({1: [2]}):
+        hooked = model(x).logits
+    edited = make(attention)
+    with torch.no_grad():
+        edited.blocks[1].attn.c_proj.weight[:, 16:24] = 0  # head 2's columns (d_head = 8)
+        direct = edited(x).logits
+    torch.testing.assert_close(hooked, direct, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        assert not torch.allclose(hooked, model(x).logits)
+
+
+def test_unknown_mechanism_and_options_are_rejected():
+    with pytest.raises(ValueError, match="unknown attention"):
+        AttnLMForCausalLM(AttnLMConfig(attention="nope"))
+    with pytest.raises(TypeError):
+        AttnLMForCausalLM(AttnLMConfig(attention="softmax", attention_options={"window": 3}))

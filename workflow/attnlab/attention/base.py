@@ -1,0 +1,126 @@
+"""The one interface every attention mechanism implements.
+
+`Attention` owns what all mechanisms share: the fused query/key/value projection, the output
+projection, rotary positions and the hook points. A mechanism is a subclass that overrides one or
+two small methods (diffusers-processor style, never a flag threaded through this class):
+
+- `allowed(T, ctx)`: which (query, key) pairs may interact (causal by default);
+- `attend(q, k, v, ctx)`: scores -> pattern -> per-head outputs (softmax by default);
+- `combine_heads(z, x, ctx)`: how per-head outputs are weighted before the output projection
+  (plain concatenation by default; MoH gates them).
+
+Hook points (TransformerLens names under `blocks.{i}.attn.`):
+  hook_q, hook_k, hook_v   (batch, pos, head, d_head), before rotary positions
+  hook_pattern             (batch, head, query_pos, key_pos): the attention probabilities
+  hook_z                   (batch, pos, head, d_head): per-head outputs before the output projection
+Zero a head's slice of hook_z to ablate it (`attnlab.lm.hooks.ablate_heads`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnlab.lm.hooks import HookPoint
+
+
+@dataclass
+class AttentionContext:
+    """What every layer needs to know about the batch beyond the hidden states."""
+
+    position_ids: torch.Tensor  # (batch, pos)
+    key_padding: torch.Tensor | None = None  # (batch, pos) bool, True = a real token
+    meta_positions: torch.Tensor | None = None  # (batch, pos) bool, True = a meta-token
+    rope_theta: float | None = None  # None: no rotary positions (e.g. learned absolute ones)
+    output_attentions: bool = False
+
+
+def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021, eq. 34) on (batch, head, pos, d_head), rotate-half form."""
+    d = x.shape[-1]
+    inv_freq = 1.0 / theta ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)
+    angles = positions.to(torch.float32)[:, None, :, None] * inv_freq  # (batch, 1, pos, d/2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def causal_mask(T: int, device) -> torch.Tensor:
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+class Attention(nn.Module):
+    """Causal softmax multi-head attention (GPT-2's, given learned positions): the base mechanism."""
+
+    def __init__(self, config, layer_idx: int = 0, **options):
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
+        if options:
+            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+        self.layer_idx = layer_idx
+        self.n_head, self.d_model = config.n_head, config.n_embd
+        self.head_dim = config.n_embd // config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        self.hook_pattern = HookPoint()
+        self.hook_z = HookPoint()
+
+    # --- what a mechanism overrides -------------------------------------------------------
+    def allowed(self, T: int, ctx: AttentionContext) -> torch.Tensor:
+        """(batch or 1, 1, query, key) bool: which keys each query may attend to."""
+        mask = causal_mask(T, ctx.position_ids.device)[None, None]
+        if ctx.key_padding is not None:
+            mask = mask & ctx.key_padding[:, None, None, :]
+        return mask
+
+    def attend(self, q, k, v, ctx: AttentionContext):
+        """(batch, head, pos, d_head) q, k, v -> per-head outputs of the same shape, and the pattern
+        (or None when nobody asked for it and a fused kernel did the work)."""
+        if not (self.hook_pattern.active or ctx.output_attentions) and ctx.key_padding is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True), None
+        allowed = self.allowed(q.shape[-2], ctx)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        pattern = masked_softmax(scores, allowed)
+        pattern = self.hook_pattern(pattern)
+        return pattern @ v, pattern
+
+    def combine_heads(self, z, x, ctx: AttentionContext):
+        """(batch, pos, head, d_head) -> (batch, pos, d_model), before the output projection."""
+        return z.flatten(2)
+
+    def positions(self, ctx: AttentionContext) -> torch.Tensor:
+        return ctx.position_ids
+
+    # --- shared plumbing ------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, ctx: AttentionContext):
+        B, T, _ = x.shape
+        q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
+        q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d_head)
+        if ctx.rope_theta is not None:
+            pos = self.positions(ctx)
+            q, k = apply_rotary(q, pos, ctx.rope_theta), apply_rotary(k, pos, ctx.rope_theta)
+        z, pattern = self.attend(q, k, v, ctx)
+        z = self.hook_z(z.transpose(1, 2))  # (B, T, H, d_head)
+        return self.c_proj(self.combine_heads(z, x, ctx)), pattern
+
+    def init_extra_parameters(self, init) -> None:
+        """Initialise parameters that are not in a Linear/Embedding/LayerNorm (none here)."""
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer_idx}, heads={self.n_head}, d_head={self.head_dim}"
+
+
+def masked_softmax(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Softmax over allowed keys; a query with no allowed key gets an all-zero row (not NaN)."""
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    pattern = torch.softmax(scores, dim=-1)
+    if not bool(allowed.any(-1).all()):
+        pattern = pattern.nan_to_num(0.0)
+    return pattern

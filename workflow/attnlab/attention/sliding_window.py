@@ -1,0 +1,37 @@
+"""Sliding-window causal softmax attention (Beltagy et al. 2020): query i sees keys i−w+1 .. i."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from attnlab.attention.base import Attention, masked_softmax
+
+
+class SlidingWindowAttention(Attention):
+    def __init__(self, config, layer_idx: int = 0, window: int = 32):
+        super().__init__(config, layer_idx)
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.window = window
+
+    def allowed(self, T, ctx):
+        i = torch.arange(T, device=ctx.position_ids.device)
+        band = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < self.window)
+        mask = band[None, None]
+        if ctx.key_padding is not None:
+            mask = mask & ctx.key_padding[:, None, None, :]
+        return mask
+
+    def attend(self, q, k, v, ctx):
+        allowed = self.allowed(q.shape[-2], ctx)
+        if not (self.hook_pattern.active or ctx.output_attentions):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed), None
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+        pattern = self.hook_pattern(masked_softmax(scores, allowed))
+        return pattern @ v, pattern
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, window={self.window}"

@@ -1,0 +1,1 @@
+"""The attnlab causal LM family (configuration, modeling, hook points)."""

@@ -1,0 +1,51 @@
+"""Configuration of the attnlab causal LM: a GPT-2-shaped decoder with a swappable attention.
+
+transformers 5 configs are dataclasses: fields with defaults, checked in `__post_init__`.
+"""
+
+from __future__ import annotations
+
+from transformers import PretrainedConfig
+
+POSITION_ENCODINGS = ("learned", "rope", "none")
+
+
+class AttnLMConfig(PretrainedConfig):
+    """
+    attention:          a key of `attnlab.attention.MECHANISMS` ("softmax", "moh", ...)
+    attention_options:  keyword options of that mechanism (e.g. {"window": 32})
+    position_encoding:  "learned" (GPT-2's absolute table), "rope" or "none"
+    meta_token_id:      token id of meta-tokens (meta-attention finds them by id), or None
+    Special ids default to attnlab.tasks.vocab (PAD 0, BOS 1, EOS 7).
+    """
+
+    model_type = "attnlab_lm"
+    attribute_map = {"hidden_size": "n_embd", "num_hidden_layers": "n_layer",
+                     "num_attention_heads": "n_head", "max_position_embeddings": "n_positions"}
+
+    vocab_size: int = 64
+    n_positions: int = 256
+    n_embd: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    mlp_ratio: int = 4
+    attention: str = "softmax"
+    attention_options: dict | None = None
+    position_encoding: str = "learned"
+    rope_theta: float = 10000.0
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    meta_token_id: int | None = None
+    use_cache: bool = False  # no KV cache: generate() re-runs the prefix (small models, short outputs)
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | None = 7
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(f"position_encoding must be one of {POSITION_ENCODINGS}, got {self.position_encoding!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        self.attention_options = dict(self.attention_options or {})
+        super().__post_init__(**kwargs)

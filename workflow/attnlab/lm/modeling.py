@@ -1,0 +1,181 @@
+"""The attnlab causal LM: GPT-2's pre-LayerNorm decoder, top to bottom, with a swappable attention.
+
+    embed (+ learned positions) -> [Block: x + attn(ln_1 x); x + mlp(ln_2 x)] × n_layer -> ln_f -> lm_head
+
+The attention of every block is `attnlab.attention.build_attention(config, i)`; nothing else in
+this file knows which mechanism runs. With attention="softmax" and learned positions the model
+computes exactly GPT-2's function (tests/unit/test_parity.py checks logits against GPT2LMHeadModel).
+
+Hook points (see attnlab.lm.hooks): `blocks.{i}.hook_resid_pre`, `blocks.{i}.attn.hook_*`,
+`blocks.{i}.hook_attn_out`, `blocks.{i}.hook_mlp_out`, `blocks.{i}.hook_resid_post`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from attnlab.attention import build_attention
+from attnlab.attention.base import Attention, AttentionContext
+from attnlab.lm import hooks
+from attnlab.lm.configuration import AttnLMConfig
+from attnlab.lm.hooks import HookPoint
+
+
+class MLP(nn.Module):
+    def __init__(self, config: AttnLMConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.mlp_ratio * config.n_embd)
+        self.c_proj = nn.Linear(config.mlp_ratio * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        # GPT-2's "gelu_new" is the tanh approximation; the fused kernel computes the same function
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, config: AttnLMConfig, layer_idx: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = build_attention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+        self.hook_resid_pre, self.hook_attn_out = HookPoint(), HookPoint()
+        self.hook_mlp_out, self.hook_resid_post = HookPoint(), HookPoint()
+
+    def forward(self, x, ctx: AttentionContext):
+        x = self.hook_resid_pre(x)
+        attn_out, pattern = self.attn(self.ln_1(x), ctx)
+        x = x + self.hook_attn_out(attn_out)
+        x = x + self.hook_mlp_out(self.mlp(self.ln_2(x)))
+        return self.hook_resid_post(x), pattern
+
+
+@dataclass
+class AttnLMOutput(ModelOutput):
+    loss: torch.Tensor | None = None  # lm_loss + aux_loss
+    logits: torch.Tensor | None = None
+    lm_loss: torch.Tensor | None = None  # next-token cross-entropy over labelled positions
+    aux_loss: torch.Tensor | None = None  # mechanism losses (e.g. MoH load balance), already weighted
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class AttnLMForCausalLM(PreTrainedModel, GenerationMixin):
+    config_class = AttnLMConfig
+    base_model_prefix = "attnlab_lm"
+    main_input_name = "input_ids"
+    _no_split_modules = ["Block"]
+    _tied_weights_keys = {"lm_head.weight": "wte.weight"}
+
+    def __init__(self, config: AttnLMConfig):
+        super().__init__(config)
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd) if config.position_encoding == "learned" else None
+        self.blocks = nn.ModuleList([Block(config, i) for i in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.post_init()
+        hooks.name_hook_points(self)
+
+    def _init_weights(self, module):
+        super()._init_weights(module)  # normal(0, initializer_range) for Linear/Embedding, LayerNorm to (1, 0)
+        if isinstance(module, (MLP, Attention)):
+            # GPT-2: scale residual-path projections by 1/√(2·n_layer)
+            init.normal_(module.c_proj.weight, mean=0.0,
+                         std=self.config.initializer_range / math.sqrt(2 * self.config.n_layer))
+        if isinstance(module, Attention):
+            module.init_extra_parameters(init)
+
+    def get_input_embeddings(self):
+        return self.wte
+
+    def set_input_embeddings(self, value):
+        self.wte = value
+
+    def get_output_embeddings(self):
+        return self.lm_head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+                logits_to_keep: int = 0, **kwargs) -> AttnLMOutput:
+        B, T = input_ids.shape
+        key_padding = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            key_padding = attention_mask.bool()
+        if position_ids is None:
+            if key_padding is not None:  # left padding: real tokens count from 0
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            else:
+                position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
+        meta = None
+        if self.config.meta_token_id is not None:
+            meta = input_ids == self.config.meta_token_id
+        ctx = AttentionContext(
+            position_ids=position_ids, key_padding=key_padding, meta_positions=meta,
+            rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
+            output_attentions=bool(output_attentions),
+        )
+        x = self.wte(input_ids)
+        if self.wpe is not None:
+            if T > self.config.n_positions:
+                raise ValueError(f"sequence length {T} exceeds n_positions={self.config.n_positions} "
+                                 "(learned positions cannot extrapolate; use position_encoding='rope')")
+            x = x + self.wpe(position_ids)
+        hidden, attentions = [], []
+        for block in self.blocks:
+            if output_hidden_states:
+                hidden.append(x)
+            x, pattern = block(x, ctx)
+            attentions.append(pattern)
+        x = self.ln_f(x)
+        if output_hidden_states:
+            hidden.append(x)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
+        logits = self.lm_head(x)
+
+        aux = [b.attn.aux_loss for b in self.blocks if getattr(b.attn, "aux_loss", None) is not None]
+        aux_loss = torch.stack(aux).sum() if aux else None
+        lm_loss = loss = None
+        if labels is not None:
+            lm_loss = next_token_loss(logits, labels)
+            loss = lm_loss if aux_loss is None else lm_loss + aux_loss
+        return AttnLMOutput(loss=loss, logits=logits, lm_loss=lm_loss, aux_loss=aux_loss,
+                            hidden_states=tuple(hidden) if output_hidden_states else None,
+                            attentions=tuple(attentions) if output_attentions else None)
+
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, **kwargs):
+        # no KV cache: every step sees the whole prefix
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    # --- TransformerLens-style analysis API -----------------------------------------------
+    def hook_points(self) -> dict[str, HookPoint]:
+        return hooks.name_hook_points(self)
+
+    def run_with_cache(self, input_ids, names=None, **kwargs):
+        """`(output, {hook name: activation})`; names: None (all), a list, or a predicate."""
+        return hooks.run_with_cache(self, input_ids, names=names, **kwargs)
+
+    def run_with_hooks(self, input_ids, fwd_hooks=(), **kwargs):
+        """Run with `[(hook name or predicate, fn(activation, hook) -> activation | None), ...]`."""
+        return hooks.run_with_hooks(self, input_ids, fwd_hooks=fwd_hooks, **kwargs)
+
+    def ablate_heads(self, heads: dict[int, list[int]]):
+        """Context manager: zero the outputs of `{layer: [head, ...]}` on every forward pass inside it."""
+        return hooks.hooks(self, [(f"blocks.{layer}.attn.hook_z", hooks.ablate_heads(hs))
+                                  for layer, hs in heads.items()])
+
+
+def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting labels[:, t+1] at position t (HF convention: labels are not
+    pre-shifted; -100 marks positions without a target)."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100)
