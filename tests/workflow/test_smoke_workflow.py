@@ -1,0 +1,100 @@
+"""The whole smoke DAG on a fresh copy: tables, claims, figures, report; caching and code tracking."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from attnlab.claims import VERDICTS
+from attnlab.config import enabled_experiments
+
+from .conftest import copy_repo, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+SMOKE = ("--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    workdir = copy_repo(tmp_path_factory.mktemp("smoke") / "attnlab")
+    snakemake(workdir, "--cores", "2", *SMOKE)
+    return workdir
+
+
+def _config(workdir):
+    import yaml
+
+    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    return cfg
+
+
+def test_every_enabled_experiment_has_its_table_figures_and_claims(done):
+    results = done / "results"
+    for exp in enabled_experiments(_config(done)):
+        for ext in ("md", "csv", "tex", "html"):
+            assert (results / "tables" / f"{exp}.{ext}").stat().st_size > 0
+        assert list((results / "figures").glob(f"{exp}_*.png"))
+        doc = json.loads((results / "claims" / f"{exp}.json").read_text())
+        assert doc["claims"]
+        for row in doc["claims"]:
+            assert row["verdict"] in (*VERDICTS, "NOT RUN")
+        prov = doc["provenance"]
+        for key in ("git_commit", "config_hash", "packages", "seeds", "wall_time_s", "scale"):
+            assert key in prov
+        assert prov["scale"] == "smoke"
+        # CSV: provenance as comment lines, numbers below
+        df = pd.read_csv(results / "tables" / f"{exp}.csv", comment="#")
+        assert len(df) > 0
+        assert "config_hash" in (results / "tables" / f"{exp}.md").read_text()
+        assert "\\begin{table}" in (results / "tables" / f"{exp}.tex").read_text()
+    claims = (results / "claims.md").read_text()
+    assert "| ocr |" in claims and "Provenance" in claims
+
+
+def test_ocr_table_has_both_variants_the_sweep_and_the_paper_column(done):
+    df = pd.read_csv(done / "results/tables/ocr.csv", comment="#")
+    assert {"factorized", "combined"} <= set(df.parametrization)
+    assert {4, 8} <= set(df.head_dim.dropna().astype(int))
+    assert (df.n_seeds == 2).all()
+    md = (done / "results/tables/ocr.md").read_text()
+    assert "paper" in md and "not reproduced" in md.lower() or "Not reproduced" in md
+    run = done / "results/ocr/runs/n5m2/factorized-d8-adam/seed0"
+    assert {"config.json", "model.safetensors", "train_log.jsonl"} <= {p.name for p in run.iterdir()}
+
+
+def test_run_directory_loads_with_from_pretrained(done):
+    import torch
+    from transformers import AutoModel
+
+    import attnlab.models  # noqa: F401
+
+    model = AutoModel.from_pretrained(done / "results/ocr/runs/n5m2/combined-adam/seed1")
+    assert model(torch.tensor([[0, 20]])).logits.shape == (1, model.config.vocab_size)
+
+
+def test_second_run_does_nothing(done):
+    assert planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE)) == {}
+
+
+def test_code_edits_rerun_exactly_the_jobs_that_use_the_module(done):
+    def plan_after_edit(rel):
+        path = done / "workflow" / "attnlab" / rel
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            return planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE))
+        finally:
+            path.write_text(original)
+
+    table_only = plan_after_edit("ocr/table.py")
+    assert set(table_only) == {"ocr_table", "all"}
+    model = plan_after_edit("ocr/model.py")
+    assert model["ocr_train"] == 10 and "ocr_synth" not in model
+    assert {"ocr_evaluate", "ocr_table", "claims"} <= set(model)
+    assert planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE)) == {}
+
+
+def test_report_shows_table_and_figures(done):
+    snakemake(done, *SMOKE, "--report", "results/report.html")
+    html = (done / "results/report.html").read_text()
+    assert "ocr_spectra.png" in html and "ocr_head_dim.png" in html and "ocr.html" in html
