@@ -1,0 +1,116 @@
+"""Invariants of the synthetic task suite: determinism, shapes, vocabularies and correct answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnlab.cli import StepArgs
+from attnlab.tasks import TASKS, synth
+from attnlab.tasks.markov import transition_matrices
+from attnlab.tasks.vocab import BOS, EOS, FIRST, KEY, QUERY, SEP, VAL
+
+
+def rows(df):
+    return [(np.asarray(s), np.asarray(m)) for s, m in zip(df.input_ids, df.target_mask)]
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_deterministic_in_vocab_and_masks_aligned(name):
+    task = TASKS[name]
+    a, b, c = task.generate(20, seed=1), task.generate(20, seed=1), task.generate(20, seed=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a.input_ids, b.input_ids))
+    assert not all(np.array_equal(x, y) for x, y in zip(a.input_ids, c.input_ids))
+    for s, m in rows(a):
+        assert s[0] == BOS and len(s) == len(m) and m.any() and not m[0]
+        assert s.min() >= 0 and s.max() < task.vocab_size()
+
+
+def test_mqar_answers_are_the_paired_values():
+    df = TASKS["mqar"].generate(50, seed=0, seq_len=64, n_pairs=8)
+    for s, m in rows(df):
+        kv = dict(zip(s[1:17:2], s[2:18:2]))
+        assert len(kv) == 8
+        targets = np.flatnonzero(m)
+        assert len(targets) == 8 and targets.min() > 16
+        for t in targets:
+            assert kv[s[t - 1]] == s[t]
+
+
+def test_needle_depth_length_and_answer():
+    df = TASKS["needle"].generate(3, seed=0, lengths=[64, 128], depths=[0.0, 0.5, 1.0])
+    assert len(df) == 18 and set(df.seq_len) == {64, 128}
+    for (s, m), (_, r) in zip(rows(df), df.iterrows()):
+        assert len(s) == r.seq_len
+        p = r.needle_pos
+        assert s[p] == KEY and s[p + 2] == VAL
+        assert list(s[-6:-3]) == [QUERY, KEY, s[p + 1]] and s[-2] == s[p + 3] and s[-1] == EOS
+        assert list(np.flatnonzero(m)) == [len(s) - 2, len(s) - 1]
+    shallow, deep = df[df.depth == 0.0], df[df.depth == 1.0]
+    assert shallow.needle_pos.max() == 1 and (deep.needle_pos > deep.seq_len - 15).all()
+
+
+def test_list_recall_recalls_the_named_list():
+    df = TASKS["list_recall"].generate(30, seed=0, seq_len=128, list_len=5)
+    for (s, m), (_, r) in zip(rows(df), df.iterrows()):
+        name = s[-7]
+        assert s[-8] == QUERY and s[-1] == EOS
+        start = int(np.flatnonzero(s[:-8] == name)[0])
+        assert (start - 1) // 7 == r.query_list
+        assert np.array_equal(s[start + 1 : start + 6], s[-6:-1]) and s[start + 6] == SEP
+        assert m.sum() == 6 and m[-6:].all()
+    longer = TASKS["list_recall"].generate(5, seed=0, seq_len=256, list_len=5)
+    assert (longer.n_lists > df.n_lists.max()).all()
+
+
+def test_copy_parity_counting_answers():
+    for s, m in rows(TASKS["copy"].generate(10, seed=0, seq_len=41)):
+        half = (41 - 3) // 2
+        assert np.array_equal(s[1 : 1 + half], s[half + 2 : 2 * half + 2]) and s[half + 1] == SEP
+        assert m.sum() == half + 1
+    df = TASKS["parity"].generate(50, seed=0, seq_len=20)
+    for (s, _), ans in zip(rows(df), df.answer):
+        assert (s[1:-3] - FIRST).sum() % 2 == ans == s[-2] - FIRST
+    assert 0 < df.answer.mean() < 1
+    df = TASKS["counting"].generate(50, seed=0, seq_len=40, n_symbols=6, max_count=10)
+    for (s, _), ans in zip(rows(df), df.answer):
+        assert s[-4] == QUERY and (s[1:-4] == s[-3]).sum() == ans == s[-2] - FIRST - 6
+    assert df.answer.nunique() > 5
+
+
+def test_markov_mixture_follows_its_chain():
+    P = transition_matrices(3, 10, 0.3, chain_seed=4)
+    df = TASKS["markov_mixture"].generate(20, seed=0, seq_len=50, n_states=10, n_chains=3, concentration=0.3,
+                                          chain_seed=4)
+    for (s, m), c in zip(rows(df), df.chain):
+        x = s[1:] - FIRST
+        assert (P[c, x[:-1], x[1:]] > 0).all()
+        assert m[2:].all() and not m[:2].any()
+    assert df.oracle_nll.between(0, np.log(10)).all()
+    other = TASKS["markov_mixture"].generate(20, seed=0, seq_len=50, n_states=10, n_chains=3, chain_seed=5)
+    assert not all(np.array_equal(a, b) for a, b in zip(df.input_ids, other.input_ids))
+
+
+def test_trigger_tokens_are_followed_by_a_back_copy():
+    df = TASKS["trigger"].generate(20, seed=0, seq_len=100, n_states=20, n_triggers=3, p_trigger=0.2)
+    n_copies = 0
+    for s, cp in zip(df.input_ids, df.copy_mask):
+        x = np.asarray(s) - FIRST
+        trig = np.flatnonzero((x < 3) & (np.arange(len(x)) > 0))
+        for t in trig:
+            assert x[t - 1] >= 3  # never two triggers in a row
+            if t + 1 < len(x):
+                assert x[t + 1] == x[t - 1] and cp[t + 1]
+        assert cp.sum() == sum(t + 1 < len(x) for t in trig)
+        n_copies += cp.sum()
+    assert n_copies > 50
+
+
+def test_synth_step_writes_parts_to_parquet(tmp_path):
+    params = {"seed": 3, "parts": [{"task": "mqar", "n": 4, "seq_len": 64, "n_pairs": 4},
+                                   {"task": "mqar", "n": 5, "seq_len": 128, "n_pairs": 16}]}
+    out = tmp_path / "d.parquet"
+    synth.main(StepArgs({}, {"data": [str(out)]}, params))
+    df = pd.read_parquet(out)
+    assert list(df.groupby("part").size()) == [4, 5] and set(df.length) == {64, 128}
+    again = synth.synthesize(params["parts"][1:], 3)
+    assert not np.array_equal(again.input_ids[0], df[df.part == 1].input_ids.iloc[0])  # part seeds differ

@@ -1,0 +1,108 @@
+"""Retrieval tasks: multi-query associative recall (MQAR), needle in a haystack, list recall."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnlab.tasks.base import Task, frame
+from attnlab.tasks.vocab import BOS, EOS, FIRST, KEY, QUERY, SEP, VAL
+
+
+# --- MQAR (Arora et al. 2023, Zoology, arXiv 2312.04927) ----------------------------------------
+# ids: keys FIRST..+n_keys, values next n_values, noise next n_noise.
+def mqar_vocab_size(n_keys: int = 64, n_values: int = 64, n_noise: int = 16, **_) -> int:
+    return FIRST + n_keys + n_values + n_noise
+
+
+def mqar(n: int, seed: int, seq_len: int = 128, n_pairs: int = 8, n_keys: int = 64, n_values: int = 64,
+         n_noise: int = 16, n_queries: int | None = None):
+    """BOS k1 v1 .. kK vK, then noise with `n_queries` (default K) queries "k v" at random slots;
+    targets: the values of the queries. Keys are distinct within a sequence."""
+    n_queries = n_pairs if n_queries is None else n_queries
+    free = seq_len - 1 - 2 * n_pairs
+    if n_pairs > n_keys or n_queries > n_pairs or free < 2 * n_queries:
+        raise ValueError(f"mqar: seq_len {seq_len} too short or n_pairs {n_pairs} too large")
+    rng = np.random.default_rng(seed)
+    k0, v0, z0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
+    seqs, masks = [], []
+    for _ in range(n):
+        keys = k0 + rng.choice(n_keys, n_pairs, replace=False)
+        vals = v0 + rng.integers(0, n_values, n_pairs)
+        s = np.empty(seq_len, dtype=np.int64)
+        m = np.zeros(seq_len, dtype=bool)
+        s[0] = BOS
+        s[1 : 1 + 2 * n_pairs : 2], s[2 : 2 + 2 * n_pairs : 2] = keys, vals
+        tail = z0 + rng.integers(0, n_noise, free)
+        slots = np.sort(rng.choice(free // 2, n_queries, replace=False)) * 2  # non-overlapping pairs
+        which = rng.choice(n_pairs, n_queries, replace=False)
+        tail[slots], tail[slots + 1] = keys[which], vals[which]
+        s[1 + 2 * n_pairs :] = tail
+        m[1 + 2 * n_pairs + slots + 1] = True
+        seqs.append(s), masks.append(m)
+    return frame("mqar", seqs, masks, seq_len=seq_len, n_pairs=n_pairs)
+
+
+# --- needle in a haystack with KEY/VAL needles ----------------------------------------------------
+# ids: keys FIRST..+n_keys, values next n_values, haystack next n_filler.
+def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, **_) -> int:
+    return FIRST + n_keys + n_values + n_filler
+
+
+def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
+           n_values: int = 32, n_filler: int = 64):
+    """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
+    "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth)."""
+    rng = np.random.default_rng(seed)
+    k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
+    seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
+    for length in lengths:
+        hay = length - 1 - 4 - 6
+        if hay < 0:
+            raise ValueError(f"needle: length {length} too short")
+        for depth in depths:
+            for _ in range(n):
+                k, v = k0 + rng.integers(n_keys), v0 + rng.integers(n_values)
+                filler = f0 + rng.integers(0, n_filler, hay)
+                at = int(round(depth * hay))
+                s = np.concatenate([[BOS], filler[:at], [KEY, k, VAL, v], filler[at:], [QUERY, KEY, k, VAL, v, EOS]])
+                m = np.zeros(len(s), dtype=bool)
+                m[-2:] = True
+                seqs.append(s), masks.append(m)
+                meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(1 + at)
+    return frame("needle", seqs, masks, **meta)
+
+
+# --- list recall (meta-tokens paper, arXiv 2509.16278, Sec. 5) -----------------------------------
+# ids: list names FIRST..+n_names, items next n_items.
+def list_recall_vocab_size(n_names: int = 64, n_items: int = 32, **_) -> int:
+    return FIRST + n_names + n_items
+
+
+def list_recall(n: int, seed: int, seq_len: int = 128, list_len: int = 6, n_names: int = 64, n_items: int = 32):
+    """BOS [name item×list_len SEP]×L, then "QUERY name" and that list's items and EOS (targets).
+    As many lists as fit in `seq_len`; the queried list is uniform among them."""
+    per, tail = list_len + 2, list_len + 3
+    n_lists = (seq_len - 1 - tail) // per
+    if n_lists < 1 or n_lists > n_names:
+        raise ValueError(f"list_recall: {n_lists} lists fit in seq_len {seq_len} (need 1..n_names={n_names})")
+    rng = np.random.default_rng(seed)
+    seqs, masks, meta = [], [], {"seq_len": [], "n_lists": [], "query_list": [], "distance": []}
+    for _ in range(n):
+        names = FIRST + rng.choice(n_names, n_lists, replace=False)
+        items = FIRST + n_names + rng.integers(0, n_items, (n_lists, list_len))
+        q = int(rng.integers(n_lists))
+        body = np.concatenate([np.concatenate([[nm], it, [SEP]]) for nm, it in zip(names, items)])
+        s = np.concatenate([[BOS], body, [QUERY, names[q]], items[q], [EOS]])
+        m = np.zeros(len(s), dtype=bool)
+        m[-(list_len + 1) :] = True
+        seqs.append(s), masks.append(m)
+        meta["seq_len"].append(seq_len), meta["n_lists"].append(n_lists), meta["query_list"].append(q)
+        meta["distance"].append(len(s) - (list_len + 1) - (1 + q * per))
+    return frame("list_recall", seqs, masks, **meta)
+
+
+TASKS = [
+    Task("mqar", mqar, mqar_vocab_size),
+    Task("needle", needle, needle_vocab_size),
+    Task("list_recall", list_recall, list_recall_vocab_size),
+]

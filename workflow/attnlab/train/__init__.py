@@ -1,0 +1,1 @@
+"""Training: a plain loop (AdamW, warm-up + cosine, clipping) with resumable safetensors checkpoints."""

@@ -1,0 +1,52 @@
+"""Train one attnlab causal LM on a task file and save it as a run directory.
+
+    python -m attnlab.train.lm --input data D.parquet --output run_dir R --params JSON
+    params: {"model": AttnLMConfig kwargs, "train": TrainSettings fields, "seed": int,
+             "meta_token_rate": float (optional: insert meta-tokens into every sequence)}
+
+The run directory (config.json, train_log.jsonl, model.safetensors) loads with
+`AutoModelForCausalLM.from_pretrained(R)` after `import attnlab.models`. While training,
+checkpoints live in R/checkpoints/ (a killed job resumes from the newest); they are removed once the
+final model is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from attnlab.cli import StepArgs, run_step
+from attnlab.io import atomic_dir, read_parquet
+from attnlab.lm.configuration import AttnLMConfig
+from attnlab.lm.modeling import AttnLMForCausalLM
+from attnlab.seeds import seed_everything
+from attnlab.train.data import RandomBatches, SequenceData, insert_meta_tokens
+from attnlab.train.trainer import LOG, TrainSettings, train
+
+
+def build_model(model_params: dict, seed: int) -> AttnLMForCausalLM:
+    seed_everything(seed)
+    return AttnLMForCausalLM(AttnLMConfig(**model_params))
+
+
+def batches_for(df, settings: TrainSettings, seed: int, meta_token_rate: float = 0.0) -> RandomBatches:
+    transform = insert_meta_tokens(meta_token_rate) if meta_token_rate > 0 else None
+    return RandomBatches(SequenceData(df), settings.batch_size, seed, transform)
+
+
+def main(args: StepArgs) -> None:
+    p = args.params
+    run_dir = Path(args.output("run_dir"))
+    work = run_dir / "checkpoints"
+    settings = TrainSettings.from_dict(p["train"])
+    model = build_model(p["model"], p["seed"])
+    batches = batches_for(read_parquet(args.input("data")), settings, p["seed"], p.get("meta_token_rate", 0.0))
+    train(model, batches, settings, work, desc=run_dir.name)
+    with atomic_dir(run_dir) as tmp:
+        shutil.copy(work / LOG, tmp / LOG)
+        model.save_pretrained(tmp)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)

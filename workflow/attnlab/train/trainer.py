@@ -1,0 +1,191 @@
+"""The training loop: AdamW, linear warm-up + cosine decay, gradient clipping, resumable checkpoints.
+
+    records = train(model, get_batch, TrainSettings(steps=1000, batch_size=32, lr=1e-3), work_dir)
+
+`get_batch(step)` returns the batch of optimizer step `step` as a dict of tensors for the model
+(input_ids, labels, ...). It must be a function of the step alone (see attnlab.train.data), which
+is what makes a resumed run bit-identical to an uninterrupted one on the CPU.
+
+Device and precision: CUDA with bf16 autocast when a GPU is there, fp32 on the CPU.
+Multi-GPU: launch the same step under `torchrun --nproc_per_node=N`; each rank then trains on its
+slice of every global batch under DistributedDataParallel and rank 0 alone writes (see README of
+the config, `experiments.*.train`). Only the single-process path is tested here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from attnlab.io import write_jsonl_line
+from attnlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from attnlab.train.schedule import warmup_cosine
+
+LOG = "train_log.jsonl"
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+    checkpoint_every: int = 0  # optimizer steps between checkpoints; 0: none
+    keep_checkpoints: int = 2
+    log_every: int = 50
+    compile: bool = False  # torch.compile (first step costs ~20 s on CPU: pays only for long runs)
+    device: str = "auto"  # "auto": cuda if available, else cpu
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown train settings {sorted(unknown)}")
+        return cls(**d)
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by `stop_after` (tests simulate a killed run with it)."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only, not on biases, norms or per-head scalars (nanoGPT)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    unique = list({id(p): p for p in params}.values())  # tied weights once
+    decay = [p for p in unique if p.dim() >= 2]
+    no_decay = [p for p in unique if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=s.lr, betas=(s.beta1, s.beta2))
+
+
+class _Distributed:
+    """torchrun/DDP when WORLD_SIZE > 1; a no-op otherwise."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = device
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model):
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None)
+
+    def shard(self, batch: dict) -> dict:
+        return {k: v[self.rank :: self.world] for k, v in batch.items()} if self.world > 1 else batch
+
+    def barrier(self):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if r["step"] <= upto]
+
+
+def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: TrainSettings,
+          work_dir: str | os.PathLike, *, progress: bool = True, desc: str = "train",
+          stop_after: int | None = None) -> list[dict]:
+    """Train `model` in place for `settings.steps` optimizer steps; resume from the newest checkpoint
+    under `work_dir/checkpoints` if there is one. The log goes to `work_dir/train_log.jsonl`."""
+    s = settings
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    dist = _Distributed(pick_device(s.device))
+    device = dist.device
+    model.to(device)
+    opt = make_optimizer(model, s)
+    start, wall_before = 0, 0.0
+    ckpt = latest_checkpoint(work_dir / "checkpoints")
+    if ckpt is not None:
+        state = load_checkpoint(ckpt, model, opt, device)
+        start, wall_before = state["step"], state.get("wall_time_s", 0.0)
+    records = _read_log(work_dir / LOG, upto=start)
+    if dist.main:
+        with open(work_dir / LOG, "w") as fh:  # drop records of steps after the checkpoint
+            for r in records:
+                write_jsonl_line(fh, r)
+    forward = dist.wrap(torch.compile(model) if s.compile else model)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                else contextlib.nullcontext())
+    model.train()
+    t0 = time.perf_counter() - wall_before
+    tokens = records[-1]["tokens"] if records else 0
+    bar = tqdm(range(start + 1, s.steps + 1), desc=desc, disable=not (progress and dist.main),
+               mininterval=5.0, initial=start, total=s.steps)
+    log = open(work_dir / LOG, "a") if dist.main else None
+    try:
+        for step in bar:
+            lr = warmup_cosine(step, lr=s.lr, total_steps=s.steps, warmup_steps=s.warmup_steps,
+                               min_lr_ratio=s.min_lr_ratio)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            batch = {k: v.to(device, non_blocking=True) for k, v in dist.shard(get_batch(step)).items()}
+            with autocast:
+                out = forward(**batch)
+            out.loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip if s.grad_clip > 0 else float("inf"))
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            tokens += int(batch["input_ids"].numel()) * dist.world
+            if step % s.log_every == 0 or step == s.steps:
+                rec = {"step": step, "loss": out.loss.item(), "lr": lr, "grad_norm": float(grad_norm),
+                       "tokens": tokens, "wall_time_s": time.perf_counter() - t0}
+                for extra in ("lm_loss", "aux_loss"):
+                    if getattr(out, extra, None) is not None:
+                        rec[extra] = getattr(out, extra).item()
+                records.append(rec)
+                bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                if log is not None:
+                    write_jsonl_line(log, rec)
+            if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
+                if dist.main:
+                    save_checkpoint(work_dir / "checkpoints", step, model, opt,
+                                    {"wall_time_s": time.perf_counter() - t0, "settings": asdict(s)},
+                                    keep=s.keep_checkpoints)
+                dist.barrier()
+            if stop_after is not None and step == stop_after:
+                raise TrainingInterrupted(f"stopped after step {step}")
+    finally:
+        if log is not None:
+            log.close()
+    model.eval()
+    return records
