@@ -69,3 +69,20 @@ def not_reproduced_row(*, experiment: str, paper: str, claim: str, why: str, sca
         "scale": scale,
         "seeds": [],
     }
+
+
+def write_claims(path, experiment: str, claims: list[dict], params: dict, wall_time_s: float) -> None:
+    """Write results/claims/<experiment>.json: the claim rows and their provenance.
+
+    `params` are the step's params, which carry `config_hash`, `seeds`, `scale` and `base_seed`
+    (rules/common.smk: common_params)."""
+    from attnlab.io import write_json
+    from attnlab.provenance import provenance
+
+    write_json(path, {
+        "experiment": experiment,
+        "claims": claims,
+        "provenance": provenance(config_hash=params["config_hash"], seeds=params["seeds"],
+                                 wall_time_s=wall_time_s, scale=params["scale"],
+                                 extra={"base_seed": params["base_seed"]}),
+    })

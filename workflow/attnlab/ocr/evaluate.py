@@ -17,16 +17,15 @@ import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row
+from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_json, write_parquet
+from attnlab.io import read_parquet, write_parquet
 from attnlab.metrics.classification import accuracy, cross_entropy
 from attnlab.metrics.spectra import effective_rank, frobenius_norm, singular_values
 from attnlab.ocr import PAPER
 from attnlab.ocr.model import OCRTransformer
 from attnlab.ocr.synth import Vocabulary
 from attnlab.ocr.train import tensors
-from attnlab.provenance import provenance
 
 # Thresholds of the claim check in shared/papers/ocr.md.
 GENERALISES = 0.9  # held-out accuracy that counts as out-of-context reasoning
@@ -162,12 +161,7 @@ def main(args: StepArgs) -> None:
     write_parquet(args.output("metrics"), metrics)
     write_parquet(args.output("spectra"), spectra)
     wall = float(metrics["train_wall_s"].fillna(0).sum()) + time.perf_counter() - t0
-    write_json(args.output("claims"), {
-        "experiment": "ocr",
-        "claims": claims,
-        "provenance": provenance(config_hash=p["config_hash"], seeds=p["seeds"], wall_time_s=wall,
-                                 scale=p["scale"], extra={"base_seed": p["base_seed"]}),
-    })
+    write_claims(args.output("claims"), "ocr", claims, p, wall)
 
 
 if __name__ == "__main__":
