@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
@@ -50,6 +52,11 @@ def main(args: StepArgs) -> None:
     write_text(args.output("md"), "\n".join(lines) + "\n")
     if "csv" in args.outputs:
         write_text(args.output("csv"), df.to_csv(index=False))
+    if "html" in args.outputs:  # for the Snakemake report
+        prov = "".join(f"<li>{html.escape(line)}</li>" for line in lines[-len(provs):]) if provs else ""
+        write_text(args.output("html"),
+                   f"<h2>attnlab — claims</h2>\n<p>Verdicts: {html.escape(summary or 'none')}.</p>\n"
+                   f"{df.to_html(index=False, border=0)}\n<ul>{prov}</ul>\n")
 
 
 if __name__ == "__main__":
