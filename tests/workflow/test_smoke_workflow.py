@@ -98,3 +98,4 @@ def test_report_shows_table_and_figures(done):
     snakemake(done, *SMOKE, "--report", "results/report.html")
     html = (done / "results/report.html").read_text()
     assert "ocr_spectra.png" in html and "ocr_head_dim.png" in html and "ocr.html" in html
+    assert "claims.html" in html

@@ -73,8 +73,9 @@ def head_dim_figure(metrics: pd.DataFrame, task: str, optimizer: str, path: str)
     comb = metrics[(metrics.task == task) & (metrics.run == f"combined-{optimizer}")]
     if not comb.empty:
         ax.axhline(comb.test_acc_c.mean(), color="tab:red", ls="--", label="combined W_OV (c-tokens)")
-    ax.set(xscale="log", xlabel="head dim d_h", ylabel="held-out implication accuracy",
+    ax.set(xscale="log", xlabel="head dim d_h (log scale)", ylabel="held-out implication accuracy",
            title=f"OCR: factorized W_OV against head dim ({optimizer})", ylim=(-0.03, 1.03))
+    ax.minorticks_off()
     ax.set_xticks(sorted(m.head_dim.unique()), [str(int(d)) for d in sorted(m.head_dim.unique())])
     ax.legend(frameon=False)
     save(fig, path)
