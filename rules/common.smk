@@ -20,6 +20,9 @@ from attnlab.config import (
     validate_config,
 )
 import attnlab.ocr.plan as ocr_plan
+import attnlab.moh.plan as moh_plan
+import attnlab.dynamic_mask.plan as dynamic_mask_plan
+import attnlab.meta_tokens.plan as meta_tokens_plan
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -64,7 +67,12 @@ def table_outputs(exp):
     )
 
 
-FIGURES = {"ocr": ["spectra", "head_dim"]}
+FIGURES = {
+    "ocr": ["spectra", "head_dim"],
+    "moh": ["load"],
+    "dynamic_mask": ["accuracy"],
+    "meta_tokens": ["accuracy"],
+}
 
 
 def final_outputs():

@@ -30,3 +30,113 @@ rule ocr_train:
     shell:
         "python -m attnlab.ocr.train --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- moh -------------------------------------------------------------------------------------------
+
+
+rule moh_train:
+    input:
+        data="results/moh/data/{mtask}/train/seed{seed}.parquet",
+    output:
+        config="results/moh/runs/{mtask}/{variant}/seed{seed}/config.json",
+        train_log="results/moh/runs/{mtask}/{variant}/seed{seed}/train_log.jsonl",
+        model="results/moh/runs/{mtask}/{variant}/seed{seed}/model.safetensors",
+    log:
+        "results/logs/moh/train/{mtask}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/moh/train/{mtask}/{variant}/seed{seed}.tsv"
+    wildcard_constraints:
+        mtask="[a-z_]+",
+        variant="[a-z0-9]+",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=config.get("gpu", 0),
+    params:
+        json=lambda w: as_json(
+            moh_plan.train_params(
+                exp_config("moh"), BASE_SEED, w.mtask, w.variant, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: moh_plan.run_dir(w.mtask, w.variant, int(w.seed)),
+        code=code_version("attnlab.train.lm"),
+    shell:
+        "python -m attnlab.train.lm --input data {input.data:q}"
+        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- dynamic_mask ----------------------------------------------------------------------------------
+
+
+rule dynamic_mask_train:
+    input:
+        data="results/dynamic_mask/data/train/seed{seed}.parquet",
+    output:
+        config="results/dynamic_mask/runs/{variant}/seed{seed}/config.json",
+        train_log="results/dynamic_mask/runs/{variant}/seed{seed}/train_log.jsonl",
+        model="results/dynamic_mask/runs/{variant}/seed{seed}/model.safetensors",
+    log:
+        "results/logs/dynamic_mask/train/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/dynamic_mask/train/{variant}/seed{seed}.tsv"
+    wildcard_constraints:
+        variant="mha|swa|dma",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=config.get("gpu", 0),
+    params:
+        json=lambda w: as_json(
+            dynamic_mask_plan.train_params(
+                exp_config("dynamic_mask"), BASE_SEED, w.variant, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: dynamic_mask_plan.run_dir(w.variant, int(w.seed)),
+        code=code_version("attnlab.train.lm"),
+    shell:
+        "python -m attnlab.train.lm --input data {input.data:q}"
+        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- meta_tokens -----------------------------------------------------------------------------------
+
+
+rule meta_tokens_train:
+    input:
+        data="results/meta_tokens/data/{mtask}/train/seed{seed}.parquet",
+    output:
+        config="results/meta_tokens/runs/{mtask}/{variant}/seed{seed}/config.json",
+        train_log="results/meta_tokens/runs/{mtask}/{variant}/seed{seed}/train_log.jsonl",
+        model="results/meta_tokens/runs/{mtask}/{variant}/seed{seed}/model.safetensors",
+    log:
+        "results/logs/meta_tokens/train/{mtask}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/meta_tokens/train/{mtask}/{variant}/seed{seed}.tsv"
+    wildcard_constraints:
+        mtask="[a-z_]+",
+        variant="baseline|meta|meta_zero",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=config.get("gpu", 0),
+    params:
+        json=lambda w: as_json(
+            meta_tokens_plan.train_params(
+                exp_config("meta_tokens"), BASE_SEED, w.mtask, w.variant, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: meta_tokens_plan.run_dir(w.mtask, w.variant, int(w.seed)),
+        code=code_version("attnlab.train.lm"),
+    shell:
+        "python -m attnlab.train.lm --input data {input.data:q}"
+        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"

@@ -22,3 +22,95 @@ rule ocr_synth:
     shell:
         "python -m attnlab.ocr.synth --output data {output.data:q}"
         " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- moh: Mixture-of-Head attention (synthetic LM and MQAR) ---------------------------------------
+
+
+rule moh_synth:
+    output:
+        data="results/moh/data/{mtask}/{split}/seed{seed}.parquet",
+    log:
+        "results/logs/moh/synth/{mtask}/{split}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/moh/synth/{mtask}/{split}/seed{seed}.tsv"
+    wildcard_constraints:
+        mtask="[a-z_]+",
+        split="train|val",
+    conda:
+        "../envs/synth.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=lambda w: as_json(
+            moh_plan.synth_params(
+                exp_config("moh"), BASE_SEED, w.mtask, w.split, int(w.seed)
+            )
+        ),
+        code=code_version("attnlab.tasks.synth"),
+    shell:
+        "python -m attnlab.tasks.synth --output data {output.data:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- dynamic_mask: MQAR for dynamic-mask, full and sliding-window attention -----------------------
+
+
+rule dynamic_mask_synth:
+    output:
+        data="results/dynamic_mask/data/{split}/seed{seed}.parquet",
+    log:
+        "results/logs/dynamic_mask/synth/{split}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/dynamic_mask/synth/{split}/seed{seed}.tsv"
+    wildcard_constraints:
+        split="train|test",
+    conda:
+        "../envs/synth.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=lambda w: as_json(
+            dynamic_mask_plan.synth_params(
+                exp_config("dynamic_mask"), BASE_SEED, w.split, int(w.seed)
+            )
+        ),
+        code=code_version("attnlab.tasks.synth"),
+    shell:
+        "python -m attnlab.tasks.synth --output data {output.data:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- meta_tokens: list recall, copy, parity, counting at train and test lengths -------------------
+
+
+rule meta_tokens_synth:
+    output:
+        data="results/meta_tokens/data/{mtask}/{split}/seed{seed}.parquet",
+    log:
+        "results/logs/meta_tokens/synth/{mtask}/{split}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/meta_tokens/synth/{mtask}/{split}/seed{seed}.tsv"
+    wildcard_constraints:
+        mtask="[a-z_]+",
+        split="train|test",
+    conda:
+        "../envs/synth.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=lambda w: as_json(
+            meta_tokens_plan.synth_params(
+                exp_config("meta_tokens"), BASE_SEED, w.mtask, w.split, int(w.seed)
+            )
+        ),
+        code=code_version("attnlab.tasks.synth"),
+    shell:
+        "python -m attnlab.tasks.synth --output data {output.data:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

@@ -77,3 +77,137 @@ rule claims:
     shell:
         "python -m attnlab.report.claims_md --input claims {input.claims:q}"
         " --output md {output.md:q} --output csv {output.csv:q} > {log:q} 2>&1"
+
+
+rule moh_table:
+    input:
+        metrics="results/moh/metrics/metrics.parquet",
+        load="results/moh/metrics/load.parquet",
+        claims="results/claims/moh.json",
+    output:
+        md="results/tables/moh.md",
+        csv="results/tables/moh.csv",
+        tex="results/tables/moh.tex",
+        html=report(
+            "results/tables/moh.html",
+            caption="report/moh_table.rst",
+            category="moh",
+            labels={"figure": "paper table"},
+        ),
+        load_fig=report(
+            "results/figures/moh_load.png",
+            caption="report/moh_load.rst",
+            category="moh",
+            labels={"figure": "per-head load"},
+        ),
+    log:
+        "results/logs/moh/table.log",
+    benchmark:
+        "results/benchmarks/moh/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {**moh_plan.table_params(exp_config("moh")), **common_params("moh")}
+        ),
+        code=code_version("attnlab.moh.table"),
+    shell:
+        "python -m attnlab.moh.table --input metrics {input.metrics:q}"
+        " --input load {input.load:q} --input claims {input.claims:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output load_fig {output.load_fig:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+rule dynamic_mask_table:
+    input:
+        metrics="results/dynamic_mask/metrics/metrics.parquet",
+        claims="results/claims/dynamic_mask.json",
+    output:
+        md="results/tables/dynamic_mask.md",
+        csv="results/tables/dynamic_mask.csv",
+        tex="results/tables/dynamic_mask.tex",
+        html=report(
+            "results/tables/dynamic_mask.html",
+            caption="report/dynamic_mask_table.rst",
+            category="dynamic_mask",
+            labels={"figure": "paper table"},
+        ),
+        accuracy_fig=report(
+            "results/figures/dynamic_mask_accuracy.png",
+            caption="report/dynamic_mask_accuracy.rst",
+            category="dynamic_mask",
+            labels={"figure": "accuracy vs K and length"},
+        ),
+    log:
+        "results/logs/dynamic_mask/table.log",
+    benchmark:
+        "results/benchmarks/dynamic_mask/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **dynamic_mask_plan.table_params(exp_config("dynamic_mask")),
+                **common_params("dynamic_mask"),
+            }
+        ),
+        code=code_version("attnlab.dynamic_mask.table"),
+    shell:
+        "python -m attnlab.dynamic_mask.table --input metrics {input.metrics:q}"
+        " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output accuracy_fig {output.accuracy_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule meta_tokens_table:
+    input:
+        metrics="results/meta_tokens/metrics/metrics.parquet",
+        claims="results/claims/meta_tokens.json",
+    output:
+        md="results/tables/meta_tokens.md",
+        csv="results/tables/meta_tokens.csv",
+        tex="results/tables/meta_tokens.tex",
+        html=report(
+            "results/tables/meta_tokens.html",
+            caption="report/meta_tokens_table.rst",
+            category="meta_tokens",
+            labels={"figure": "paper table"},
+        ),
+        accuracy_fig=report(
+            "results/figures/meta_tokens_accuracy.png",
+            caption="report/meta_tokens_accuracy.rst",
+            category="meta_tokens",
+            labels={"figure": "accuracy vs test length"},
+        ),
+    log:
+        "results/logs/meta_tokens/table.log",
+    benchmark:
+        "results/benchmarks/meta_tokens/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **meta_tokens_plan.table_params(exp_config("meta_tokens")),
+                **common_params("meta_tokens"),
+            }
+        ),
+        code=code_version("attnlab.meta_tokens.table"),
+    shell:
+        "python -m attnlab.meta_tokens.table --input metrics {input.metrics:q}"
+        " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output accuracy_fig {output.accuracy_fig:q} --params {params.json:q} > {log:q} 2>&1"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class Task:
 
 def frame(name: str, seqs: list[np.ndarray], masks: list[np.ndarray], **meta) -> pd.DataFrame:
     """One row per sequence; metadata columns given as equal-length lists."""
+    import pandas as pd  # lazily: plans import the task modules at Snakefile parse time for vocab sizes
+
     if any(len(s) != len(m) for s, m in zip(seqs, masks)):
         raise AssertionError("every target_mask must be as long as its sequence")
     df = pd.DataFrame({

@@ -16,11 +16,12 @@ def mqar_vocab_size(n_keys: int = 64, n_values: int = 64, n_noise: int = 16, **_
 
 def mqar(n: int, seed: int, seq_len: int = 128, n_pairs: int = 8, n_keys: int = 64, n_values: int = 64,
          n_noise: int = 16, n_queries: int | None = None):
-    """BOS k1 v1 .. kK vK, then noise with `n_queries` (default K) queries "k v" at random slots;
-    targets: the values of the queries. Keys are distinct within a sequence."""
-    n_queries = n_pairs if n_queries is None else n_queries
+    """BOS k1 v1 .. kK vK, then noise with `n_queries` queries "k v" at random slots (default: every
+    key once, or as many as fit); targets: the values of the queries. Keys are distinct within a
+    sequence."""
     free = seq_len - 1 - 2 * n_pairs
-    if n_pairs > n_keys or n_queries > n_pairs or free < 2 * n_queries:
+    n_queries = min(n_pairs, max(free, 0) // 2) if n_queries is None else n_queries
+    if n_pairs > n_keys or not 0 < n_queries <= n_pairs or free < 2 * n_queries:
         raise ValueError(f"mqar: seq_len {seq_len} too short or n_pairs {n_pairs} too large")
     rng = np.random.default_rng(seed)
     k0, v0, z0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
@@ -49,24 +50,26 @@ def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, 
 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
-           n_values: int = 32, n_filler: int = 64):
+           n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
-    "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth)."""
+    "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
+    k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
+    value of the needle starts at needle_pos + 2 + key_len."""
     rng = np.random.default_rng(seed)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
     seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
     for length in lengths:
-        hay = length - 1 - 4 - 6
-        if hay < 0:
-            raise ValueError(f"needle: length {length} too short")
+        hay = length - 1 - (2 + key_len + value_len) - (4 + key_len + value_len)
+        if hay < 0 or key_len < 1 or value_len < 1:
+            raise ValueError(f"needle: length {length} too short (or key_len/value_len < 1)")
         for depth in depths:
             for _ in range(n):
-                k, v = k0 + rng.integers(n_keys), v0 + rng.integers(n_values)
+                k, v = k0 + rng.integers(0, n_keys, key_len), v0 + rng.integers(0, n_values, value_len)
                 filler = f0 + rng.integers(0, n_filler, hay)
                 at = int(round(depth * hay))
-                s = np.concatenate([[BOS], filler[:at], [KEY, k, VAL, v], filler[at:], [QUERY, KEY, k, VAL, v, EOS]])
+                s = np.concatenate([[BOS], filler[:at], [KEY], k, [VAL], v, filler[at:], [QUERY, KEY], k, [VAL], v, [EOS]])
                 m = np.zeros(len(s), dtype=bool)
-                m[-2:] = True
+                m[-(value_len + 1):] = True
                 seqs.append(s), masks.append(m)
                 meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(1 + at)
     return frame("needle", seqs, masks, **meta)

@@ -1,0 +1,74 @@
+"""Which dynamic-mask-attention jobs a config asks for, and their params (parse time, no torch).
+
+Variants: "mha" (full causal softmax), "swa" (sliding window of `window` keys) and "dma"
+(dynamic mask keeping the top-`window` keys), same model otherwise. Train on MQAR at `train_len`
+with every K in `train_pairs`; test on every (K, length) in `test_pairs` × `test_lengths`.
+"""
+
+from __future__ import annotations
+
+from attnlab.seeds import derive_seed
+from attnlab.tasks import TASKS
+
+RESULTS = "results/dynamic_mask"
+VARIANTS = {"mha": "softmax", "swa": "sliding_window", "dma": "dynamic_mask"}
+
+
+def variants(cfg: dict) -> dict[str, dict]:
+    out = {}
+    for v in cfg["variants"]:
+        opts = {} if v == "mha" else {"window": cfg["window"]}
+        out[v] = {"attention": VARIANTS[v], "attention_options": opts}
+    return out
+
+
+def mqar_params(cfg: dict) -> dict:
+    return {k: cfg["mqar"][k] for k in ("n_keys", "n_values", "n_noise")}
+
+
+def data_path(split: str, seed: int) -> str:
+    return f"{RESULTS}/data/{split}/seed{seed}.parquet"
+
+
+def run_dir(variant: str, seed: int) -> str:
+    return f"{RESULTS}/runs/{variant}/seed{seed}"
+
+
+def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
+    mq = mqar_params(cfg)
+    if split == "train":
+        parts = [{"task": "mqar", "n": cfg["n_train"], "seq_len": cfg["train_len"], "n_pairs": k, **mq}
+                 for k in cfg["train_pairs"]]
+    else:
+        parts = [{"task": "mqar", "n": cfg["n_test"], "seq_len": L, "n_pairs": k, **mq}
+                 for L in cfg["test_lengths"] for k in cfg["test_pairs"]]
+    return {"seed": derive_seed(base_seed, "dynamic_mask", split, seed), "parts": parts}
+
+
+def train_params(cfg: dict, base_seed: int, variant: str, seed: int) -> dict:
+    v = variants(cfg)[variant]
+    model = {**cfg["model"], "vocab_size": TASKS["mqar"].vocab_size(**mqar_params(cfg)),
+             "n_positions": max([cfg["train_len"], *cfg["test_lengths"]]),
+             "attention": v["attention"], "attention_options": v["attention_options"]}
+    return {"model": model, "train": cfg["train"], "seed": derive_seed(base_seed, "dynamic_mask", variant, seed)}
+
+
+def manifest(cfg: dict, base_seed: int) -> list[dict]:
+    return [{"variant": v, "seed_index": s, "seed": derive_seed(base_seed, "dynamic_mask", v, s),
+             "model_dir": run_dir(v, s), "data": data_path("test", s)}
+            for v in variants(cfg) for s in range(cfg["seeds"])]
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {"manifest": manifest(cfg, base_seed), "window": cfg["window"], "eval_batch_size": cfg["eval_batch_size"]}
+
+
+def table_params(cfg: dict) -> dict:
+    m = cfg["model"]
+    return {"window": cfg["window"], "train_len": cfg["train_len"],
+            "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
+                          f"{m.get('position_encoding', 'learned')} positions, window w={cfg['window']}, "
+                          f"{cfg['train']['steps']} steps × batch {cfg['train']['batch_size']}",
+            "data_note": f"MQAR trained at length {cfg['train_len']} with K ∈ {cfg['train_pairs']} "
+                         f"({cfg['n_train']} sequences per K); tested at lengths {cfg['test_lengths']} "
+                         f"× K ∈ {cfg['test_pairs']} ({cfg['n_test']} each)"}

@@ -1,0 +1,81 @@
+"""Which meta-token jobs a config asks for, and their params (parse time, no torch).
+
+Variants (all with rotary positions, same shape): "baseline" (causal softmax attention, no
+meta-tokens), "meta" (meta-tokens inserted at rate `meta_rate` + meta-attention after each causal
+attention) and "meta_zero" (as "meta", with positional encoding zeroed at meta-tokens).
+Each task trains at `train_len` and is tested at every length in `test_lengths`.
+"""
+
+from __future__ import annotations
+
+from attnlab.seeds import derive_seed
+from attnlab.tasks import TASKS
+from attnlab.tasks.vocab import META
+
+RESULTS = "results/meta_tokens"
+VARIANTS = {
+    "baseline": {"attention": "softmax", "attention_options": {}, "meta": False},
+    "meta": {"attention": "meta", "attention_options": {"zero_meta_positions": False}, "meta": True},
+    "meta_zero": {"attention": "meta", "attention_options": {"zero_meta_positions": True}, "meta": True},
+}
+
+
+def variants(cfg: dict) -> dict[str, dict]:
+    return {v: VARIANTS[v] for v in cfg["variants"]}
+
+
+def task_params(cfg: dict, task: str) -> dict:
+    return dict(cfg["task_params"].get(task, {}))
+
+
+def data_path(task: str, split: str, seed: int) -> str:
+    return f"{RESULTS}/data/{task}/{split}/seed{seed}.parquet"
+
+
+def run_dir(task: str, variant: str, seed: int) -> str:
+    return f"{RESULTS}/runs/{task}/{variant}/seed{seed}"
+
+
+def synth_params(cfg: dict, base_seed: int, task: str, split: str, seed: int) -> dict:
+    tp = task_params(cfg, task)
+    if split == "train":
+        parts = [{"task": task, "n": cfg["n_train"], "seq_len": cfg["train_len"], **tp}]
+    else:
+        parts = [{"task": task, "n": cfg["n_test"], "seq_len": L, **tp} for L in cfg["test_lengths"]]
+    return {"seed": derive_seed(base_seed, "meta_tokens", task, split, seed), "parts": parts}
+
+
+def max_len(cfg: dict) -> int:
+    """Longest sequence a model sees, meta-tokens included (generous: rate + 5 sd)."""
+    longest = max([cfg["train_len"], *cfg["test_lengths"]])
+    return int(longest * (1 + cfg["meta_rate"]) + 5 * (longest * cfg["meta_rate"]) ** 0.5 + 8)
+
+
+def train_params(cfg: dict, base_seed: int, task: str, variant: str, seed: int) -> dict:
+    v = variants(cfg)[variant]
+    model = {**cfg["model"], "position_encoding": "rope", "vocab_size": TASKS[task].vocab_size(**task_params(cfg, task)),
+             "n_positions": max_len(cfg), "attention": v["attention"], "attention_options": v["attention_options"],
+             "meta_token_id": META if v["meta"] else None}
+    return {"model": model, "train": cfg["train"], "meta_token_rate": cfg["meta_rate"] if v["meta"] else 0.0,
+            "seed": derive_seed(base_seed, "meta_tokens", task, variant, seed)}
+
+
+def manifest(cfg: dict, base_seed: int) -> list[dict]:
+    return [{"task": t, "variant": v, "meta_rate": cfg["meta_rate"] if spec["meta"] else 0.0,
+             "seed_index": s, "seed": derive_seed(base_seed, "meta_tokens", t, v, s),
+             "model_dir": run_dir(t, v, s), "data": data_path(t, "test", s)}
+            for t in cfg["tasks"] for v, spec in variants(cfg).items() for s in range(cfg["seeds"])]
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {"manifest": manifest(cfg, base_seed), "train_len": cfg["train_len"], "claim_task": "list_recall",
+            "eval_batch_size": cfg["eval_batch_size"]}
+
+
+def table_params(cfg: dict) -> dict:
+    m = cfg["model"]
+    return {"train_len": cfg["train_len"], "tasks": cfg["tasks"],
+            "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, rotary positions, "
+                          f"meta-token rate {cfg['meta_rate']}, {cfg['train']['steps']} steps × batch "
+                          f"{cfg['train']['batch_size']}",
+            "task_notes": [f"{t}: {task_params(cfg, t)}" for t in cfg["tasks"]]}

@@ -1,0 +1,86 @@
+"""Which MoH jobs a config asks for, and the params each gets. Read by the Snakefile at parse time
+(no torch import).
+
+Variants: "mha" (all heads, plain summation) and one "moh{pct}" per active fraction: `shared_heads`
+always-on heads plus top-k routed heads, k = round(fraction·n_head) − shared_heads.
+"""
+
+from __future__ import annotations
+
+from attnlab.seeds import derive_seed
+from attnlab.tasks import TASKS
+
+RESULTS = "results/moh"
+SPLITS = ("train", "val")
+
+
+def variant_id(fraction: float) -> str:
+    return f"moh{round(100 * fraction)}"
+
+
+def active_heads(cfg: dict, fraction: float) -> int:
+    return round(fraction * cfg["model"]["n_head"])
+
+
+def variants(cfg: dict) -> dict[str, dict]:
+    out = {"mha": {"attention": "softmax", "attention_options": {}, "target_fraction": 1.0}}
+    for f in cfg["active_fractions"]:
+        k = active_heads(cfg, f)
+        if not cfg["shared_heads"] <= k <= cfg["model"]["n_head"] or k == cfg["shared_heads"] == cfg["model"]["n_head"]:
+            raise ValueError(f"moh: active fraction {f} gives {k} active heads, fewer than shared_heads")
+        out[variant_id(f)] = {
+            "attention": "moh",
+            "attention_options": {"shared_heads": cfg["shared_heads"], "active_heads": k,
+                                  "load_balance_weight": cfg["load_balance_weight"]},
+            "target_fraction": k / cfg["model"]["n_head"],
+        }
+    return out
+
+
+def task_params(cfg: dict, task: str) -> dict:
+    return dict(cfg["task_params"][task])
+
+
+def data_path(task: str, split: str, seed: int) -> str:
+    return f"{RESULTS}/data/{task}/{split}/seed{seed}.parquet"
+
+
+def run_dir(task: str, variant: str, seed: int) -> str:
+    return f"{RESULTS}/runs/{task}/{variant}/seed{seed}"
+
+
+def synth_params(cfg: dict, base_seed: int, task: str, split: str, seed: int) -> dict:
+    part = {"task": task, "n": cfg[f"n_{split}"], **task_params(cfg, task)}
+    if task == "markov_mixture":  # the same chains for train and val of one seed
+        part["chain_seed"] = derive_seed(base_seed, "moh", task, "chains", seed)
+    return {"seed": derive_seed(base_seed, "moh", task, split, seed), "parts": [part]}
+
+
+def train_params(cfg: dict, base_seed: int, task: str, variant: str, seed: int) -> dict:
+    v = variants(cfg)[variant]
+    tp = task_params(cfg, task)
+    model = {**cfg["model"], "vocab_size": TASKS[task].vocab_size(**tp), "n_positions": tp["seq_len"],
+             "attention": v["attention"], "attention_options": v["attention_options"]}
+    return {"model": model, "train": cfg["train"], "seed": derive_seed(base_seed, "moh", task, variant, seed)}
+
+
+def manifest(cfg: dict, base_seed: int) -> list[dict]:
+    return [{"task": t, "variant": v, "target_fraction": spec["target_fraction"], "seed_index": s,
+             "seed": derive_seed(base_seed, "moh", t, v, s), "model_dir": run_dir(t, v, s),
+             "data": data_path(t, "val", s)}
+            for t in cfg["tasks"] for v, spec in variants(cfg).items() for s in range(cfg["seeds"])]
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {"manifest": manifest(cfg, base_seed), "primary_task": cfg["tasks"][0],
+            "claim_variant": variant_id(cfg["claim_fraction"]), "shared_heads": cfg["shared_heads"],
+            "eval_batch_size": cfg["eval_batch_size"]}
+
+
+def table_params(cfg: dict) -> dict:
+    m = cfg["model"]
+    return {"tasks": cfg["tasks"], "claim_variant": variant_id(cfg["claim_fraction"]),
+            "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
+                          f"{cfg['shared_heads']} shared heads, {cfg['train']['steps']} steps × "
+                          f"batch {cfg['train']['batch_size']}",
+            "task_notes": [f"{t}: {task_params(cfg, t)}" for t in cfg["tasks"]]}
