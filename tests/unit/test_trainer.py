@@ -103,3 +103,17 @@ def test_lm_step_writes_a_loadable_run_dir(tmp_path):
     assert model.config.vocab_size == 16
     out = model.generate(torch.tensor([[1, 8, 9, 2]]), max_new_tokens=3, do_sample=False)
     assert out.shape == (1, 7)
+
+
+def test_checkpoint_of_another_run_is_discarded(tmp_path, data):
+    """A stale checkpoint (other run_key or settings) is never resumed: the run starts afresh."""
+    model = lm_step.build_model(MODEL, seed=5)
+    batches = RandomBatches(data, 4, seed=9)
+    with pytest.raises(TrainingInterrupted):
+        train(model, batches, TrainSettings(**SETTINGS), tmp_path, run_key="a", progress=False, stop_after=5)
+    fresh = lm_step.build_model(MODEL, seed=5)
+    train(fresh, batches, TrainSettings(**SETTINGS), tmp_path / "ref", run_key="b", progress=False)
+    other = lm_step.build_model(MODEL, seed=5)
+    train(other, batches, TrainSettings(**SETTINGS), tmp_path, run_key="b", progress=False)
+    for a, b in zip(fresh.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)

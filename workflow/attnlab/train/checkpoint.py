@@ -105,6 +105,12 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     return done[-1] if done else None
 
 
+def checkpoint_identity(path: str | os.PathLike) -> dict:
+    """What run a checkpoint belongs to: its `run_key` and trainer settings."""
+    state = json.loads((Path(path) / STATE).read_text())
+    return {"run_key": state.get("run_key"), "settings": state.get("settings")}
+
+
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module, opt: torch.optim.Optimizer,
                     device: torch.device | str = "cpu") -> dict:
     """Restore weights, optimizer and RNG state in place; return the JSON state (step, extras)."""

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from attnlab.cli import StepArgs, run_step
+from attnlab.config import config_hash
 from attnlab.io import atomic_dir, read_parquet
 from attnlab.lm.configuration import AttnLMConfig
 from attnlab.lm.modeling import AttnLMForCausalLM
@@ -41,7 +42,10 @@ def main(args: StepArgs) -> None:
     settings = TrainSettings.from_dict(p["train"])
     model = build_model(p["model"], p["seed"])
     batches = batches_for(read_parquet(args.input("data")), settings, p["seed"], p.get("meta_token_rate", 0.0))
-    train(model, batches, settings, work, desc=run_dir.name)
+    # a checkpoint resumes only the same run: same params (model, data transform, seed) and input file
+    data_stat = Path(args.input("data")).stat()
+    run_key = config_hash({"params": p, "data": [data_stat.st_size, data_stat.st_mtime_ns]})
+    train(model, batches, settings, work, run_key=run_key, desc=run_dir.name)
     with atomic_dir(run_dir) as tmp:
         shutil.copy(work / LOG, tmp / LOG)
         model.save_pretrained(tmp)

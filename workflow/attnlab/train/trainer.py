@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attnlab.io import write_jsonl_line
-from attnlab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from attnlab.train.checkpoint import checkpoint_identity, latest_checkpoint, load_checkpoint, save_checkpoint
 from attnlab.train.schedule import warmup_cosine
 
 LOG = "train_log.jsonl"
@@ -122,10 +123,12 @@ def _read_log(path: Path, upto: int) -> list[dict]:
 
 
 def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: TrainSettings,
-          work_dir: str | os.PathLike, *, progress: bool = True, desc: str = "train",
+          work_dir: str | os.PathLike, *, run_key: str = "", progress: bool = True, desc: str = "train",
           stop_after: int | None = None) -> list[dict]:
     """Train `model` in place for `settings.steps` optimizer steps; resume from the newest checkpoint
-    under `work_dir/checkpoints` if there is one. The log goes to `work_dir/train_log.jsonl`."""
+    under `work_dir/checkpoints` if there is one written for the same run (same `run_key`, e.g. a
+    hash of the model config, data and seed, and the same settings); checkpoints of another run are
+    discarded. The log goes to `work_dir/train_log.jsonl`."""
     s = settings
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +137,12 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
     model.to(device)
     opt = make_optimizer(model, s)
     start, wall_before = 0, 0.0
+    identity = {"run_key": run_key, "settings": asdict(s)}
     ckpt = latest_checkpoint(work_dir / "checkpoints")
+    if ckpt is not None and checkpoint_identity(ckpt) != identity:
+        if dist.main:
+            shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
+        ckpt = None
     if ckpt is not None:
         state = load_checkpoint(ckpt, model, opt, device)
         start, wall_before = state["step"], state.get("wall_time_s", 0.0)
@@ -179,7 +187,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
             if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
                 if dist.main:
                     save_checkpoint(work_dir / "checkpoints", step, model, opt,
-                                    {"wall_time_s": time.perf_counter() - t0, "settings": asdict(s)},
+                                    {"wall_time_s": time.perf_counter() - t0, **identity},
                                     keep=s.keep_checkpoints)
                 dist.barrier()
             if stop_after is not None and step == stop_after:
