@@ -41,8 +41,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="attnlab-bench-"))
     work = tmp / "attnlab"
     shutil.copytree(REPO, work, ignore=IGNORE)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, *(["--configfile", a.config] if a.config else []),
-           *a.targets]
+    # targets first: --configfile takes several values and would swallow them
+    cmd = [sys.executable, "-m", "snakemake", *a.targets, "--cores", a.cores,
+           *(["--configfile", a.config] if a.config else [])]
     print(f"bench: {' '.join(cmd[2:])} in {work}")
     scratch = timed(cmd, work)
     print(f"from scratch: {scratch:8.1f} s")

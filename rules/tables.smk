@@ -55,13 +55,14 @@ rule claims:
     input:
         claims=expand("results/claims/{exp}.json", exp=EXPERIMENTS),
     output:
-        md=report(
-            "results/claims.md",
+        md="results/claims.md",
+        csv="results/claims.csv",
+        html=report(
+            "results/claims.html",
             caption="report/claims.rst",
             category="claims",
             labels={"figure": "all claims"},
         ),
-        csv="results/claims.csv",
     log:
         "results/logs/claims.log",
     benchmark:
@@ -76,7 +77,8 @@ rule claims:
         code=code_version("attnlab.report.claims_md"),
     shell:
         "python -m attnlab.report.claims_md --input claims {input.claims:q}"
-        " --output md {output.md:q} --output csv {output.csv:q} > {log:q} 2>&1"
+        " --output md {output.md:q} --output csv {output.csv:q} --output html {output.html:q}"
+        " > {log:q} 2>&1"
 
 
 rule moh_table:

@@ -62,9 +62,26 @@ def parse(argv=None, description: str = "") -> StepArgs:
     return StepArgs(table(ns.input, "--input"), table(ns.output, "--output"), params)
 
 
+FAIL_ONCE = "ATTNLAB_FAIL_ONCE"
+
+
+def _inject_failure() -> None:
+    """Fault injection for the retry tests: ATTNLAB_FAIL_ONCE="<module>=<marker file>" makes the
+    first run of that step exit 3 (and create the marker); later runs go through."""
+    spec = os.environ.get(FAIL_ONCE, "")
+    module, _, marker = spec.partition("=")
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if module and marker and module == name and not os.path.exists(marker):
+        open(marker, "w").close()
+        print(f"error: failure injected by {FAIL_ONCE} into {module}", file=sys.stderr)
+        sys.exit(3)
+
+
 def run_step(fn: Callable[[StepArgs], None], argv=None, description: str = "") -> None:
     """Parse the command line, pin thread counts, run `fn`; turn AttnlabError into exit 2."""
     args = parse(argv, description)
+    _inject_failure()
     threads = max(1, int(args.params.get("threads", os.environ.get("OMP_NUM_THREADS", 1))))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:  # one torch thread per job unless the rule gives more

@@ -1,0 +1,68 @@
+"""The smoke workflow (its OCR slice: 14 jobs) on a real single-node SLURM cluster, through profiles/slurm, with one
+injected job failure that SLURM-level retry (the profile's `retries`) recovers from.
+
+Needs root on Debian 12 (packages are installed when missing); skipped elsewhere, and when
+ATTNLAB_SKIP_SLURM=1. CI runs it.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.workflow.conftest import copy_repo, snakemake
+
+HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.cluster
+
+
+def _why_not() -> str | None:
+    if os.environ.get("ATTNLAB_SKIP_SLURM") == "1":
+        return "ATTNLAB_SKIP_SLURM=1"
+    if os.geteuid() != 0:
+        return "the SLURM test needs root (it starts munge, slurmctld and slurmd)"
+    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        return "no apt-get to install SLURM"
+    if Path("/etc/slurm/slurm.conf").exists() and "attnlab" not in Path("/etc/slurm/slurm.conf").read_text():
+        return "a real /etc/slurm/slurm.conf exists; not touching it"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    state = tmp_path_factory.mktemp("slurm-state")
+    env = {**os.environ, "STATE": str(state)}
+    up = subprocess.run(["bash", str(HERE / "slurm-up.sh")], env=env, capture_output=True, text=True)
+    try:
+        assert up.returncode == 0, up.stderr
+        yield state
+    finally:
+        subprocess.run(["bash", str(HERE / "slurm-down.sh")], env=env, capture_output=True, text=True)
+
+
+def test_smoke_workflow_on_slurm_survives_an_injected_failure(slurm, tmp_path):
+    work = copy_repo(tmp_path / "attnlab")
+    marker = tmp_path / "failed-once"
+    os.environ["ATTNLAB_FAIL_ONCE"] = f"attnlab.ocr.evaluate={marker}"
+    try:
+        proc = snakemake(
+            work, "results/tables/ocr.md",
+            "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
+            # poll fast on this one-node test cluster (the profile's defaults suit real clusters)
+            "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+            timeout=1500,
+        )
+    finally:
+        del os.environ["ATTNLAB_FAIL_ONCE"]
+    log = proc.stdout + proc.stderr
+    assert marker.exists(), "the injected failure never ran"
+    assert "failure injected" in log or "Trying to restart job" in log
+    assert "Trying to restart job" in log  # the retry came from the profile
+    assert "submitted with SLURM jobid" in log
+    assert (work / "results/tables/ocr.md").stat().st_size > 0
+    assert (work / "results/claims/ocr.json").stat().st_size > 0
