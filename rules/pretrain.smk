@@ -65,7 +65,8 @@ rule moh_train:
         run_dir=lambda w: moh_plan.run_dir(w.mtask, w.variant, int(w.seed)),
         code=code_version("attnlab.train.lm"),
     shell:
-        "python -m attnlab.train.lm --input data {input.data:q}"
+        "python -m attnlab.gpuslots --gpus {resources.gpu} --"
+        " python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -101,7 +102,8 @@ rule dynamic_mask_train:
         run_dir=lambda w: dynamic_mask_plan.run_dir(w.variant, int(w.seed)),
         code=code_version("attnlab.train.lm"),
     shell:
-        "python -m attnlab.train.lm --input data {input.data:q}"
+        "python -m attnlab.gpuslots --gpus {resources.gpu} --"
+        " python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -138,5 +140,6 @@ rule meta_tokens_train:
         run_dir=lambda w: meta_tokens_plan.run_dir(w.mtask, w.variant, int(w.seed)),
         code=code_version("attnlab.train.lm"),
     shell:
-        "python -m attnlab.train.lm --input data {input.data:q}"
+        "python -m attnlab.gpuslots --gpus {resources.gpu} --"
+        " python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
