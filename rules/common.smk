@@ -20,6 +20,9 @@ from attnlab.config import (
     validate_config,
 )
 import attnlab.ocr.plan as ocr_plan
+import attnlab.icl_regression.plan as icl_regression_plan
+import attnlab.pavlov.plan as pavlov_plan
+import attnlab.random_features.plan as random_features_plan
 import attnlab.moh.plan as moh_plan
 import attnlab.dynamic_mask.plan as dynamic_mask_plan
 import attnlab.meta_tokens.plan as meta_tokens_plan
@@ -69,6 +72,9 @@ def table_outputs(exp):
 
 FIGURES = {
     "ocr": ["spectra", "head_dim"],
+    "icl_regression": ["mse", "heads"],
+    "pavlov": ["capacity"],
+    "random_features": ["mse"],
     "moh": ["load"],
     "dynamic_mask": ["accuracy"],
     "meta_tokens": ["accuracy"],

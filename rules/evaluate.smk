@@ -154,3 +154,141 @@ rule meta_tokens_evaluate:
     shell:
         "python -m attnlab.meta_tokens.evaluate --output metrics {output.metrics:q}"
         " --output claims {output.claims:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- icl_regression -----------------------------------------------------------------------------
+
+
+rule icl_regression_evaluate:
+    input:
+        models=[
+            f"{m['model_dir']}/model.safetensors"
+            for m in icl_regression_plan.manifest(
+                exp_config("icl_regression"), BASE_SEED
+            )
+        ],
+        data={
+            m["data"]
+            for m in icl_regression_plan.manifest(
+                exp_config("icl_regression"), BASE_SEED
+            )
+        },
+    output:
+        mse="results/icl_regression/metrics/mse.parquet",
+        runs="results/icl_regression/metrics/runs.parquet",
+        heads="results/icl_regression/metrics/heads.parquet",
+        claims="results/claims/icl_regression.json",
+    log:
+        "results/logs/icl_regression/evaluate.log",
+    benchmark:
+        "results/benchmarks/icl_regression/evaluate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        json=as_json(
+            {
+                **icl_regression_plan.evaluate_params(
+                    exp_config("icl_regression"), BASE_SEED
+                ),
+                **common_params("icl_regression"),
+            }
+        ),
+        code=code_version("attnlab.icl_regression.evaluate"),
+    shell:
+        "python -m attnlab.icl_regression.evaluate --output mse {output.mse:q}"
+        " --output runs {output.runs:q} --output heads {output.heads:q}"
+        " --output claims {output.claims:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- pavlov: Hebbian memory capacity (synthesis and measurement in one step per seed) -------------
+
+
+rule pavlov_capacity:
+    output:
+        capacity="results/pavlov/capacity/seed{seed}.parquet",
+    log:
+        "results/logs/pavlov/capacity/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pavlov/capacity/seed{seed}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    params:
+        json=lambda w: as_json(
+            pavlov_plan.measure_params(exp_config("pavlov"), BASE_SEED, int(w.seed))
+        ),
+        code=code_version("attnlab.pavlov.measure"),
+    shell:
+        "python -m attnlab.pavlov.measure --output capacity {output.capacity:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+rule pavlov_evaluate:
+    input:
+        capacity=pavlov_plan.capacity_paths(exp_config("pavlov")),
+    output:
+        capacity="results/pavlov/metrics/capacity.parquet",
+        slopes="results/pavlov/metrics/slopes.parquet",
+        claims="results/claims/pavlov.json",
+    log:
+        "results/logs/pavlov/evaluate.log",
+    benchmark:
+        "results/benchmarks/pavlov/evaluate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **pavlov_plan.evaluate_params(exp_config("pavlov")),
+                **common_params("pavlov"),
+            }
+        ),
+        code=code_version("attnlab.pavlov.evaluate"),
+    shell:
+        "python -m attnlab.pavlov.evaluate --input capacity {input.capacity:q}"
+        " --output capacity {output.capacity:q} --output slopes {output.slopes:q}"
+        " --output claims {output.claims:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- random_features ----------------------------------------------------------------------------
+
+
+rule random_features_evaluate:
+    input:
+        fits=random_features_plan.fit_paths(exp_config("random_features")),
+    output:
+        metrics="results/random_features/metrics/fits.parquet",
+        claims="results/claims/random_features.json",
+    log:
+        "results/logs/random_features/evaluate.log",
+    benchmark:
+        "results/benchmarks/random_features/evaluate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **random_features_plan.evaluate_params(exp_config("random_features")),
+                **common_params("random_features"),
+            }
+        ),
+        code=code_version("attnlab.random_features.evaluate"),
+    shell:
+        "python -m attnlab.random_features.evaluate --input fits {input.fits:q}"
+        " --output metrics {output.metrics:q} --output claims {output.claims:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

@@ -143,3 +143,64 @@ rule meta_tokens_train:
         "python -m attnlab.gpuslots --gpus {resources.gpu} --"
         " python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- icl_regression: one model per (d, mechanism, seed); fresh prompts every step ------------------
+
+
+rule icl_regression_train:
+    output:
+        config="results/icl_regression/runs/d{dim}/{run}/seed{seed}/config.json",
+        train_log="results/icl_regression/runs/d{dim}/{run}/seed{seed}/train_log.jsonl",
+        model="results/icl_regression/runs/d{dim}/{run}/seed{seed}/model.safetensors",
+    log:
+        "results/logs/icl_regression/train/d{dim}/{run}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/icl_regression/train/d{dim}/{run}/seed{seed}.tsv"
+    wildcard_constraints:
+        dim=r"\d+",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        json=lambda w: as_json(
+            icl_regression_plan.train_params(
+                exp_config("icl_regression"), BASE_SEED, int(w.dim), w.run, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: icl_regression_plan.run_dir(int(w.dim), w.run, int(w.seed)),
+        code=code_version("attnlab.icl_regression.train"),
+    shell:
+        "python -m attnlab.icl_regression.train --output run_dir {params.run_dir:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- random_features: synthesise one seed's data and fit every model by closed-form ridge ---------
+
+
+rule random_features_fit:
+    output:
+        fit="results/random_features/fits/seed{seed}.parquet",
+    log:
+        "results/logs/random_features/fit/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/random_features/fit/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        json=lambda w: as_json(
+            random_features_plan.fit_params(
+                exp_config("random_features"), BASE_SEED, int(w.seed)
+            )
+        ),
+        code=code_version("attnlab.random_features.fit"),
+    shell:
+        "python -m attnlab.random_features.fit --output fit {output.fit:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

@@ -213,3 +213,159 @@ rule meta_tokens_table:
         " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
         " --output tex {output.tex:q} --output html {output.html:q}"
         " --output accuracy_fig {output.accuracy_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- icl_regression -----------------------------------------------------------------------------
+
+
+rule icl_regression_table:
+    input:
+        mse="results/icl_regression/metrics/mse.parquet",
+        runs="results/icl_regression/metrics/runs.parquet",
+        heads="results/icl_regression/metrics/heads.parquet",
+        claims="results/claims/icl_regression.json",
+    output:
+        md="results/tables/icl_regression.md",
+        csv="results/tables/icl_regression.csv",
+        tex="results/tables/icl_regression.tex",
+        html=report(
+            "results/tables/icl_regression.html",
+            caption="report/icl_regression_table.rst",
+            category="icl_regression",
+            labels={"figure": "paper table"},
+        ),
+        mse_fig=report(
+            "results/figures/icl_regression_mse.png",
+            caption="report/icl_regression_mse.rst",
+            category="icl_regression",
+            labels={"figure": "MSE vs prompt length"},
+        ),
+        heads_fig=report(
+            "results/figures/icl_regression_heads.png",
+            caption="report/icl_regression_heads.rst",
+            category="icl_regression",
+            labels={"figure": "KQ and OV per head"},
+        ),
+    log:
+        "results/logs/icl_regression/table.log",
+    benchmark:
+        "results/benchmarks/icl_regression/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **icl_regression_plan.table_params(exp_config("icl_regression")),
+                **common_params("icl_regression"),
+            }
+        ),
+        code=code_version("attnlab.icl_regression.table"),
+    shell:
+        "python -m attnlab.icl_regression.table --input mse {input.mse:q}"
+        " --input runs {input.runs:q} --input heads {input.heads:q}"
+        " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output mse_fig {output.mse_fig:q} --output heads_fig {output.heads_fig:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- pavlov -------------------------------------------------------------------------------------
+
+
+rule pavlov_table:
+    input:
+        capacity="results/pavlov/metrics/capacity.parquet",
+        slopes="results/pavlov/metrics/slopes.parquet",
+        claims="results/claims/pavlov.json",
+    output:
+        md="results/tables/pavlov.md",
+        csv="results/tables/pavlov.csv",
+        tex="results/tables/pavlov.tex",
+        html=report(
+            "results/tables/pavlov.html",
+            caption="report/pavlov_table.rst",
+            category="pavlov",
+            labels={"figure": "paper table"},
+        ),
+        capacity_fig=report(
+            "results/figures/pavlov_capacity.png",
+            caption="report/pavlov_capacity.rst",
+            category="pavlov",
+            labels={"figure": "capacity vs d_k"},
+        ),
+    log:
+        "results/logs/pavlov/table.log",
+    benchmark:
+        "results/benchmarks/pavlov/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **pavlov_plan.table_params(exp_config("pavlov")),
+                **common_params("pavlov"),
+            }
+        ),
+        code=code_version("attnlab.pavlov.table"),
+    shell:
+        "python -m attnlab.pavlov.table --input capacity {input.capacity:q}"
+        " --input slopes {input.slopes:q} --input claims {input.claims:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output capacity_fig {output.capacity_fig:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- random_features ----------------------------------------------------------------------------
+
+
+rule random_features_table:
+    input:
+        metrics="results/random_features/metrics/fits.parquet",
+        claims="results/claims/random_features.json",
+    output:
+        md="results/tables/random_features.md",
+        csv="results/tables/random_features.csv",
+        tex="results/tables/random_features.tex",
+        html=report(
+            "results/tables/random_features.html",
+            caption="report/random_features_table.rst",
+            category="random_features",
+            labels={"figure": "paper table"},
+        ),
+        mse_fig=report(
+            "results/figures/random_features_mse.png",
+            caption="report/random_features_mse.rst",
+            category="random_features",
+            labels={"figure": "MSE vs sample size"},
+        ),
+    log:
+        "results/logs/random_features/table.log",
+    benchmark:
+        "results/benchmarks/random_features/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **random_features_plan.table_params(exp_config("random_features")),
+                **common_params("random_features"),
+            }
+        ),
+        code=code_version("attnlab.random_features.table"),
+    shell:
+        "python -m attnlab.random_features.table --input metrics {input.metrics:q}"
+        " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output mse_fig {output.mse_fig:q} --params {params.json:q} > {log:q} 2>&1"

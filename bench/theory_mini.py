@@ -1,0 +1,77 @@
+"""Wall time of the three single-layer theory experiments (icl_regression, pavlov,
+random_features) from scratch, against the target of issue 3: at most 6 minutes on 2 cores at
+mini scale. Not part of the tests.
+
+    python bench/theory_mini.py [--config config/smoke.yaml] [--cores 2] [--budget 360]
+
+Runs on a fresh copy of the repository in a temporary directory, so results/ here is untouched;
+prints the total, the summed job time per rule, and whether the total is within the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".git", ".venv", ".snakemake", "__pycache__", ".pytest_cache",
+                                ".hypothesis", "results", "bench")
+EXPERIMENTS = ("icl_regression", "pavlov", "random_features")
+FIGURES = {"icl_regression": ["mse", "heads"], "pavlov": ["capacity"], "random_features": ["mse"]}
+
+
+def targets() -> list[str]:
+    out = []
+    for exp in EXPERIMENTS:
+        out += [f"results/tables/{exp}.{ext}" for ext in ("md", "csv", "tex", "html")]
+        out += [f"results/figures/{exp}_{fig}.png" for fig in FIGURES[exp]]
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="config file layered over config/config.yaml")
+    p.add_argument("--cores", default="2")
+    p.add_argument("--budget", type=float, default=360.0, help="target wall time in seconds")
+    p.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    a = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="attnlab-theory-"))
+    work = tmp / "attnlab"
+    shutil.copytree(REPO, work, ignore=IGNORE)
+    # targets first: --configfile takes several values and would swallow them
+    cmd = [sys.executable, "-m", "snakemake", *targets(), "--cores", a.cores,
+           *(["--configfile", a.config] if a.config else [])]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    print(f"bench: snakemake <{len(targets())} targets> --cores {a.cores} "
+          f"{'--configfile ' + a.config if a.config else ''} in {work}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"failed after {wall:.1f} s:\n{proc.stderr[-3000:]}")
+    per_rule: dict[str, list[float]] = defaultdict(list)
+    for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
+        rel = tsv.relative_to(work / "results" / "benchmarks")
+        lines = tsv.read_text().splitlines()
+        if rel.parts[0] in EXPERIMENTS and len(lines) > 1:
+            step = rel.parts[1] if len(rel.parts) > 2 else rel.stem
+            per_rule[f"{rel.parts[0]}/{step}"].append(float(lines[1].split()[0]))
+    print(f"from scratch: {wall:7.1f} s wall (budget {a.budget:.0f} s)")
+    for rule, times in sorted(per_rule.items()):
+        print(f"  {sum(times):7.1f} s in {len(times):3d} job(s)  {rule}")
+    print(f"  {sum(map(sum, per_rule.values())):7.1f} s summed job time")
+    print("within budget" if wall <= a.budget else "OVER BUDGET")
+    if not a.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(0 if wall <= a.budget else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Which icl_regression jobs a config asks for, and the params each gets. Read by the Snakefile
+at parse time (no torch import); the steps themselves never import it."""
+
+from __future__ import annotations
+
+from attnlab.seeds import derive_seed
+
+EXP = "icl_regression"
+RESULTS = f"results/{EXP}"
+
+
+def runs(cfg: dict) -> dict[str, dict]:
+    """Softmax attention with each head count, then 1-head linear attention (1/L-normalised and
+    unnormalised with the fixed factor 1/L_train), by a stable id."""
+    out = {f"softmax-h{h}": {"mechanism": "softmax", "heads": h} for h in cfg["softmax_heads"]}
+    for mech in cfg["linear_attention"]:
+        out[mech] = {"mechanism": mech, "heads": 1}
+    return out
+
+
+def data_path(d: int, seed: int) -> str:
+    return f"{RESULTS}/data/d{d}/seed{seed}.parquet"
+
+
+def run_dir(d: int, run: str, seed: int) -> str:
+    return f"{RESULTS}/runs/d{d}/{run}/seed{seed}"
+
+
+def synth_params(cfg: dict, base_seed: int, d: int, seed: int) -> dict:
+    return {"d": d, "test_lengths": cfg["test_lengths"], "n_test": cfg["n_test"],
+            "noise_var": cfg["noise_var"], "seed": derive_seed(base_seed, EXP, f"d{d}", "test", seed)}
+
+
+def train_params(cfg: dict, base_seed: int, d: int, run: str, seed: int) -> dict:
+    return {"d": d, "run": runs(cfg)[run], "train_length": cfg["train_length"],
+            "noise_var": cfg["noise_var"], "steps": cfg["steps"], "batch_size": cfg["batch_size"],
+            "lr": cfg["lr"], "log_every": cfg["log_every"],
+            "seed": derive_seed(base_seed, EXP, f"d{d}", run, seed)}
+
+
+def manifest(cfg: dict, base_seed: int) -> list[dict]:
+    """One entry per trained model: its keys, run directory and test data."""
+    return [{"d": d, "run": run, **spec, "seed_index": seed,
+             "seed": derive_seed(base_seed, EXP, f"d{d}", run, seed),
+             "model_dir": run_dir(d, run, seed), "data": data_path(d, seed)}
+            for d in cfg["dims"] for run, spec in runs(cfg).items() for seed in range(cfg["seeds"])]
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {"manifest": manifest(cfg, base_seed), "primary_d": cfg["dims"][0],
+            "train_length": cfg["train_length"], "test_lengths": cfg["test_lengths"],
+            "noise_var": cfg["noise_var"], "softmax_heads": cfg["softmax_heads"],
+            "linear_attention": cfg["linear_attention"]}
+
+
+def table_params(cfg: dict) -> dict:
+    return {"primary_d": cfg["dims"][0], "train_length": cfg["train_length"],
+            "test_lengths": cfg["test_lengths"], "noise_var": cfg["noise_var"],
+            "steps": cfg["steps"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
+            "n_test": cfg["n_test"], "runs": list(runs(cfg))}
