@@ -219,7 +219,7 @@ rule pavlov_capacity:
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=15,
+        runtime=pavlov_plan.runtime_min(exp_config("pavlov")),
     params:
         json=lambda w: as_json(
             pavlov_plan.measure_params(exp_config("pavlov"), BASE_SEED, int(w.seed))

@@ -164,7 +164,7 @@ rule icl_regression_train:
     threads: config["threads"]
     resources:
         mem_mb=1000,
-        runtime=30,
+        runtime=icl_regression_plan.train_runtime_min(exp_config("icl_regression")),
     params:
         json=lambda w: as_json(
             icl_regression_plan.train_params(
@@ -192,8 +192,8 @@ rule random_features_fit:
         "../envs/train.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=random_features_plan.mem_mb(exp_config("random_features")),
+        runtime=random_features_plan.runtime_min(exp_config("random_features")),
     params:
         json=lambda w: as_json(
             random_features_plan.fit_params(

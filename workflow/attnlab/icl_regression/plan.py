@@ -58,3 +58,11 @@ def table_params(cfg: dict) -> dict:
             "test_lengths": cfg["test_lengths"], "noise_var": cfg["noise_var"],
             "steps": cfg["steps"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
             "n_test": cfg["n_test"], "runs": list(runs(cfg))}
+
+
+def train_runtime_min(cfg: dict) -> int:
+    """Minutes to request for one training job: ~3 ms per step of batch 256 on one CPU thread at
+    d=5, H ≤ 4 (measured), scaled by batch, d and heads, with a 2× margin."""
+    h, d = max(cfg["softmax_heads"]), max(cfg["dims"])
+    ms = 3.0 * (cfg["batch_size"] / 256) * max(1.0, h / 4) * max(1.0, d / 5)
+    return max(10, int(2 * cfg["steps"] * ms / 60000) + 1)

@@ -28,3 +28,10 @@ def evaluate_params(cfg: dict) -> dict:
 
 def table_params(cfg: dict) -> dict:
     return {"d_v": cfg["d_v"], "trials": cfg["trials"], "min_pairs": cfg["min_pairs"]}
+
+
+def runtime_min(cfg: dict) -> int:
+    """Minutes to request for one seed: the all-pairs search costs ~ trials · d_k³ (N ≈ d_k), about
+    10 s per seed up to d_k = 256 with 100 trials on one thread; 3× margin."""
+    scale = (max(cfg["d_ks"]) / 256) ** 3 * cfg["trials"] / 100
+    return max(15, int(3 * 10 * scale / 60) + 1)

@@ -34,3 +34,19 @@ def evaluate_params(cfg: dict) -> dict:
 
 def table_params(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("d", "n_keys", "heads", "qk_mean", "n_val", "n_test")}
+
+
+def mem_mb(cfg: dict) -> int:
+    """Memory to request for one seed: one model's features on every split plus the Gram matrix."""
+    p = cfg["heads"] * cfg["d"]
+    rows = max(cfg["sample_sizes"]) + cfg["n_val"] + cfg["n_test"]
+    inputs = rows * (cfg["n_keys"] + 1) * cfg["d"]
+    return int(1000 + 3 * 8 * (rows * p + min(max(cfg["sample_sizes"]), p) ** 2 + inputs) / 2**20)
+
+
+def runtime_min(cfg: dict) -> int:
+    """Minutes to request for one seed: ~10 s at mini scale (P = 1024 features, n ≤ 10⁴), cost
+    ∝ n·P² + P³ per size; 3× margin."""
+    p, n = cfg["heads"] * cfg["d"], max(cfg["sample_sizes"])
+    scale = (n * p**2 + p**3) / (1e4 * 1024**2 + 1024**3)
+    return max(15, int(3 * 10 * scale * len(cfg["ridge_log10_lambda"]) / 60) + 1)
