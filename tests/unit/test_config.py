@@ -85,3 +85,10 @@ def test_config_hash_is_order_independent():
     a = {"x": 1, "y": {"b": 2, "a": 1}}
     b = copy.deepcopy({"y": {"a": 1, "b": 2}, "x": 1})
     assert config_hash(a) == config_hash(b) != config_hash({"x": 2, "y": a["y"]})
+
+
+def test_values_out_of_range_name_the_key():
+    assert "experiments.ocr.optimizers.adam.lr" in bad(
+        lambda c: c["experiments"]["ocr"]["optimizers"]["adam"].__setitem__("lr", -0.1))
+    assert "experiments.ocr.tasks.0.n_pairs" in bad(lambda c: c["experiments"]["ocr"]["tasks"][0].__setitem__("n_pairs", 1))
+    assert "config key threads" in bad(lambda c: c.__setitem__("threads", 0))

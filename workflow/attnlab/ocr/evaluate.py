@@ -19,7 +19,7 @@ import torch
 from attnlab import AttnlabError
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import check_run_dir, read_parquet, write_parquet
 from attnlab.metrics.classification import accuracy, cross_entropy
 from attnlab.metrics.spectra import effective_rank, frobenius_norm, singular_values
 from attnlab.ocr import PAPER
@@ -33,10 +33,7 @@ CHANCE_FACTOR = 2.0  # combined W_OV must stay within this factor of chance (1/n
 
 
 def load_run(model_dir: str) -> OCRTransformer:
-    d = Path(model_dir)
-    if not (d / "model.safetensors").is_file() or not (d / "config.json").is_file():
-        raise AttnlabError(f"not an OCR run directory (needs config.json and model.safetensors): {d}")
-    return OCRTransformer.from_pretrained(d)
+    return OCRTransformer.from_pretrained(check_run_dir(model_dir), use_safetensors=True)
 
 
 def evaluate_run(model: OCRTransformer, df: pd.DataFrame) -> tuple[dict, np.ndarray]:
