@@ -57,16 +57,21 @@ def main() -> None:
     if proc.returncode != 0:
         sys.exit(f"failed after {wall:.1f} s:\n{proc.stderr[-3000:]}")
     per_rule: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
         rel = tsv.relative_to(work / "results" / "benchmarks")
         lines = tsv.read_text().splitlines()
         if rel.parts[0] in EXPERIMENTS and len(lines) > 1:
             step = rel.parts[1] if len(rel.parts) > 2 else rel.stem
-            per_rule[f"{rel.parts[0]}/{step}"].append(float(lines[1].split()[0]))
+            fields = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+            per_rule[f"{rel.parts[0]}/{step}"].append(float(fields["s"]))
+            cpu[f"{rel.parts[0]}/{step}"].append(float(fields.get("cpu_time", "nan")))
     print(f"from scratch: {wall:7.1f} s wall (budget {a.budget:.0f} s)")
     for rule, times in sorted(per_rule.items()):
-        print(f"  {sum(times):7.1f} s in {len(times):3d} job(s)  {rule}")
-    print(f"  {sum(map(sum, per_rule.values())):7.1f} s summed job time")
+        print(f"  {sum(times):7.1f} s wall, {sum(cpu[rule]):7.1f} s CPU in {len(times):3d} job(s)  {rule}")
+    total_cpu = sum(map(sum, cpu.values()))
+    print(f"  {sum(map(sum, per_rule.values())):7.1f} s summed job wall, {total_cpu:.1f} s CPU "
+          f"(/{a.cores} cores = {total_cpu / int(a.cores):.1f} s if uncontended)")
     print("within budget" if wall <= a.budget else "OVER BUDGET")
     if not a.keep:
         shutil.rmtree(tmp, ignore_errors=True)
