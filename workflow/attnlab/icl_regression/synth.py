@@ -16,12 +16,14 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
 
 
-def sample_prompts(rng: np.random.Generator, n: int, length: int, d: int, noise_var: float):
+def sample_prompts(rng: np.random.Generator, n: int, length: int, d: int, noise_var: float,
+                   dtype=np.float64):
     """n prompts of `length` context tokens plus one query (the last position).
     Returns x (n, L+1, d), y (n, L+1) and the task vectors β (n, d)."""
-    x = rng.standard_normal((n, length + 1, d))
-    beta = rng.standard_normal((n, d)) / np.sqrt(d)
-    y = np.einsum("nld,nd->nl", x, beta) + np.sqrt(noise_var) * rng.standard_normal((n, length + 1))
+    x = rng.standard_normal((n, length + 1, d), dtype=dtype)
+    beta = rng.standard_normal((n, d), dtype=dtype) / dtype(np.sqrt(d))
+    noise = rng.standard_normal((n, length + 1), dtype=dtype) * dtype(np.sqrt(noise_var))
+    y = (x @ beta[:, :, None])[..., 0] + noise
     return x, y, beta
 
 

@@ -26,7 +26,7 @@ def train(model: ICLAttention, *, steps: int, batch_size: int, lr: float, noise_
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     records, t0, running = [], time.perf_counter(), 0.0
     for step in range(1, steps + 1):
-        x, y, _ = sample_prompts(rng, batch_size, L, d, noise_var)
+        x, y, _ = sample_prompts(rng, batch_size, L, d, noise_var, np.float32)  # float32: training
         z, zq, yq = prompt_tensors(x, y)
         loss = ((model(z, zq) - yq) ** 2).mean()
         opt.zero_grad(set_to_none=True)
