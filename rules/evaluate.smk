@@ -167,12 +167,14 @@ rule icl_regression_evaluate:
                 exp_config("icl_regression"), BASE_SEED
             )
         ],
-        data={
-            m["data"]
-            for m in icl_regression_plan.manifest(
-                exp_config("icl_regression"), BASE_SEED
-            )
-        },
+        data=sorted(
+            {
+                m["data"]
+                for m in icl_regression_plan.manifest(
+                    exp_config("icl_regression"), BASE_SEED
+                )
+            }
+        ),
     output:
         mse="results/icl_regression/metrics/mse.parquet",
         runs="results/icl_regression/metrics/runs.parquet",
