@@ -2,12 +2,15 @@
 #   snakemake --cores 2                                  default ("mini") scale
 #   snakemake --cores 2 --configfile config/smoke.yaml   CI scale
 #   snakemake --report results/report.html               the HTML report
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The defaults, found beside this Snakefile whatever the working directory (-d) is.
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 report: "rules/report/workflow.rst"
