@@ -26,9 +26,14 @@ import attnlab.random_features.plan as random_features_plan
 import attnlab.moh.plan as moh_plan
 import attnlab.dynamic_mask.plan as dynamic_mask_plan
 import attnlab.meta_tokens.plan as meta_tokens_plan
+import attnlab.retrieval_heads.plan as retrieval_heads_plan
+import attnlab.attention_sinks.plan as attention_sinks_plan
+from attnlab.heads.external import external_models
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    # heads.external_models: each model directory checked before any job starts
+    EXTERNAL_MODELS = {m["name"]: m for m in external_models(config)}
 except ConfigError as e:
     sys.stderr.write(f"attnlab: {e}\n")
     sys.exit(1)
@@ -78,6 +83,8 @@ FIGURES = {
     "moh": ["load"],
     "dynamic_mask": ["accuracy"],
     "meta_tokens": ["accuracy"],
+    "retrieval_heads": ["scores", "ablation", "maps"],
+    "attention_sinks": ["sink_rate", "maps"],
 }
 
 
@@ -86,4 +93,19 @@ def final_outputs():
     for exp in EXPERIMENTS:
         targets += table_outputs(exp)
         targets += expand("results/figures/{exp}_{fig}.png", exp=exp, fig=FIGURES[exp])
+    for name in EXTERNAL_MODELS:
+        targets += table_outputs(f"external_{name}")
+        targets.append(f"results/figures/external_{name}_heads.png")
     return targets
+
+
+def external_model_params(name):
+    """Params of the table of a heads.external_models entry."""
+    blocks = {e: exp_config(e) for e in ("retrieval_heads", "attention_sinks")}
+    return {
+        **EXTERNAL_MODELS[name],
+        "scale": config["scale"],
+        "config_hash": config_hash(
+            {"base_seed": BASE_SEED, "model": EXTERNAL_MODELS[name], **blocks}
+        ),
+    }

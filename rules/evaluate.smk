@@ -294,3 +294,99 @@ rule random_features_evaluate:
         "python -m attnlab.random_features.evaluate --input fits {input.fits:q}"
         " --output metrics {output.metrics:q} --output claims {output.claims:q}"
         " --params {params.json:q} > {log:q} 2>&1"
+
+
+rule retrieval_heads_evaluate:
+    input:
+        heads=[
+            m[name]
+            for m in retrieval_heads_plan.manifest(
+                exp_config("retrieval_heads"), BASE_SEED
+            )
+            for name in retrieval_heads_plan.HEADS_OUTPUTS
+        ],
+        train_logs=[
+            f"{m['model_dir']}/train_log.jsonl"
+            for m in retrieval_heads_plan.manifest(
+                exp_config("retrieval_heads"), BASE_SEED
+            )
+        ],
+    output:
+        metrics="results/retrieval_heads/metrics/metrics.parquet",
+        scores="results/retrieval_heads/metrics/scores.parquet",
+        ablation="results/retrieval_heads/metrics/ablation.parquet",
+        maps="results/retrieval_heads/metrics/maps.parquet",
+        claims="results/claims/retrieval_heads.json",
+    log:
+        "results/logs/retrieval_heads/evaluate.log",
+    benchmark:
+        "results/benchmarks/retrieval_heads/evaluate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        json=as_json(
+            {
+                **retrieval_heads_plan.evaluate_params(
+                    exp_config("retrieval_heads"), BASE_SEED
+                ),
+                **common_params("retrieval_heads"),
+            }
+        ),
+        code=code_version("attnlab.retrieval_heads.evaluate"),
+    shell:
+        "python -m attnlab.retrieval_heads.evaluate --output metrics {output.metrics:q}"
+        " --output scores {output.scores:q} --output ablation {output.ablation:q}"
+        " --output maps {output.maps:q} --output claims {output.claims:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+rule attention_sinks_evaluate:
+    input:
+        heads=[
+            m[name]
+            for m in attention_sinks_plan.manifest(
+                exp_config("attention_sinks"), BASE_SEED
+            )
+            for name in attention_sinks_plan.HEADS_OUTPUTS
+        ],
+        train_logs=[
+            f"{m['model_dir']}/train_log.jsonl"
+            for m in attention_sinks_plan.manifest(
+                exp_config("attention_sinks"), BASE_SEED
+            )
+        ],
+    output:
+        metrics="results/attention_sinks/metrics/metrics.parquet",
+        heads="results/attention_sinks/metrics/heads.parquet",
+        secondary="results/attention_sinks/metrics/secondary.parquet",
+        maps="results/attention_sinks/metrics/maps.parquet",
+        claims="results/claims/attention_sinks.json",
+    log:
+        "results/logs/attention_sinks/evaluate.log",
+    benchmark:
+        "results/benchmarks/attention_sinks/evaluate.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        json=as_json(
+            {
+                **attention_sinks_plan.evaluate_params(
+                    exp_config("attention_sinks"), BASE_SEED
+                ),
+                **common_params("attention_sinks"),
+            }
+        ),
+        code=code_version("attnlab.attention_sinks.evaluate"),
+    shell:
+        "python -m attnlab.attention_sinks.evaluate --output metrics {output.metrics:q}"
+        " --output heads {output.heads:q} --output secondary {output.secondary:q}"
+        " --output maps {output.maps:q} --output claims {output.claims:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

@@ -204,3 +204,73 @@ rule random_features_fit:
     shell:
         "python -m attnlab.random_features.fit --output fit {output.fit:q}"
         " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- retrieval_heads -------------------------------------------------------------------------------
+
+
+rule retrieval_heads_train:
+    input:
+        data="results/retrieval_heads/data/train/seed{seed}.parquet",
+    output:
+        config="results/retrieval_heads/runs/seed{seed}/config.json",
+        train_log="results/retrieval_heads/runs/seed{seed}/train_log.jsonl",
+        model="results/retrieval_heads/runs/seed{seed}/model.safetensors",
+    log:
+        "results/logs/retrieval_heads/train/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/retrieval_heads/train/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=config.get("gpu", 0),
+    params:
+        json=lambda w: as_json(
+            retrieval_heads_plan.train_params(
+                exp_config("retrieval_heads"), BASE_SEED, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: retrieval_heads_plan.run_dir(int(w.seed)),
+        code=code_version("attnlab.train.lm"),
+    shell:
+        "python -m attnlab.train.lm --input data {input.data:q}"
+        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- attention_sinks -------------------------------------------------------------------------------
+
+
+rule attention_sinks_train:
+    input:
+        data="results/attention_sinks/data/train/seed{seed}.parquet",
+    output:
+        config="results/attention_sinks/runs/{variant}/seed{seed}/config.json",
+        train_log="results/attention_sinks/runs/{variant}/seed{seed}/train_log.jsonl",
+        model="results/attention_sinks/runs/{variant}/seed{seed}/model.safetensors",
+    log:
+        "results/logs/attention_sinks/train/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/attention_sinks/train/{variant}/seed{seed}.tsv"
+    wildcard_constraints:
+        variant="softmax|sigmoid",
+    conda:
+        "../envs/train.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=config.get("gpu", 0),
+    params:
+        json=lambda w: as_json(
+            attention_sinks_plan.train_params(
+                exp_config("attention_sinks"), BASE_SEED, w.variant, int(w.seed)
+            )
+        ),
+        run_dir=lambda w: attention_sinks_plan.run_dir(w.variant, int(w.seed)),
+        code=code_version("attnlab.train.lm"),
+    shell:
+        "python -m attnlab.train.lm --input data {input.data:q}"
+        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"

@@ -369,3 +369,164 @@ rule random_features_table:
         " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
         " --output tex {output.tex:q} --output html {output.html:q}"
         " --output mse_fig {output.mse_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule retrieval_heads_table:
+    input:
+        metrics="results/retrieval_heads/metrics/metrics.parquet",
+        scores="results/retrieval_heads/metrics/scores.parquet",
+        ablation="results/retrieval_heads/metrics/ablation.parquet",
+        maps="results/retrieval_heads/metrics/maps.parquet",
+        claims="results/claims/retrieval_heads.json",
+    output:
+        md="results/tables/retrieval_heads.md",
+        csv="results/tables/retrieval_heads.csv",
+        tex="results/tables/retrieval_heads.tex",
+        html=report(
+            "results/tables/retrieval_heads.html",
+            caption="report/retrieval_heads_table.rst",
+            category="retrieval_heads",
+            labels={"figure": "paper table"},
+        ),
+        scores_fig=report(
+            "results/figures/retrieval_heads_scores.png",
+            caption="report/retrieval_heads_scores.rst",
+            category="retrieval_heads",
+            labels={"figure": "retrieval scores"},
+        ),
+        ablation_fig=report(
+            "results/figures/retrieval_heads_ablation.png",
+            caption="report/retrieval_heads_ablation.rst",
+            category="retrieval_heads",
+            labels={"figure": "accuracy after masking"},
+        ),
+        maps_fig=report(
+            "results/figures/retrieval_heads_maps.png",
+            caption="report/retrieval_heads_maps.rst",
+            category="retrieval_heads",
+            labels={"figure": "top-head attention"},
+        ),
+    log:
+        "results/logs/retrieval_heads/table.log",
+    benchmark:
+        "results/benchmarks/retrieval_heads/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **retrieval_heads_plan.table_params(exp_config("retrieval_heads")),
+                **common_params("retrieval_heads"),
+            }
+        ),
+        code=code_version("attnlab.retrieval_heads.table"),
+    shell:
+        "python -m attnlab.retrieval_heads.table --input metrics {input.metrics:q}"
+        " --input scores {input.scores:q} --input ablation {input.ablation:q}"
+        " --input maps {input.maps:q} --input claims {input.claims:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output scores_fig {output.scores_fig:q}"
+        " --output ablation_fig {output.ablation_fig:q} --output maps_fig {output.maps_fig:q}"
+        " --params {params.json:q} > {log:q} 2>&1"
+
+
+rule attention_sinks_table:
+    input:
+        metrics="results/attention_sinks/metrics/metrics.parquet",
+        maps="results/attention_sinks/metrics/maps.parquet",
+        claims="results/claims/attention_sinks.json",
+    output:
+        md="results/tables/attention_sinks.md",
+        csv="results/tables/attention_sinks.csv",
+        tex="results/tables/attention_sinks.tex",
+        html=report(
+            "results/tables/attention_sinks.html",
+            caption="report/attention_sinks_table.rst",
+            category="attention_sinks",
+            labels={"figure": "paper table"},
+        ),
+        sink_rate_fig=report(
+            "results/figures/attention_sinks_sink_rate.png",
+            caption="report/attention_sinks_sink_rate.rst",
+            category="attention_sinks",
+            labels={"figure": "sink rate per layer"},
+        ),
+        maps_fig=report(
+            "results/figures/attention_sinks_maps.png",
+            caption="report/attention_sinks_maps.rst",
+            category="attention_sinks",
+            labels={"figure": "sink-head attention"},
+        ),
+    log:
+        "results/logs/attention_sinks/table.log",
+    benchmark:
+        "results/benchmarks/attention_sinks/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(
+            {
+                **attention_sinks_plan.table_params(exp_config("attention_sinks")),
+                **common_params("attention_sinks"),
+            }
+        ),
+        code=code_version("attnlab.attention_sinks.table"),
+    shell:
+        "python -m attnlab.attention_sinks.table --input metrics {input.metrics:q}"
+        " --input maps {input.maps:q} --input claims {input.claims:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output sink_rate_fig {output.sink_rate_fig:q}"
+        " --output maps_fig {output.maps_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule external_model_table:
+    input:
+        retrieval_heads="results/external_models/{ext}/retrieval/heads.parquet",
+        ablation="results/external_models/{ext}/retrieval/ablation.parquet",
+        sink_heads="results/external_models/{ext}/sinks/heads.parquet",
+        sink_samples="results/external_models/{ext}/sinks/samples.parquet",
+        secondary="results/external_models/{ext}/sinks/secondary.parquet",
+    output:
+        md="results/tables/external_{ext}.md",
+        csv="results/tables/external_{ext}.csv",
+        tex="results/tables/external_{ext}.tex",
+        html=report(
+            "results/tables/external_{ext}.html",
+            caption="report/external_model_table.rst",
+            category="external_models",
+            labels={"model": "{ext}", "figure": "table"},
+        ),
+        fig=report(
+            "results/figures/external_{ext}_heads.png",
+            caption="report/external_model_heads.rst",
+            category="external_models",
+            labels={"model": "{ext}", "figure": "heads"},
+        ),
+    log:
+        "results/logs/external_models/{ext}/table.log",
+    benchmark:
+        "results/benchmarks/external_models/{ext}/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=lambda w: as_json(external_model_params(w.ext)),
+        code=code_version("attnlab.heads.external_table"),
+    shell:
+        "python -m attnlab.heads.external_table --input retrieval_heads {input.retrieval_heads:q}"
+        " --input ablation {input.ablation:q} --input sink_heads {input.sink_heads:q}"
+        " --input sink_samples {input.sink_samples:q} --input secondary {input.secondary:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output fig {output.fig:q}"
+        " --params {params.json:q} > {log:q} 2>&1"

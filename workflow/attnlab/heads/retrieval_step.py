@@ -1,0 +1,34 @@
+"""Retrieval-head analysis of one model on a needle suite (a step; any model, ours or a local HF LM).
+
+    python -m attnlab.heads.retrieval_step --input model M/config.json --input data needles.parquet \
+        --output heads H.parquet --output ablation A.parquet --output maps P.parquet \
+        --output samples S.parquet --params JSON
+    params: key_len, value_len, ks (ablation sizes K), n_draws, seed, batch_size, token_offset
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from attnlab.cli import StepArgs, run_step
+from attnlab.heads import needle_suite
+from attnlab.heads.adapters import load_head_model
+from attnlab.io import read_parquet, write_parquet
+
+
+def main(args: StepArgs) -> None:
+    t0 = time.perf_counter()
+    p = args.params
+    model = load_head_model(Path(args.input("model")).parent, token_offset=p.get("token_offset", 0))
+    df = read_parquet(args.input("data"))
+    model.check_vocab(int(max(max(x) for x in df.input_ids)) + 1)
+    out = needle_suite.analyze(model, df, key_len=p["key_len"], value_len=p["value_len"], ks=p["ks"],
+                               n_draws=p["n_draws"], seed=p["seed"], batch_size=p.get("batch_size", 32))
+    out["heads"] = out["heads"].assign(analysis_wall_s=time.perf_counter() - t0)
+    for name in ("heads", "ablation", "maps", "samples"):
+        write_parquet(args.output(name), out[name])
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)

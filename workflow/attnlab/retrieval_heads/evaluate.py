@@ -1,0 +1,130 @@
+"""Gather every seed's retrieval-head analysis and check the spec's claim over seeds.
+
+Claim check (shared/papers/retrieval_heads.md): PASS if masking the top-K retrieval heads drops
+needle accuracy by ≥ 50 points while masking K random non-retrieval heads (mean over the draws)
+drops it by ≤ 10 points, on every seed. A seed whose unablated model does not solve the needle
+task (accuracy < 50%) cannot show a 50-point drop: it counts as unmeasured (INCONCLUSIVE).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.cli import StepArgs, run_step
+from attnlab.heads import retrieval
+from attnlab.io import read_parquet, write_parquet
+from attnlab.retrieval_heads import PAPER
+
+TOP_DROP_MIN = 50.0  # points: masking the top-K retrieval heads breaks NIAH
+RANDOM_DROP_MAX = 10.0  # points: masking K random non-retrieval heads does not
+MIN_BASE_ACCURACY = 50.0  # below this a 50-point drop is impossible: the seed is unmeasured
+
+
+def train_wall(model_dir: str) -> float:
+    lines = (Path(model_dir) / "train_log.jsonl").read_text().splitlines()
+    return float(json.loads(lines[-1])["wall_time_s"]) if lines else 0.0
+
+
+def gather(manifest: list[dict]) -> dict[str, pd.DataFrame]:
+    frames = {"heads": [], "ablation": [], "maps": []}
+    for item in manifest:
+        for name in frames:
+            if name == "maps" and item["seed_index"] != manifest[0]["seed_index"]:
+                continue
+            frames[name].append(read_parquet(item[name]).assign(seed_index=item["seed_index"]))
+    return {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+
+
+def overall(ablation: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy (%) over the whole suite per (seed, condition, k, draw): cells weighted by n."""
+    g = ablation.assign(hits=ablation.accuracy * ablation.n).groupby(["seed_index", "condition", "k", "draw"])
+    return (100 * g.hits.sum() / g.n.sum()).rename("accuracy").reset_index()
+
+
+def per_seed_metrics(heads: pd.DataFrame, ablation: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
+    acc = overall(ablation)
+    rows = []
+    for seed, h in heads.groupby("seed_index"):
+        S = h.pivot(index="layer", columns="head", values="retrieval_score").to_numpy()
+        a = acc[acc.seed_index == seed]
+        base = float(a[a.condition == "none"].accuracy.iloc[0])
+        row = {"seed_index": int(seed), **retrieval.summary(S), "base_accuracy": base,
+               "greedy_exact": float(h.greedy_exact.iloc[0]) * 100,
+               "top_heads": " ".join(f"L{l}H{hh}" for l, hh in retrieval.retrieval_heads(S)[:8])}
+        for k in ks:
+            top = a[(a.condition == "top") & (a.k == k)].accuracy
+            rnd = a[(a.condition == "random") & (a.k == k)].accuracy
+            row[f"top{k}_accuracy"] = float(top.iloc[0]) if len(top) else np.nan
+            row[f"random{k}_accuracy"] = float(rnd.mean()) if len(rnd) else np.nan
+            row[f"top{k}_drop"] = base - row[f"top{k}_accuracy"]
+            row[f"random{k}_drop"] = base - row[f"random{k}_accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
+    seeds = [int(s) for s in m.seed_index]
+    per_seed, measured = [], []
+    for r in m.itertuples():
+        top, rnd = getattr(r, f"top{k}_drop"), getattr(r, f"random{k}_drop")
+        if r.base_accuracy < MIN_BASE_ACCURACY or np.isnan(rnd):
+            per_seed.append(None)
+        else:
+            per_seed.append(bool(top >= TOP_DROP_MIN and rnd <= RANDOM_DROP_MAX))
+        measured.append(f"seed {r.seed_index}: base {r.base_accuracy:.1f}%, top-{k} drop {top:.1f}, "
+                        f"random-{k} drop {rnd:.1f}; {r.frac_retrieval:.1%} of heads > 0.1, {r.frac_zero:.1%} score 0")
+    common = dict(experiment="retrieval_heads", paper=PAPER, scale=scale, seeds=seeds)
+    return [
+        claim_row(
+            **common, substitute=True,
+            claim=f"Masking the top-{k} retrieval heads breaks needle-in-a-haystack retrieval; masking {k} random "
+                  "non-retrieval heads does not (substitute: a tiny LM trained on synthetic needles, not a 7B LLM)",
+            metric=f"NIAH exact-match accuracy drop (points): top-{k} retrieval heads vs {k} random non-retrieval heads "
+                   "(mean over draws)",
+            threshold=f"top drop ≥ {TOP_DROP_MIN:.0f} and random drop ≤ {RANDOM_DROP_MAX:.0f} on every seed "
+                      f"(a seed with base accuracy < {MIN_BASE_ACCURACY:.0f}% is unmeasured)",
+            paper_value="masking the top-30 retrieval heads breaks NIAH (Llama-2-7B-80K); 30 random heads do not",
+            measured="; ".join(measured),
+            per_seed_pass=per_seed,
+            per_seed_values={"base_accuracy": dict(zip(seeds, m.base_accuracy)),
+                             "top_drop": dict(zip(seeds, m[f"top{k}_drop"])),
+                             "random_drop": dict(zip(seeds, m[f"random{k}_drop"])),
+                             "frac_retrieval": dict(zip(seeds, m.frac_retrieval)),
+                             "frac_zero": dict(zip(seeds, m.frac_zero))},
+        ),
+        not_reproduced_row(experiment="retrieval_heads", paper=PAPER, scale=scale,
+                           claim="Retrieval heads are sparse: < 5% of heads in 7B models score > 0.1 "
+                                 "(our fraction is in the table, not gated: a 32-head model is too small for it)",
+                           why="needs 7B-scale models with ~1000 heads"),
+        not_reproduced_row(experiment="retrieval_heads", paper=PAPER, scale=scale,
+                           claim="Retrieval heads are universal across model families and intrinsic (present "
+                                 "before long-context extension), and masking them causes hallucinated answers",
+                           why="needs several pretrained LLM families and their base checkpoints; run a local "
+                               "model through heads.external_models for a measurement on one model"),
+    ]
+
+
+def main(args: StepArgs) -> None:
+    t0 = time.perf_counter()
+    p = args.params
+    frames = gather(p["manifest"])
+    ks = sorted(set(frames["ablation"].k[frames["ablation"].condition == "top"]))
+    metrics = per_seed_metrics(frames["heads"], frames["ablation"], ks)
+    claims = check_claims(metrics, k=p["claim_k"], scale=p["scale"])
+    write_parquet(args.output("metrics"), metrics)
+    write_parquet(args.output("scores"), frames["heads"])
+    write_parquet(args.output("ablation"), frames["ablation"])
+    write_parquet(args.output("maps"), frames["maps"])
+    wall = (time.perf_counter() - t0 + float(frames["heads"].groupby("seed_index").analysis_wall_s.first().sum())
+            + sum(train_wall(item["model_dir"]) for item in p["manifest"]))
+    write_claims(args.output("claims"), "retrieval_heads", claims, p, wall)
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)

@@ -1,0 +1,117 @@
+"""The retrieval-heads table (our numbers beside the paper's) and its figures: the layer × head
+retrieval-score heat map, needle accuracy after ablation, attention maps of the top heads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from attnlab.cli import StepArgs, run_step
+from attnlab.figures import save, subplots
+from attnlab.io import read_json, read_parquet
+from attnlab.tables import mean_sd, write_table
+
+PAPER_ROW = {"K": "30", "heads > 0.1": "3–6%", "heads = 0": "45–73%", "top head score": "0.94 (Llama-2-7B-80K L16H19)",
+             "NIAH acc": "≈100%", "top-K masked": "breaks NIAH", "random-K masked": "≈ unchanged",
+             "source": "paper (7B-scale LLMs)"}
+
+
+def summarise(metrics: pd.DataFrame, ks: list[int], scale: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    display, numeric = [], []
+    for k in ks:
+        display.append({
+            "K": str(k), "heads > 0.1": mean_sd(100 * metrics.frac_retrieval, 1) + " %",
+            "heads = 0": mean_sd(100 * metrics.frac_zero, 1) + " %", "top head score": mean_sd(metrics.max_score, 2),
+            "NIAH acc": mean_sd(metrics.base_accuracy, 1) + " %",
+            "top-K masked": mean_sd(metrics[f"top{k}_accuracy"], 1) + " %",
+            "random-K masked": mean_sd(metrics[f"random{k}_accuracy"], 1) + " %",
+            "source": f"ours ({scale}, {len(metrics)} seeds)",
+        })
+        row = {"k": k, "n_seeds": len(metrics)}
+        for col in ("frac_retrieval", "frac_zero", "max_score", "base_accuracy", f"top{k}_accuracy",
+                    f"random{k}_accuracy", f"top{k}_drop", f"random{k}_drop"):
+            name = col.replace(f"top{k}", "top").replace(f"random{k}", "random")
+            row[f"{name}_mean"], row[f"{name}_sd"] = metrics[col].mean(), metrics[col].std(ddof=1)
+        numeric.append(row)
+    display.append(PAPER_ROW)
+    return pd.DataFrame(display), pd.DataFrame(numeric)
+
+
+def scores_figure(scores: pd.DataFrame, path: str) -> None:
+    seeds = sorted(scores.seed_index.unique())
+    panels = [("mean over seeds", scores)] + [(f"seed {s}", scores[scores.seed_index == s]) for s in seeds]
+    fig, axes = subplots(1, len(panels), figsize=(3.4 * len(panels), 3.0), squeeze=False)
+    for ax, (title, part) in zip(axes[0], panels):
+        grid = part.groupby(["layer", "head"]).retrieval_score.mean().unstack("head")
+        im = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="magma", aspect="auto")
+        ax.set(title=title, xlabel="head", ylabel="layer", xticks=np.arange(grid.shape[1]),
+               yticks=np.arange(grid.shape[0]))
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="retrieval score")
+    fig.suptitle("Retrieval score per head (Wu et al.'s definition; > 0.1 = retrieval head)")
+    save(fig, path)
+
+
+def ablation_figure(ablation: pd.DataFrame, path: str) -> None:
+    g = ablation.assign(hits=ablation.accuracy * ablation.n).groupby(["seed_index", "condition", "k", "draw"])
+    acc = (100 * g.hits.sum() / g.n.sum()).rename("accuracy").reset_index()
+    acc = acc.groupby(["seed_index", "condition", "k"]).accuracy.mean().reset_index()  # mean over draws
+    fig, ax = subplots(figsize=(5.2, 3.4))
+    base = acc[acc.condition == "none"].accuracy
+    ax.axhline(base.mean(), color="grey", ls="--", label=f"no mask ({base.mean():.0f}%)")
+    for cond, color, label in (("top", "crimson", "top-K retrieval heads"), ("random", "steelblue", "K random non-retrieval heads")):
+        part = acc[acc.condition == cond].groupby("k").accuracy
+        if part.ngroups:
+            m, s = part.mean(), part.std(ddof=1).fillna(0)
+            ax.errorbar(m.index, m.values, yerr=s.values, marker="o", capsize=3, color=color, label=label)
+    ax.set(xlabel="K heads masked", ylabel="needle exact match (%)", ylim=(-2, 102),
+           title="Needle accuracy after masking heads (mean ± sd over seeds)")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def maps_figure(maps: pd.DataFrame, path: str) -> None:
+    ranks = sorted(maps["rank"].unique())
+    fig, axes = subplots(1, max(1, len(ranks)), figsize=(3.2 * max(1, len(ranks)), 3.2), squeeze=False)
+    for ax, r in zip(axes[0], ranks):
+        m = maps[maps["rank"] == r]
+        T = int(max(m["query"].max(), m["key"].max())) + 1
+        A = np.zeros((T, T))
+        A[m["query"], m["key"]] = m.weight
+        ax.imshow(A, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        s0, s1 = int(m.span_start.iloc[0]), int(m.span_end.iloc[0])
+        ax.axvspan(s0 - 0.5, s1 - 0.5, color="red", alpha=0.15, lw=0)
+        ax.set(title=f"L{int(m.layer.iloc[0])}H{int(m['head'].iloc[0])} (score {m.score.iloc[0]:.2f})",
+               xlabel="key (red: needle value)", ylabel="query")
+    fig.suptitle("Attention of the top retrieval heads on one needle (seed 0)")
+    save(fig, path)
+
+
+def main(args: StepArgs) -> None:
+    p = args.params
+    metrics = read_parquet(args.input("metrics"))
+    ablation = read_parquet(args.input("ablation"))
+    prov = read_json(args.input("claims"))["provenance"]
+    ks = sorted(set(ablation.k[ablation.condition == "top"]))
+    display, numeric = summarise(metrics, ks, p["scale"])
+    notes = [
+        f"Scale {p['scale']}: {p['model_note']}; mean ± sd over {len(p['seeds'])} seeds.",
+        f"Task: {p['task_note']}.",
+        "Retrieval score exactly as in the paper: at each greedily generated answer token a head earns 1/|needle| "
+        "if its top-1 attended position lies in the needle value and holds the generated token; mean over needles.",
+        "NIAH acc: exact match of the whole value (teacher-forced argmax = greedy). Masking zeroes a head's output "
+        "before the output projection; random heads are drawn from heads scoring ≤ 0.1 (mean over draws).",
+        f"The claim check reads K={p['claim_k']}. Substitute: the paper's numbers come from 7B-scale LLMs with ~1000 "
+        "heads; ours from a tiny model trained on synthetic needles. The '< 5% of heads' sparsity claim is not "
+        "gated: with 32 heads one head is already 3%.",
+        "Top heads per seed: " + "; ".join(f"seed {r.seed_index}: {r.top_heads or '—'}" for r in metrics.itertuples()),
+    ]
+    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+                title="Retrieval heads — retrieval scores and head masking (arXiv 2404.15574)",
+                provenance=prov, numeric=numeric, notes=notes)
+    scores_figure(read_parquet(args.input("scores")), args.output("scores_fig"))
+    ablation_figure(ablation, args.output("ablation_fig"))
+    maps_figure(read_parquet(args.input("maps")), args.output("maps_fig"))
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)
