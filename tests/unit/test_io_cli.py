@@ -66,3 +66,22 @@ def test_step_with_missing_input_exits_2_and_writes_nothing(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "missing input file" in proc.stderr and "no.parquet" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_ordinary_readable_files(tmp_path):
+    from attnlab.io import write_text
+
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    write_text(tmp_path / "t.md", "x")
+    assert (tmp_path / "t.md").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_steps_default_to_one_thread():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONPATH"] = "workflow"
+    probe = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = '-m'; import attnlab, os; "
+                            "print(os.environ.get('OMP_NUM_THREADS'))"], env=env, capture_output=True, text=True)
+    assert probe.stdout.strip() == "1", probe.stderr

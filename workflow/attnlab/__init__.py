@@ -4,7 +4,16 @@ Importing the package is cheap (no torch): the Snakefile imports it at parse tim
 Model classes register with the transformers Auto classes when `attnlab.models` is imported.
 """
 
+import os
+import sys
+
 __version__ = "0.1.0"
+
+# A step run as `python -m attnlab...` defaults to one BLAS/OpenMP thread (fastest on small
+# CPUs, see the README), set here because numpy reads it when first imported. Snakemake sets it
+# from each rule's `threads`; an explicit OMP_NUM_THREADS always wins.
+if sys.argv[:1] == ["-m"]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 class AttnlabError(Exception):

@@ -12,6 +12,9 @@ from typing import Any, Iterator
 
 from attnlab import AttnlabError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -23,6 +26,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; outputs are ordinary files
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -96,28 +101,3 @@ def write_jsonl_line(fh, obj: dict) -> None:
     fh.write(json.dumps(obj, default=_json_default) + "\n")
     fh.flush()
 
-
-def check_safetensors(path) -> Path:
-    """Fail clearly unless `path` is a readable safetensors file (never unpickle a checkpoint)."""
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise AttnlabError(f"missing checkpoint: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            f.keys()
-    except (SafetensorError, OSError, ValueError) as e:
-        raise AttnlabError(f"not a safetensors checkpoint (refusing to load it): {path}: {e}") from None
-    return path
-
-
-def check_run_dir(path, weights: str = "model.safetensors") -> Path:
-    """A run directory must hold config.json and safetensors weights."""
-    path = Path(path)
-    if not path.is_dir():
-        raise AttnlabError(f"missing model directory: {path}")
-    if not (path / "config.json").is_file():
-        raise AttnlabError(f"not a model directory (no config.json): {path}")
-    check_safetensors(path / weights)
-    return path

@@ -19,13 +19,14 @@ import torch
 from attnlab import AttnlabError
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import check_run_dir, read_parquet, write_parquet
+from attnlab.io import read_parquet, write_parquet
 from attnlab.metrics.classification import accuracy, cross_entropy
 from attnlab.metrics.spectra import effective_rank, frobenius_norm, singular_values
 from attnlab.ocr import PAPER
 from attnlab.ocr.model import OCRTransformer
 from attnlab.ocr.synth import Vocabulary
 from attnlab.ocr.train import tensors
+from attnlab.rundir import check_run_dir
 
 # Thresholds of the claim check in shared/papers/ocr.md.
 GENERALISES = 0.9  # held-out accuracy that counts as out-of-context reasoning
