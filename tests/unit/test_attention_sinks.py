@@ -66,6 +66,7 @@ def test_primary_sink_claim_uses_the_5x_ratio(soft, sig, verdict):
     ({"mlp_cos": 0.05}, FAIL),                    # creating MLPs no better aligned than at non-sinks
     ({"rho": -0.2}, FAIL),                        # norm does not set score and lifetime
     ({"n_sec": (20, 3, 20)}, INCONCLUSIVE),       # too few sinks on one seed to measure
+    ({"rho": float("nan")}, INCONCLUSIVE),        # every sink lasts equally long: ρ undefined
 ])
 def test_secondary_sink_claim_is_sign_based_and_needs_enough_sinks(kw, verdict):
     rows = evaluate.check_claims(metrics([20, 20, 20], [0, 0, 0], **kw), ratio=5, min_secondary=10, epsilon=0.3,

@@ -95,8 +95,11 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
             sec_pass.append(None)
             sec_measured.append(f"seed {s}: {int(r.n_secondary)} secondary sinks (< {min_secondary}: unmeasured)")
             continue
-        ok = (r.mlp_cos > r.control_cos) and (r.rho_norm_score > 0) and (r.rho_norm_layers > 0)
-        sec_pass.append(bool(ok))
+        values = (r.mlp_cos, r.control_cos, r.rho_norm_score, r.rho_norm_layers)
+        if any(np.isnan(v) for v in values):  # e.g. every sink lasts equally long: no correlation to read
+            sec_pass.append(None)
+        else:
+            sec_pass.append(bool(r.mlp_cos > r.control_cos and r.rho_norm_score > 0 and r.rho_norm_layers > 0))
         sec_measured.append(f"seed {s}: {int(r.n_secondary)} sinks ({r.secondary_per_seq:.2f}/seq), MLP cos {r.mlp_cos:.2f} "
                             f"vs control {r.control_cos:.2f}, ρ(norm, score) {r.rho_norm_score:+.2f}, "
                             f"ρ(norm, layers) {r.rho_norm_layers:+.2f}")
@@ -107,7 +110,7 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         metric=f"secondary sinks (α > τ = {tau} in a middle layer) of the softmax model: creating-MLP cosine vs "
                "non-sink control; Spearman ρ of MLP-output norm with sink score and with layers lasted",
         threshold=f"≥ {min_secondary} sinks, cosine above control, both ρ > 0 on every seed (signs only: the spec "
-                  "gives no threshold)",
+                  "gives no threshold; an undefined ρ leaves the seed unmeasured)",
         paper_value="Wong et al.: middle-layer MLPs create secondary sinks aligned with the first token; ℓ₂ norm "
                     "sets sink score and duration",
         measured="; ".join(sec_measured),

@@ -65,7 +65,7 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 
 def table_params(cfg: dict) -> dict:
     m, t = cfg["model"], cfg["train"]
-    return {"epsilon": cfg["epsilon"], "tau": cfg["tau"], "T": cfg["eval_len"],
+    return {"epsilon": cfg["epsilon"], "tau": cfg["tau"], "T": cfg["eval_len"], "min_queries": cfg["min_queries"],
             "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
                           f"{t['steps']} steps × batch {t['batch_size']} (weight decay {t.get('weight_decay', 0.1)})",
             "task_note": f"Bigram-Backcopy trigger task {cfg['trigger']}, {cfg['n_eval']} eval sequences, "

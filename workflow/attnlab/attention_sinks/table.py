@@ -81,7 +81,7 @@ def main(args: StepArgs) -> None:
         f"Task: {p['task_note']}.",
         f"Sink₁^ε (Gu et al.): fraction of heads whose first-token importance α₁ = mean_i A[i, 0] exceeds ε = "
         f"{p['epsilon']}, per sequence, averaged over sequences; sigmoid attention is unnormalised (bias −log T).",
-        f"Secondary sinks: non-first tokens with α > τ = {p['tau']} in a middle layer (with ≥ 16 queries after them); "
+        f"Secondary sinks: non-first tokens with α > τ = {p['tau']} in a middle layer (with ≥ {p['min_queries']} queries after them); "
         "creating MLP: the earlier layer whose MLP output at the token is most aligned with the first token's "
         "residual; control: the same MLP's output at non-sink tokens. Exploratory at this scale.",
         "Substitute: the paper's numbers come from 60M-1B LMs pre-trained on natural text; ours from tiny models on "
