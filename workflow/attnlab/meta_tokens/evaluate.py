@@ -66,11 +66,15 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
         acc = at.set_index(["variant", "seed_index"]).accuracy
         base = {int(s): float(acc["baseline"][s]) for s in seeds}
         meta = {int(s): float(acc["meta"][s]) for s in seeds}
+        # in-distribution accuracy shown beside it: a gap at 2x means little if neither learned the task
+        own = metrics[(metrics.task == task) & (metrics.seq_len == train_len)].groupby("variant").accuracy.mean()
+        at_train = ", ".join(f"{v} {own[v]:.2f}" for v in ("meta", "baseline") if v in own)
         rows = [claim_row(
             **common, claim=claim, metric=f"{task} exact-match accuracy at length {L}", threshold=threshold,
             paper_value="list recall 92.9–100% up to 8k tokens (with YaRN); no baseline figure at 2×",
             measured="; ".join(f"seed {s}: meta {meta[s]:.3f}, baseline {base[s]:.3f} ({meta[s] - base[s]:+.3f})"
-                               for s in seeds),
+                               for s in seeds) + (f" [at the training length {train_len}: {at_train}]"
+                                                  if at_train else ""),
             per_seed_pass=[meta[s] - base[s] >= GAIN for s in seeds],
             per_seed_values={"meta": meta, "baseline": base})]
     rows += [

@@ -27,6 +27,7 @@ def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "val loss": mean_sd(g.val_loss, 4),
             "Δ loss vs MHA": "—" if variant == "mha" else mean_sd([100 * r for r in rel], 2) + " %",
             "val acc": mean_sd(g.val_acc, 3),
+            "oracle loss": mean_sd(g.oracle_nll, 4) if "oracle_nll" in g and g.oracle_nll.notna().any() else "—",
             "load entropy": "—" if g.load_entropy.isna().all() else mean_sd(g.load_entropy, 3),
             "paper": PAPER_VALUES.get(variant, "—"),
         })
@@ -70,7 +71,8 @@ def main(args: StepArgs) -> None:
         "column is average benchmark accuracy (higher is better), ours is validation loss (lower is "
         "better) — they are not comparable numbers, only the direction of the claim is.",
         "Dense emulation: every head is computed and unselected heads are gated to zero (no compute saving).",
-        "Load entropy: normalised entropy of the routed heads' load (1 = balanced).",
+        "Load entropy: normalised entropy of the routed heads' load (1 = balanced). Oracle loss: the "
+        "cross-entropy of a predictor that knows which chain generated each sequence (a floor).",
     ]
     write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
                 title="MoH — Mixture-of-Head attention vs multi-head attention (arXiv 2410.11842)",
