@@ -13,6 +13,7 @@ final model is written.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from attnlab.cli import StepArgs, run_step
@@ -22,7 +23,7 @@ from attnlab.lm.configuration import AttnLMConfig
 from attnlab.lm.modeling import AttnLMForCausalLM
 from attnlab.seeds import seed_everything
 from attnlab.train.data import RandomBatches, SequenceData, insert_meta_tokens
-from attnlab.train.trainer import LOG, TrainSettings, train
+from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings, train
 
 
 def build_model(model_params: dict, seed: int) -> AttnLMForCausalLM:
@@ -45,7 +46,11 @@ def main(args: StepArgs) -> None:
     # a checkpoint resumes only the same run: same params (model, data transform, seed) and input file
     data_stat = Path(args.input("data")).stat()
     run_key = config_hash({"params": p, "data": [data_stat.st_size, data_stat.st_mtime_ns]})
-    train(model, batches, settings, work, run_key=run_key, desc=run_dir.name)
+    try:
+        train(model, batches, settings, work, run_key=run_key, desc=run_dir.name)
+    except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
+        print(f"attnlab: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
     with atomic_dir(run_dir) as tmp:
         shutil.copy(work / LOG, tmp / LOG)
         model.save_pretrained(tmp)

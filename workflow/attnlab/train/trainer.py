@@ -18,6 +18,8 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +63,39 @@ class TrainSettings:
 
 class TrainingInterrupted(RuntimeError):
     """Raised by `stop_after` (tests simulate a killed run with it)."""
+
+
+class TrainingPreempted(RuntimeError):
+    """SIGTERM or SIGUSR1 arrived (a SLURM time limit, `kill`, a preemption): a checkpoint of the
+    last finished step was written; rerunning the same command resumes from it."""
+
+    def __init__(self, signum: int, step: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name} after step {step}; checkpoint written, "
+                         "rerun to resume")
+        self.signum, self.step = signum, step
+
+
+class _StopRequests:
+    """Turn SIGTERM/SIGUSR1 into a flag checked between optimizer steps (main thread only)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def pick_device(name: str) -> torch.device:
@@ -160,6 +195,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
     bar = tqdm(range(start + 1, s.steps + 1), desc=desc, disable=not (progress and dist.main),
                mininterval=5.0, initial=start, total=s.steps)
     log = open(work_dir / LOG, "a") if dist.main else None
+    stop = _StopRequests().__enter__()
     try:
         for step in bar:
             lr = warmup_cosine(step, lr=s.lr, total_steps=s.steps, warmup_steps=s.warmup_steps,
@@ -184,7 +220,9 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
                 bar.set_postfix(loss=f"{rec['loss']:.4f}")
                 if log is not None:
                     write_jsonl_line(log, rec)
-            if s.checkpoint_every and step % s.checkpoint_every == 0 and step < s.steps:
+            periodic = bool(s.checkpoint_every) and step % s.checkpoint_every == 0
+            preempted = stop.signum is not None
+            if (periodic or preempted) and step < s.steps:
                 if dist.main:
                     save_checkpoint(work_dir / "checkpoints", step, model, opt,
                                     {"wall_time_s": time.perf_counter() - t0, **identity},
@@ -192,7 +230,10 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
                 dist.barrier()
             if stop_after is not None and step == stop_after:
                 raise TrainingInterrupted(f"stopped after step {step}")
+            if preempted and step < s.steps:
+                raise TrainingPreempted(stop.signum, step)
     finally:
+        stop.__exit__()
         if log is not None:
             log.close()
     model.eval()
