@@ -36,10 +36,11 @@ def accuracy_figure(metrics: pd.DataFrame, train_len: int, path: str) -> None:
             ax.plot(m.index, m.values, "o-", color=COLORS.get(v), label=NAMES.get(v, v))
         ax.axvline(train_len, color="grey", ls=":", lw=1)
         ax.set(title=task, xlabel="test length (dotted: training length)", ylabel="exact-match accuracy",
-               ylim=(-0.03, 1.03), xscale="log", xticks=sorted(metrics.seq_len.unique()))
-        ax.set_xticklabels([str(L) for L in sorted(metrics.seq_len.unique())])
+               ylim=(-0.03, 1.03), xscale="log")
+        ax.set_xticks(sorted(metrics.seq_len.unique()), [str(L) for L in sorted(metrics.seq_len.unique())])
+        ax.minorticks_off()
     axes[0][0].legend(frameon=False, fontsize=8)
-    fig.suptitle("Meta-tokens: accuracy against test length (thin: seeds)")
+    fig.suptitle("Meta-tokens: accuracy against test length (thin: seeds)", y=1.04)
     save(fig, path)
 
 

@@ -54,7 +54,7 @@ def load_figure(loads: pd.DataFrame, task: str, path: str) -> None:
         ax.set(xlabel="head (left of dashed line: shared)", ylabel="layer", title=f"{v}: per-head load f_i",
                xticks=np.arange(g.shape[1]), yticks=np.arange(g.shape[0]))
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle(f"MoH: fraction of tokens routed to each head ({task}, mean over seeds)")
+    fig.suptitle(f"MoH: fraction of tokens routed to each head ({task}, mean over seeds)", y=1.06)
     save(fig, path)
 
 
