@@ -3,6 +3,7 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -70,3 +71,19 @@ def test_per_seed_metrics_from_frames():
     assert m.base_accuracy == pytest.approx(85.0)  # cells weighted by their size
     assert m.top1_drop == pytest.approx(85.0) and m.random1_drop == pytest.approx(5.0)
     assert m.frac_retrieval == 0.25 and m.frac_zero == 0.5 and m.top_heads == "L1H0"
+
+
+def test_shared_vocab_haystack_hides_the_needle_among_its_own_tokens():
+    from attnlab.tasks import TASKS
+
+    kw = dict(lengths=[64], depths=[0.0, 0.5, 1.0], n_keys=8, n_values=8, n_filler=16, key_len=2, value_len=3)
+    own = TASKS["needle"].generate(4, 3, **kw)
+    shared = TASKS["needle"].generate(4, 3, shared_vocab=True, **kw)
+    for a, b in zip(own.itertuples(), shared.itertuples()):
+        assert len(a.input_ids) == len(b.input_ids) and a.needle_pos == b.needle_pos
+        v = slice(b.needle_pos + 4, b.needle_pos + 7)
+        assert (a.input_ids[v] == b.input_ids[v]).all()  # same needles, same RNG stream
+        hay = np.delete(b.input_ids[1:-9], np.arange(b.needle_pos - 1, b.needle_pos + 6))
+        assert ((hay >= 8) & (hay < 24)).all()  # haystack from the key and value tokens
+        own_hay = np.delete(a.input_ids[1:-9], np.arange(a.needle_pos - 1, a.needle_pos + 6))
+        assert (own_hay >= 24).all()  # default: a separate filler vocabulary

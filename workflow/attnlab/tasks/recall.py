@@ -50,11 +50,14 @@ def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, 
 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
-           n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1):
+           n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1,
+           shared_vocab: bool = False):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
     "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
     k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
-    value of the needle starts at needle_pos + 2 + key_len."""
+    value of the needle starts at needle_pos + 2 + key_len. With `shared_vocab` the haystack is drawn
+    from the key and value tokens themselves (as natural-text needles share words with their
+    haystack), so the needle's tokens also occur outside it and only context finds the answer."""
     rng = np.random.default_rng(seed)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
     seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
@@ -65,7 +68,10 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
         for depth in depths:
             for _ in range(n):
                 k, v = k0 + rng.integers(0, n_keys, key_len), v0 + rng.integers(0, n_values, value_len)
-                filler = f0 + rng.integers(0, n_filler, hay)
+                if shared_vocab:
+                    filler = k0 + rng.integers(0, n_keys + n_values, hay)
+                else:
+                    filler = f0 + rng.integers(0, n_filler, hay)
                 at = int(round(depth * hay))
                 s = np.concatenate([[BOS], filler[:at], [KEY], k, [VAL], v, filler[at:], [QUERY, KEY], k, [VAL], v, [EOS]])
                 m = np.zeros(len(s), dtype=bool)
