@@ -15,11 +15,10 @@ from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row
+from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.dynamic_mask import PAPER
-from attnlab.io import read_parquet, write_json, write_parquet
-from attnlab.provenance import provenance
+from attnlab.io import read_parquet, write_parquet
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
@@ -90,13 +89,7 @@ def main(args: StepArgs) -> None:
     claims = check_claims(metrics, window=p["window"], scale=p["scale"])
     write_parquet(args.output("metrics"), metrics)
     train_wall = metrics.groupby(["variant", "seed_index"]).train_wall_s.first().sum()
-    write_json(args.output("claims"), {
-        "experiment": "dynamic_mask",
-        "claims": claims,
-        "provenance": provenance(config_hash=p["config_hash"], seeds=p["seeds"],
-                                 wall_time_s=float(train_wall) + time.perf_counter() - t0,
-                                 scale=p["scale"], extra={"base_seed": p["base_seed"]}),
-    })
+    write_claims(args.output("claims"), "dynamic_mask", claims, p, float(train_wall) + time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row
+from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_json, write_parquet
+from attnlab.io import read_parquet, write_parquet
 from attnlab.meta_tokens import PAPER
-from attnlab.provenance import provenance
 from attnlab.seeds import derive_seed
 from attnlab.train.data import SequenceData, insert_meta_tokens
 from attnlab.train.scoring import score
@@ -95,13 +94,7 @@ def main(args: StepArgs) -> None:
     claims = check_claims(metrics, task=p["claim_task"], train_len=p["train_len"], scale=p["scale"])
     write_parquet(args.output("metrics"), metrics)
     train_wall = metrics.groupby(["task", "variant", "seed_index"]).train_wall_s.first().sum()
-    write_json(args.output("claims"), {
-        "experiment": "meta_tokens",
-        "claims": claims,
-        "provenance": provenance(config_hash=p["config_hash"], seeds=p["seeds"],
-                                 wall_time_s=float(train_wall) + time.perf_counter() - t0,
-                                 scale=p["scale"], extra={"base_seed": p["base_seed"]}),
-    })
+    write_claims(args.output("claims"), "meta_tokens", claims, p, float(train_wall) + time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

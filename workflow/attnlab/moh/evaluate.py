@@ -20,11 +20,10 @@ from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row
+from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_json, write_parquet
+from attnlab.io import read_parquet, write_parquet
 from attnlab.moh import PAPER
-from attnlab.provenance import provenance
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
@@ -154,12 +153,7 @@ def main(args: StepArgs) -> None:
     write_parquet(args.output("metrics"), metrics)
     write_parquet(args.output("load"), loads)
     wall = float(metrics.train_wall_s.fillna(0).sum()) + time.perf_counter() - t0
-    write_json(args.output("claims"), {
-        "experiment": "moh",
-        "claims": claims,
-        "provenance": provenance(config_hash=p["config_hash"], seeds=p["seeds"], wall_time_s=wall,
-                                 scale=p["scale"], extra={"base_seed": p["base_seed"]}),
-    })
+    write_claims(args.output("claims"), "moh", claims, p, wall)
 
 
 if __name__ == "__main__":
