@@ -67,7 +67,7 @@ def maps_figure(maps: pd.DataFrame, path: str) -> None:
             ax.imshow(A, cmap="viridis", vmin=0, vmax=1, aspect="auto")
             ax.set(title=f"{v} L{int(m.layer.iloc[0])}H{int(m['head'].iloc[0])} α₁={m.alpha1.iloc[0]:.2f}",
                    xlabel="key", ylabel="query")
-    fig.suptitle("Attention of the heads with the largest first-token importance (seed 0, one sequence)")
+    fig.suptitle("Attention of the heads with the largest first-token importance (seed 0, one sequence)", y=1.04)
     save(fig, path)
 
 

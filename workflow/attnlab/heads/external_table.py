@@ -54,7 +54,7 @@ def figure(heads: pd.DataFrame, samples: pd.DataFrame, title: str, path: str) ->
     cols = sorted((c for c in samples.columns if c.startswith("layer")), key=lambda c: int(c[5:]))
     b.plot(np.arange(len(cols)), 100 * samples[cols].mean().to_numpy(), marker="o")
     b.set(title="first-token sink rate per layer", xlabel="layer", ylabel="% of heads with α₁ > ε", ylim=(-2, 102))
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     save(fig, path)
 
 

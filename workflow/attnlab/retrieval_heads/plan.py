@@ -76,6 +76,9 @@ def table_params(cfg: dict) -> dict:
     return {"claim_k": cfg["claim_k"],
             "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, softmax attention, "
                           f"{t['steps']} steps × batch {t['batch_size']}",
-            "task_note": f"needles KEY k(×{n['key_len']}) VAL v(×{n['value_len']}) in random-token haystacks; "
-                         f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
+            "task_note": f"needles KEY k(×{n['key_len']}) VAL v(×{n['value_len']}) in random-token haystacks "
+                         + ("drawn from the key and value tokens; " if n.get("shared_vocab") else
+                            f"of a separate {n['n_filler']}-token filler vocabulary (so a head can find the needle by "
+                            "token type alone, a shortcut natural text does not offer); ")
+                         + f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
                          f"{cfg['test_depths']}, {cfg['n_test_per']} test needles per cell"}

@@ -47,7 +47,7 @@ def scores_figure(scores: pd.DataFrame, path: str) -> None:
         ax.set(title=title, xlabel="head", ylabel="layer", xticks=np.arange(grid.shape[1]),
                yticks=np.arange(grid.shape[0]))
     fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, label="retrieval score")
-    fig.suptitle("Retrieval score per head (Wu et al.'s definition; > 0.1 = retrieval head)")
+    fig.suptitle("Retrieval score per head (Wu et al.'s definition; > 0.1 = retrieval head)", y=1.04)
     save(fig, path)
 
 
@@ -82,7 +82,7 @@ def maps_figure(maps: pd.DataFrame, path: str) -> None:
         ax.axvspan(s0 - 0.5, s1 - 0.5, color="red", alpha=0.15, lw=0)
         ax.set(title=f"L{int(m.layer.iloc[0])}H{int(m['head'].iloc[0])} (score {m.score.iloc[0]:.2f})",
                xlabel="key (red: needle value)", ylabel="query")
-    fig.suptitle("Attention of the top retrieval heads on one needle (seed 0)")
+    fig.suptitle("Attention of the top retrieval heads on one needle (seed 0)", y=1.04)
     save(fig, path)
 
 
