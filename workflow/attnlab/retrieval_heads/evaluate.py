@@ -77,8 +77,10 @@ def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
             per_seed.append(None)
         else:
             per_seed.append(bool(top >= TOP_DROP_MIN and rnd <= RANDOM_DROP_MAX))
-        measured.append(f"seed {r.seed_index}: base {r.base_accuracy:.1f}%, top-{k} drop {top:.1f}, "
-                        f"random-{k} drop {rnd:.1f}; {r.frac_retrieval:.1%} of heads > 0.1, {r.frac_zero:.1%} score 0")
+        random_text = (f"random-{k} drop {rnd:.1f}" if not np.isnan(rnd)
+                       else f"no random control (fewer than {k} heads score ≤ 0.1)")
+        measured.append(f"seed {r.seed_index}: base {r.base_accuracy:.1f}%, top-{k} drop {top:.1f}, {random_text}; "
+                        f"{r.frac_retrieval:.1%} of heads > 0.1, {r.frac_zero:.1%} score 0")
     common = dict(experiment="retrieval_heads", paper=PAPER, scale=scale, seeds=seeds)
     return [
         claim_row(
