@@ -1,0 +1,75 @@
+"""Tiny text-to-image model: tokenizer, build, save/load in the Stable Diffusion layout, sampling."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from attnlab import AttnlabError
+from attnlab.diffusion.model import TinyT2IConfig, build, image_size, load_pipeline, save_pipeline
+from attnlab.diffusion.sample import generate
+from attnlab.diffusion.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build_tokenizer, encode
+
+torch.set_num_threads(1)
+
+WORDS = ["a", "red", "blue", "circle", "square", "on", "the", "left", "right"]
+TINY = {"image_size": 8, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
+        "heads": 2, "text_width": 16, "text_layers": 1, "text_intermediate": 32, "max_length": 10}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build(TINY, WORDS, seed=0)
+
+
+def test_tokenizer_word_level():
+    tok = build_tokenizer(WORDS, max_length=8)
+    ids = encode(tok, ["A red circle", "a green circle on the left and right"])
+    assert ids.shape == (2, 8)
+    assert ids[0].tolist() == [BOS_ID, 4, 5, 7, EOS_ID, PAD_ID, PAD_ID, PAD_ID]
+    assert UNK_ID in ids[1].tolist()  # "green" is not in the vocabulary
+    assert ids[1, 0] == BOS_ID
+    assert tok.decode(ids[0], skip_special_tokens=True) == "a red circle"
+    assert encode(tok, [""])[0].tolist()[:3] == [BOS_ID, EOS_ID, PAD_ID]
+
+
+def test_config_rejects_unknown_and_inconsistent_keys():
+    with pytest.raises(AttnlabError, match="widths"):
+        TinyT2IConfig.from_dict({"widths": [8]})
+    with pytest.raises(AttnlabError, match="attention"):
+        TinyT2IConfig.from_dict({"block_out_channels": [8, 16, 16]})
+
+
+def test_save_load_roundtrip_identical(tiny, tmp_path):
+    save_pipeline(tiny, tmp_path / "m")
+    index = json.loads((tmp_path / "m" / "model_index.json").read_text())
+    assert index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
+    assert (tmp_path / "m" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (tmp_path / "m" / "text_encoder" / "model.safetensors").is_file()
+    loaded = load_pipeline(tmp_path / "m")
+    assert loaded["vae"] is None and image_size(loaded) == 8
+    prompts = ["a red circle on the left", "a blue square"]
+    a = generate(tiny, prompts, seed=3, steps=2, guidance=2.0)
+    b = generate(loaded, prompts, seed=3, steps=2, guidance=2.0)
+    assert a.shape == (2, 8, 8, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seeds_control_noise(tiny):
+    same = generate(tiny, ["a red circle", "a red circle"], seed=[5, 5], steps=2, guidance=1.0)
+    np.testing.assert_array_equal(same[0], same[1])
+    diff = generate(tiny, ["a red circle", "a red circle"], seed=5, steps=2, guidance=1.0)
+    assert not np.array_equal(diff[0], diff[1])
+
+
+def test_missing_dir_and_subfolder_named(tiny, tmp_path):
+    with pytest.raises(AttnlabError, match="nowhere"):
+        load_pipeline(tmp_path / "nowhere")
+    save_pipeline(tiny, tmp_path / "m")
+    import shutil
+
+    shutil.rmtree(tmp_path / "m" / "text_encoder")
+    with pytest.raises(AttnlabError, match="text_encoder"):
+        load_pipeline(tmp_path / "m")

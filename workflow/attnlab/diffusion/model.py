@@ -1,0 +1,205 @@
+"""The tiny text-to-image model: a diffusers UNet2DConditionModel and a transformers CLIPTextModel.
+
+`build` makes a fresh pixel-space model; `save_pipeline` writes it in the Stable Diffusion folder
+layout (model_index.json, unet/, text_encoder/, tokenizer/, scheduler/; safetensors) and
+`load_pipeline` reads any such folder with `from_pretrained(dir, subfolder=..., local_files_only=True)`.
+A `vae/` subfolder (real Stable Diffusion 1.x/2.x folders) switches sampling to latent space.
+
+Components are a plain dict: unet, text_encoder, tokenizer, scheduler, vae (None in pixel space).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attnlab import AttnlabError
+
+REQUIRED = ("unet", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass
+class TinyT2IConfig:
+    """Sizes of the tiny pixel-space model. `attention` says, per UNet level, whether that level has
+    (self + cross) attention blocks; the mid block always has one when `mid_block` is true."""
+
+    image_size: int = 32
+    channels: int = 3
+    block_out_channels: list[int] = field(default_factory=lambda: [32, 64])
+    attention: list[bool] = field(default_factory=lambda: [False, True])
+    layers_per_block: int = 1
+    mid_block: bool = True
+    heads: int = 2
+    norm_num_groups: int = 8
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 2
+    text_intermediate: int = 128
+    max_length: int = 24
+    num_train_timesteps: int = 1000
+    beta_schedule: str = "squaredcos_cap_v2"
+
+    @classmethod
+    def from_dict(cls, d: dict | "TinyT2IConfig" | None) -> "TinyT2IConfig":
+        """A config from a (possibly partial) dict; unknown keys raise AttnlabError naming them."""
+        if isinstance(d, cls):
+            return d
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise AttnlabError(f"unknown diffusion model config keys {unknown} (known: {sorted(names)})")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        if len(self.attention) != len(self.block_out_channels):
+            raise AttnlabError(f"diffusion model config: attention {self.attention} needs one flag per "
+                               f"block_out_channels entry {self.block_out_channels}")
+        for c in self.block_out_channels:
+            if c % self.norm_num_groups or c % self.heads:
+                raise AttnlabError(f"diffusion model config: channel width {c} must be divisible by "
+                                   f"norm_num_groups={self.norm_num_groups} and heads={self.heads}")
+        if self.image_size % 2 ** (len(self.block_out_channels) - 1):
+            raise AttnlabError(f"diffusion model config: image_size {self.image_size} must be divisible by "
+                               f"2**{len(self.block_out_channels) - 1}")
+        if self.text_width % self.text_heads:
+            raise AttnlabError(f"diffusion model config: text_width {self.text_width} not divisible by text_heads")
+
+
+def _unet(cfg: TinyT2IConfig):
+    from diffusers import UNet2DConditionModel
+
+    down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention]
+    up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention)]
+    return UNet2DConditionModel(
+        sample_size=cfg.image_size, in_channels=cfg.channels, out_channels=cfg.channels,
+        down_block_types=tuple(down), up_block_types=tuple(up),
+        mid_block_type="UNetMidBlock2DCrossAttn" if cfg.mid_block else None,
+        block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
+        norm_num_groups=cfg.norm_num_groups, cross_attention_dim=cfg.text_width,
+        attention_head_dim=cfg.heads,  # diffusers' historical name: the number of heads
+    )
+
+
+def _text_encoder(cfg: TinyT2IConfig, vocab_size: int):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from attnlab.diffusion.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=cfg.text_width, intermediate_size=cfg.text_intermediate,
+        num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
+        max_position_embeddings=cfg.max_length, projection_dim=cfg.text_width,
+        pad_token_id=PAD_ID, bos_token_id=BOS_ID, eos_token_id=EOS_ID))
+
+
+def _scheduler(cfg: TinyT2IConfig):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
+                         prediction_type="epsilon", clip_sample=True, timestep_spacing="trailing")
+
+
+def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
+    """A freshly initialised pixel-space model (weights drawn from `seed`) with a word-level tokenizer
+    over `words`. Returns dict(unet, text_encoder, tokenizer, scheduler, vae=None)."""
+    import torch
+
+    from attnlab.diffusion.tokenizer import build_tokenizer
+
+    cfg = TinyT2IConfig.from_dict(cfg)
+    tokenizer = build_tokenizer(list(words), cfg.max_length)
+    torch.manual_seed(seed)
+    unet = _unet(cfg)
+    text_encoder = _text_encoder(cfg, len(tokenizer))
+    return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer,
+            "scheduler": _scheduler(cfg), "vae": None}
+
+
+def n_parameters(components: dict) -> dict:
+    """Parameter counts per trainable component."""
+    return {k: sum(p.numel() for p in components[k].parameters())
+            for k in ("unet", "text_encoder", "vae") if components.get(k) is not None}
+
+
+def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
+    """Write the components in the Stable Diffusion folder layout (safetensors weights) into `directory`
+    (written in place: wrap the call in attnlab.io.atomic_dir for an atomic result)."""
+    import diffusers
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    index = {"_class_name": "AttnlabTinyT2IPipeline", "_diffusers_version": diffusers.__version__}
+    for name in (*REQUIRED, "vae"):
+        comp = components.get(name)
+        if comp is None:
+            continue
+        if name == "tokenizer":
+            comp.save_pretrained(directory / name)
+        elif name == "scheduler":
+            comp.save_config(directory / name)
+        else:
+            comp.save_pretrained(directory / name, safe_serialization=True)
+        lib = type(comp).__module__.split(".")[0]
+        index[name] = [lib, "PreTrainedTokenizerFast" if name == "tokenizer" else type(comp).__name__]
+    (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
+    """Read a Stable Diffusion layout folder (ours or a real SD 1.x/2.x one) from local files only.
+
+    Raises AttnlabError naming the folder, or the missing subfolder, when it cannot be read."""
+    import diffusers
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AttnlabError(f"diffusion model folder not found: {directory}")
+    for name in REQUIRED:
+        if not (directory / name).is_dir():
+            raise AttnlabError(f"diffusion model folder {directory} has no {name}/ subfolder "
+                               f"(expected the Stable Diffusion layout: {', '.join(REQUIRED)}[, vae])")
+    kw = {"subfolder": None, "local_files_only": True}
+
+    def load(name, fn):
+        try:
+            return fn(str(directory), **{**kw, "subfolder": name})
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            raise AttnlabError(f"cannot load {directory / name}: {e}") from None
+
+    sched_cfg = directory / "scheduler" / "scheduler_config.json"
+    sched_name = "DDPMScheduler"
+    if sched_cfg.is_file():
+        try:
+            sched_name = json.loads(sched_cfg.read_text()).get("_class_name", sched_name)
+        except json.JSONDecodeError as e:
+            raise AttnlabError(f"corrupt JSON file {sched_cfg}: {e}") from None
+    sched_cls = getattr(diffusers, sched_name, diffusers.DDPMScheduler)
+    comps = {
+        "unet": load("unet", diffusers.UNet2DConditionModel.from_pretrained).to(device).eval(),
+        "text_encoder": load("text_encoder", CLIPTextModel.from_pretrained).to(device).eval(),
+        "tokenizer": load("tokenizer", AutoTokenizer.from_pretrained),
+        "scheduler": load("scheduler", sched_cls.from_pretrained),
+        "vae": None,
+    }
+    if (directory / "vae").is_dir():
+        comps["vae"] = load("vae", diffusers.AutoencoderKL.from_pretrained).to(device).eval()
+    return comps
+
+
+def image_size(components: dict) -> int:
+    """Side of the generated images in pixels (the UNet's sample size, times the vae's downscale)."""
+    size = components["unet"].config.sample_size
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    vae = components.get("vae")
+    if vae is not None:
+        size *= 2 ** (len(vae.config.block_out_channels) - 1)
+    return int(size)
