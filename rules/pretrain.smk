@@ -145,18 +145,27 @@ rule meta_tokens_train:
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
 
 
-# --- icl_regression: one model per (d, mechanism, seed); fresh prompts every step ------------------
+# --- icl_regression: one job per (d, mechanism) trains every seed as one stack; fresh prompts every step
 
 
 rule icl_regression_train:
     output:
-        config="results/icl_regression/runs/d{dim}/{run}/seed{seed}/config.json",
-        train_log="results/icl_regression/runs/d{dim}/{run}/seed{seed}/train_log.jsonl",
-        model="results/icl_regression/runs/d{dim}/{run}/seed{seed}/model.safetensors",
+        config=expand(
+            "results/icl_regression/runs/d{{dim}}/{{run}}/seed{seed}/config.json",
+            seed=range(exp_config("icl_regression")["seeds"]),
+        ),
+        train_log=expand(
+            "results/icl_regression/runs/d{{dim}}/{{run}}/seed{seed}/train_log.jsonl",
+            seed=range(exp_config("icl_regression")["seeds"]),
+        ),
+        model=expand(
+            "results/icl_regression/runs/d{{dim}}/{{run}}/seed{seed}/model.safetensors",
+            seed=range(exp_config("icl_regression")["seeds"]),
+        ),
     log:
-        "results/logs/icl_regression/train/d{dim}/{run}/seed{seed}.log",
+        "results/logs/icl_regression/train/d{dim}/{run}.log",
     benchmark:
-        "results/benchmarks/icl_regression/train/d{dim}/{run}/seed{seed}.tsv"
+        "results/benchmarks/icl_regression/train/d{dim}/{run}.tsv"
     wildcard_constraints:
         dim=r"\d+",
     conda:
@@ -168,13 +177,18 @@ rule icl_regression_train:
     params:
         json=lambda w: as_json(
             icl_regression_plan.train_params(
-                exp_config("icl_regression"), BASE_SEED, int(w.dim), w.run, int(w.seed)
+                exp_config("icl_regression"), BASE_SEED, int(w.dim), w.run
             )
         ),
-        run_dir=lambda w: icl_regression_plan.run_dir(int(w.dim), w.run, int(w.seed)),
+        run_dirs=lambda w: " ".join(
+            shlex.quote(r)
+            for r in icl_regression_plan.run_dirs(
+                exp_config("icl_regression"), int(w.dim), w.run
+            )
+        ),
         code=code_version("attnlab.icl_regression.train"),
     shell:
-        "python -m attnlab.icl_regression.train --output run_dir {params.run_dir:q}"
+        "python -m attnlab.icl_regression.train --output run_dir {params.run_dirs}"
         " --params {params.json:q} > {log:q} 2>&1"
 
 
@@ -274,3 +288,4 @@ rule attention_sinks_train:
     shell:
         "python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
+

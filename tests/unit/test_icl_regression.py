@@ -202,7 +202,12 @@ def test_plan(cfg):
     m = plan.manifest(cfg, 1234)
     assert len(m) == len(cfg["dims"]) * len(runs) * cfg["seeds"]
     assert len({e["seed"] for e in m}) == len(m)  # one seed per (d, variant, seed index)
-    assert plan.train_params(cfg, 1234, 5, "softmax-h2", 0)["run"] == {"mechanism": "softmax", "heads": 2}
+    tp = plan.train_params(cfg, 1234, 5, "softmax-h2")
+    assert tp["run"] == {"mechanism": "softmax", "heads": 2}
+    # the stacked job trains exactly the manifest's seeds, in run-dir order
+    entries = [e for e in m if e["d"] == 5 and e["run"] == "softmax-h2"]
+    assert tp["seeds"] == [e["seed"] for e in entries]
+    assert plan.run_dirs(cfg, 5, "softmax-h2") == [e["model_dir"] for e in entries]
     assert plan.synth_params(cfg, 1234, 5, 0)["seed"] != plan.synth_params(cfg, 1234, 5, 1)["seed"]
 
 
@@ -234,3 +239,21 @@ def test_claims_pass_fail_and_disagreeing_seeds():
     assert verdicts(*frames(lin_fixed_160=(0.5, 0.5, 0.5)))[4] == "FAIL"
     # one seed stuck in the single-head solution: the OV claim is undecided, not a pass
     assert verdicts(*frames(h2_zero_sum=(0.003, 1.0, 0.002)))[2] == "INCONCLUSIVE"
+
+
+def test_stacked_training_equals_training_each_seed_alone():
+    """Seeds trained as one stack (one process, one optimiser) end where each would alone."""
+    from attnlab.icl_regression.train import build_model, train_stacked
+
+    run = {"mechanism": "softmax", "heads": 2}
+    seeds = [11, 12, 13]
+    kw = dict(steps=40, batch_size=16, lr=0.01, noise_var=0.1, log_every=20)
+    stacked = [build_model(3, run, 8, s) for s in seeds]
+    logs = train_stacked(stacked, seeds=seeds, **kw)
+    for s, m, log in zip(seeds, stacked, logs):
+        alone = build_model(3, run, 8, s)
+        alone_log = train(alone, seed=s, **kw)
+        for k in ("w_q", "w_k", "w_v", "w_o"):
+            torch.testing.assert_close(getattr(m, k), getattr(alone, k), rtol=1e-4, atol=1e-5)
+        assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in alone_log], rel=1e-4)
+    assert not torch.allclose(stacked[0].w_q, stacked[1].w_q)  # seeds differ

@@ -42,20 +42,16 @@ class ICLAttention(nn.Module):
 
     def kq(self) -> torch.Tensor:
         """KQ_h = W_Kᵀ W_Q / √(d+1), (H, d+1, d+1): score of token z_l is z_lᵀ KQ_h z_q."""
-        return self.w_k.transpose(1, 2) @ self.w_q / math.sqrt(self.config["d"] + 1)
+        return kq_matrix(self.w_q, self.w_k)
 
     def ov(self) -> torch.Tensor:
         """OV_h = O_h V_h, (H, d+1): the value each head reads off token z_l is OV_h z_l."""
-        return (self.w_o.unsqueeze(1) @ self.w_v).squeeze(1)
+        return ov_vector(self.w_o, self.w_v)
 
     def forward(self, z: torch.Tensor, zq: torch.Tensor, per_head: bool = False) -> torch.Tensor:
         """z: (B, L, d+1) context tokens, zq: (B, d+1) query → ŷ (B,), or (B, H) per head."""
-        a = torch.einsum("hij,bj->bhi", self.kq(), zq)
-        scores = torch.einsum("bli,bhi->bhl", z, a)
-        weights = MECHANISMS[self.config["mechanism"]](scores, self.config["train_length"])
-        values = torch.einsum("bli,hi->bhl", z, self.ov())
-        out = (weights * values).sum(-1)
-        return out if per_head else out.sum(-1)
+        return predict(self.kq(), self.ov(), z, zq, self.config["mechanism"], self.config["train_length"],
+                       per_head)
 
     def save_run(self, run_dir) -> None:
         run_dir = Path(run_dir)
@@ -69,6 +65,27 @@ class ICLAttention(nn.Module):
         model = cls(**json.loads((run_dir / "config.json").read_text()))
         model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
         return model.eval()
+
+
+def kq_matrix(w_q: torch.Tensor, w_k: torch.Tensor) -> torch.Tensor:
+    """W_Kᵀ W_Q / √(d+1) per head; any leading dimensions (e.g. a stack of seeds) ride along."""
+    return w_k.transpose(-1, -2) @ w_q / math.sqrt(w_q.shape[-1])
+
+
+def ov_vector(w_o: torch.Tensor, w_v: torch.Tensor) -> torch.Tensor:
+    return (w_o.unsqueeze(-2) @ w_v).squeeze(-2)
+
+
+def predict(kq: torch.Tensor, ov: torch.Tensor, z: torch.Tensor, zq: torch.Tensor, mechanism: str,
+            train_length: int, per_head: bool = False) -> torch.Tensor:
+    """ŷ from KQ (..., H, D, D), OV (..., H, D), tokens z (..., B, L, D) and queries zq (..., B, D);
+    the leading dimensions `...` (none for one model, seeds for a stack) must agree."""
+    a = torch.einsum("...hij,...bj->...bhi", kq, zq)
+    scores = torch.einsum("...bli,...bhi->...bhl", z, a)
+    weights = MECHANISMS[mechanism](scores, train_length)
+    values = torch.einsum("...bli,...hi->...bhl", z, ov)
+    out = (weights * values).sum(-1)
+    return out if per_head else out.sum(-1)
 
 
 def prompt_tensors(x, y) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

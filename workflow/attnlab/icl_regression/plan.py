@@ -31,11 +31,16 @@ def synth_params(cfg: dict, base_seed: int, d: int, seed: int) -> dict:
             "noise_var": cfg["noise_var"], "seed": derive_seed(base_seed, EXP, f"d{d}", "test", seed)}
 
 
-def train_params(cfg: dict, base_seed: int, d: int, run: str, seed: int) -> dict:
+def run_dirs(cfg: dict, d: int, run: str) -> list[str]:
+    return [run_dir(d, run, s) for s in range(cfg["seeds"])]
+
+
+def train_params(cfg: dict, base_seed: int, d: int, run: str) -> dict:
+    """One job trains every seed of (d, run) as a stack; seed i's run dir is run_dirs(...)[i]."""
     return {"d": d, "run": runs(cfg)[run], "train_length": cfg["train_length"],
             "noise_var": cfg["noise_var"], "steps": cfg["steps"], "batch_size": cfg["batch_size"],
             "lr": cfg["lr"], "log_every": cfg["log_every"],
-            "seed": derive_seed(base_seed, EXP, f"d{d}", run, seed)}
+            "seeds": [derive_seed(base_seed, EXP, f"d{d}", run, s) for s in range(cfg["seeds"])]}
 
 
 def manifest(cfg: dict, base_seed: int) -> list[dict]:
@@ -61,8 +66,9 @@ def table_params(cfg: dict) -> dict:
 
 
 def train_runtime_min(cfg: dict) -> int:
-    """Minutes to request for one training job: ~3 ms per step of batch 256 on one CPU thread at
-    d=5, H ≤ 4 (measured), scaled by batch, d and heads, with a 2× margin."""
+    """Minutes to request for one training job (all seeds of a run): ~3 ms per step of batch 256
+    per seed on one CPU thread at d=5, H ≤ 4 (measured), scaled by seeds, batch, d and heads, with
+    a 2× margin."""
     h, d = max(cfg["softmax_heads"]), max(cfg["dims"])
-    ms = 3.0 * (cfg["batch_size"] / 256) * max(1.0, h / 4) * max(1.0, d / 5)
+    ms = 3.0 * cfg["seeds"] * (cfg["batch_size"] / 256) * max(1.0, h / 4) * max(1.0, d / 5)
     return max(10, int(2 * cfg["steps"] * ms / 60000) + 1)
