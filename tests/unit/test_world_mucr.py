@@ -83,3 +83,6 @@ def test_pair_validity(pairs):
     core = {"none": "white", "white": "black", "black": "none"}[s1.subjects[0].core]
     lookalike = parse(render(Scene([replace(s1.subjects[0], core=core)], s1.background), 32).image)
     assert not pair_validity(p0, lookalike, s0, s1, row.rule)["identity"]
+    # identity is the core the cause image shows, not the (uncaptioned) true one
+    redrawn = [parse(render(Scene([replace(s.subjects[0], core=core)], s.background), 32).image) for s in (s0, s1)]
+    assert pair_validity(*redrawn, s0, s1, row.rule)["identity"]
