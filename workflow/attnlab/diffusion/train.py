@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import shutil
 import time
 from pathlib import Path
