@@ -28,6 +28,10 @@ import attnlab.dynamic_mask.plan as dynamic_mask_plan
 import attnlab.meta_tokens.plan as meta_tokens_plan
 import attnlab.retrieval_heads.plan as retrieval_heads_plan
 import attnlab.attention_sinks.plan as attention_sinks_plan
+import attnlab.image_world.plan as image_world_plan
+import attnlab.ir_diffusion.plan as ir_diffusion_plan
+import attnlab.mucr.plan as mucr_plan
+import attnlab.envision.plan as envision_plan
 from attnlab.heads.external import external_models
 
 try:
@@ -37,9 +41,18 @@ try:
 except ConfigError as e:
     sys.stderr.write(f"attnlab: {e}\n")
     sys.exit(1)
+try:  # local paths of the vision track: a Stable Diffusion directory, real MuCR / Envision files
+    image_world_plan.check_model_path(config["vision"])
+    mucr_plan.check_real_path(config["experiments"]["mucr"])
+    envision_plan.check_real_path(config["experiments"]["envision"])
+except ValueError as e:
+    sys.stderr.write(f"attnlab: {e}\n")
+    sys.exit(1)
 
 EXPERIMENTS = enabled_experiments(config)
 BASE_SEED = config["base_seed"]
+VISION = config["vision"]
+MODEL_DIR = image_world_plan.model_dir(VISION)
 
 
 wildcard_constraints:
@@ -85,6 +98,10 @@ FIGURES = {
     "meta_tokens": ["accuracy"],
     "retrieval_heads": ["scores", "ablation", "maps"],
     "attention_sinks": ["sink_rate", "maps"],
+    "image_world": ["samples"],
+    "ir_diffusion": ["samples"],
+    "mucr": ["samples"],
+    "envision": ["samples", "scores"],
 }
 
 

@@ -289,3 +289,30 @@ rule attention_sinks_train:
         "python -m attnlab.train.lm --input data {input.data:q}"
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
 
+
+# --- vision track: the tiny text-to-image model (skipped when vision.model.path is set) ------------
+
+
+rule vision_model:
+    input:
+        data=image_world_plan.TRAIN_DATA,
+    output:
+        model=directory(image_world_plan.TRAINED_MODEL),
+    log:
+        "results/logs/vision/model.log",
+    benchmark:
+        "results/benchmarks/vision/model.tsv"
+    conda:
+        "../envs/diffusion.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=120,
+        gpu=config.get("gpu", 0),
+    params:
+        json=as_json(image_world_plan.train_params(VISION, BASE_SEED)),
+        code=code_version("attnlab.diffusion.train"),
+    shell:
+        "python -m attnlab.gpuslots --gpus {resources.gpu} --"
+        " python -m attnlab.diffusion.train --input data {input.data:q}"
+        " --output model {output.model:q} --params {params.json:q} > {log:q} 2>&1"

@@ -530,3 +530,183 @@ rule external_model_table:
         " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
         " --output html {output.html:q} --output fig {output.fig:q}"
         " --params {params.json:q} > {log:q} 2>&1"
+
+
+# --- vision track ------------------------------------------------------------------------------------
+
+
+rule image_world_table:
+    input:
+        parser="results/image_world/metrics/parser.json",
+        samples="results/image_world/metrics/samples.parquet",
+        claims="results/claims/image_world.json",
+        images=image_world_plan.sample_dirs("image_world", exp_config("image_world")),
+    output:
+        md="results/tables/image_world.md",
+        csv="results/tables/image_world.csv",
+        tex="results/tables/image_world.tex",
+        html=report(
+            "results/tables/image_world.html",
+            caption="report/image_world_table.rst",
+            category="image_world",
+            labels={"figure": "paper table"},
+        ),
+        samples_fig=report(
+            "results/figures/image_world_samples.png",
+            caption="report/image_world_samples.rst",
+            category="image_world",
+            labels={"figure": "sample grid"},
+        ),
+    log:
+        "results/logs/image_world/table.log",
+    benchmark:
+        "results/benchmarks/image_world/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(common_params("image_world")),
+        code=code_version("attnlab.image_world.table"),
+    shell:
+        "python -m attnlab.image_world.table --input parser {input.parser:q}"
+        " --input samples {input.samples:q} --input claims {input.claims:q}"
+        " --input images {input.images:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output samples_fig {output.samples_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule ir_diffusion_table:
+    input:
+        subjects="results/ir_diffusion/metrics/subjects.parquet",
+        summary="results/ir_diffusion/metrics/summary.parquet",
+        claims="results/claims/ir_diffusion.json",
+        images=ir_diffusion_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
+    output:
+        md="results/tables/ir_diffusion.md",
+        csv="results/tables/ir_diffusion.csv",
+        tex="results/tables/ir_diffusion.tex",
+        html=report(
+            "results/tables/ir_diffusion.html",
+            caption="report/ir_diffusion_table.rst",
+            category="ir_diffusion",
+            labels={"figure": "paper table"},
+        ),
+        samples_fig=report(
+            "results/figures/ir_diffusion_samples.png",
+            caption="report/ir_diffusion_samples.rst",
+            category="ir_diffusion",
+            labels={"figure": "sample grid"},
+        ),
+    log:
+        "results/logs/ir_diffusion/table.log",
+    benchmark:
+        "results/benchmarks/ir_diffusion/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(common_params("ir_diffusion")),
+        code=code_version("attnlab.ir_diffusion.table"),
+    shell:
+        "python -m attnlab.ir_diffusion.table --input subjects {input.subjects:q}"
+        " --input summary {input.summary:q} --input claims {input.claims:q}"
+        " --input images {input.images:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output samples_fig {output.samples_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule mucr_table:
+    input:
+        pairs="results/mucr/metrics/pairs.parquet",
+        levels="results/mucr/metrics/levels.parquet",
+        claims="results/claims/mucr.json",
+        images=mucr_plan.sample_dirs("mucr", exp_config("mucr")),
+    output:
+        md="results/tables/mucr.md",
+        csv="results/tables/mucr.csv",
+        tex="results/tables/mucr.tex",
+        html=report(
+            "results/tables/mucr.html",
+            caption="report/mucr_table.rst",
+            category="mucr",
+            labels={"figure": "paper table"},
+        ),
+        samples_fig=report(
+            "results/figures/mucr_samples.png",
+            caption="report/mucr_samples.rst",
+            category="mucr",
+            labels={"figure": "sample grid"},
+        ),
+    log:
+        "results/logs/mucr/table.log",
+    benchmark:
+        "results/benchmarks/mucr/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(common_params("mucr")),
+        code=code_version("attnlab.mucr.table"),
+    shell:
+        "python -m attnlab.mucr.table --input pairs {input.pairs:q}"
+        " --input levels {input.levels:q} --input claims {input.claims:q}"
+        " --input images {input.images:q} --output md {output.md:q} --output csv {output.csv:q}"
+        " --output tex {output.tex:q} --output html {output.html:q}"
+        " --output samples_fig {output.samples_fig:q} --params {params.json:q} > {log:q} 2>&1"
+
+
+rule envision_table:
+    input:
+        scores="results/envision/metrics/scores.parquet",
+        claims="results/claims/envision.json",
+        images=envision_plan.sample_dirs("envision", exp_config("envision")),
+    output:
+        md="results/tables/envision.md",
+        csv="results/tables/envision.csv",
+        tex="results/tables/envision.tex",
+        html=report(
+            "results/tables/envision.html",
+            caption="report/envision_table.rst",
+            category="envision",
+            labels={"figure": "paper table"},
+        ),
+        samples_fig=report(
+            "results/figures/envision_samples.png",
+            caption="report/envision_samples.rst",
+            category="envision",
+            labels={"figure": "sample grid"},
+        ),
+        scores_fig=report(
+            "results/figures/envision_scores.png",
+            caption="report/envision_scores.rst",
+            category="envision",
+            labels={"figure": "sub-scores"},
+        ),
+    log:
+        "results/logs/envision/table.log",
+    benchmark:
+        "results/benchmarks/envision/table.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        json=as_json(common_params("envision")),
+        code=code_version("attnlab.envision.table"),
+    shell:
+        "python -m attnlab.envision.table --input scores {input.scores:q}"
+        " --input claims {input.claims:q} --input images {input.images:q}"
+        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
+        " --output html {output.html:q} --output samples_fig {output.samples_fig:q}"
+        " --output scores_fig {output.scores_fig:q} --params {params.json:q} > {log:q} 2>&1"

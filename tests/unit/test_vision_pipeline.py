@@ -1,0 +1,101 @@
+"""The vision experiments' own math and plumbing: bootstrap intervals, image directories, the
+IR-Diffusion claim logic on hand-made summaries, config checks of local paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnlab import AttnlabError
+from attnlab.image_world import plan as iw_plan
+from attnlab.image_world.images import read_image_dir, write_image_dir
+from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, excludes_zero
+
+
+def test_bootstrap_constant_has_zero_width():
+    m, lo, hi = bootstrap_mean([0.5] * 20, 500, 0)
+    assert m == lo == hi == 0.5
+
+
+def test_bootstrap_interval_covers_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    small = bootstrap_mean(rng.normal(1, 1, 20), 2000, 1)
+    large = bootstrap_mean(rng.normal(1, 1, 2000), 2000, 1)
+    assert small[1] < small[0] < small[2]
+    assert (large[2] - large[1]) < (small[2] - small[1]) / 5
+    assert large[1] < 1.0 < large[2]
+
+
+def test_paired_difference_ignores_unpaired_nans_and_detects_shift():
+    a = np.array([1.0, 1, 1, 1, np.nan, 1, 1, 1])
+    b = np.array([0.0, 0, 0, 0, 0, np.nan, 0, 0])
+    m, lo, hi = bootstrap_paired_diff(a, b, 500, 0)
+    assert m == lo == hi == 1.0
+    assert excludes_zero(lo, hi) is True
+    assert excludes_zero(-0.1, 0.2) is False
+    assert excludes_zero(float("nan"), 1.0) is None
+
+
+def test_bootstrap_of_nothing_is_nan():
+    assert all(np.isnan(v) for v in bootstrap_mean([np.nan], 100, 0))
+
+
+def test_image_dir_round_trip(tmp_path):
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[2:5, 3:6] = (250, 10, 20)
+    write_image_dir(tmp_path / "d", [{"image": img, "caption": "a red square", "k": 1},
+                                     {"image": img[::-1], "caption": "flipped", "k": 2}])
+    df = read_image_dir(tmp_path / "d")
+    assert list(df["caption"]) == ["a red square", "flipped"]
+    np.testing.assert_array_equal(df["image"][0], img)
+    np.testing.assert_array_equal(df["image"][1], img[::-1])
+
+
+def test_image_dir_errors_name_the_file(tmp_path):
+    with pytest.raises(AttnlabError, match="index.parquet"):
+        read_image_dir(tmp_path)
+    write_image_dir(tmp_path / "d", [{"image": np.zeros((4, 4, 3), np.uint8)}])
+    (tmp_path / "d" / "00000.png").write_bytes(b"not a png")
+    with pytest.raises(AttnlabError, match="00000.png"):
+        read_image_dir(tmp_path / "d")
+
+
+def test_model_path_checks(tmp_path):
+    vision = {"model": {"path": None}}
+    iw_plan.check_model_path(vision)
+    assert iw_plan.model_dir(vision) == iw_plan.TRAINED_MODEL
+    with pytest.raises(ValueError, match="vision.model.path.*not a directory"):
+        iw_plan.check_model_path({"model": {"path": str(tmp_path / "nope")}})
+    (tmp_path / "sd" / "unet").mkdir(parents=True)
+    with pytest.raises(ValueError, match="text_encoder"):
+        iw_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
+    for sub in ("text_encoder", "tokenizer", "scheduler"):
+        (tmp_path / "sd" / sub).mkdir()
+    iw_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
+    assert iw_plan.model_dir({"model": {"path": str(tmp_path / "sd")}}) == str(tmp_path / "sd")
+
+
+def _summary(diffs: dict) -> pd.DataFrame:
+    """Hand-made ir_diffusion summary rows: per seed, (Δconsistency interval, Δfusion interval)."""
+    rows = []
+    for seed, (c, f) in diffs.items():
+        for metric, (lo, hi) in (("consistency", c), ("fusion", f)):
+            rows.append({"seed_index": seed, "variant": "full", "subjects": "all", "metric": metric,
+                         "mean": 0.5, "low": 0.4, "high": 0.6, "diff_vs_vanilla": (lo + hi) / 2,
+                         "diff_low": lo, "diff_high": hi, "n_cases": 30})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("diffs, verdict", [
+    ({0: ((0.1, 0.3), (-0.3, -0.1)), 1: ((0.05, 0.2), (-0.2, -0.01)), 2: ((0.1, 0.2), (-0.2, -0.1))}, "PASS"),
+    ({0: ((0.1, 0.3), (-0.3, -0.1)), 1: ((-0.05, 0.2), (-0.2, -0.01)), 2: ((0.1, 0.2), (-0.2, -0.1))},
+     "INCONCLUSIVE"),
+    ({0: ((-0.3, -0.1), (-0.3, -0.1)), 1: ((-0.2, -0.05), (0.1, 0.2)), 2: ((-0.2, -0.1), (-0.2, -0.1))}, "FAIL"),
+])
+def test_ir_claim_verdict_follows_the_intervals(diffs, verdict):
+    from attnlab.ir_diffusion.evaluate import check_claims
+
+    rows = check_claims(_summary(diffs), {"scale": "test"})
+    assert rows[0]["verdict"] == verdict
+    assert rows[1]["verdict"] == "NOT RUN"

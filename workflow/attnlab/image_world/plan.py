@@ -1,0 +1,73 @@
+"""Paths and params of the vision track's shared steps (read at parse time): the world training
+set, the text-to-image model every vision experiment samples from, and the image_world checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attnlab.seeds import derive_seed
+
+EXP = "image_world"
+RESULTS = f"results/{EXP}"
+TRAIN_DATA = "results/vision/data/train.parquet"
+TRAINED_MODEL = "results/vision/model"
+VISION_EXPERIMENTS = ("image_world", "ir_diffusion", "mucr", "envision")
+
+
+def model_dir(vision: dict) -> str:
+    """The pipeline directory generation loads: a local Stable Diffusion directory when
+    `vision.model.path` is set, else the tiny model the workflow trains."""
+    return vision["model"].get("path") or TRAINED_MODEL
+
+
+def uses_trained_model(vision: dict) -> bool:
+    return not vision["model"].get("path")
+
+
+def check_model_path(vision: dict) -> None:
+    """A configured local pipeline directory must exist and hold the SD layout (checked before
+    any job starts; the loader checks the components again)."""
+    path = vision["model"].get("path")
+    if not path:
+        return
+    p = Path(path)
+    if not p.is_dir():
+        raise ValueError(f"vision.model.path: {path!r} is not a directory")
+    missing = [s for s in ("unet", "text_encoder", "tokenizer", "scheduler") if not (p / s).is_dir()]
+    if missing:
+        raise ValueError(f"vision.model.path: {path!r} lacks the Stable Diffusion subfolder(s) "
+                         f"{', '.join(missing)}")
+
+
+def data_params(vision: dict, base_seed: int) -> dict:
+    return {"n": vision["model"]["train_images"], "size": vision["image_size"],
+            "seed": derive_seed(base_seed, "vision", "train_data")}
+
+
+def train_params(vision: dict, base_seed: int) -> dict:
+    m = vision["model"]
+    return {"model": {**m["architecture"], "image_size": vision["image_size"]}, "steps": m["steps"],
+            "batch_size": m["batch_size"], "lr": m["lr"], "ema_decay": m["ema_decay"],
+            "caption_dropout": m["caption_dropout"], "seed": derive_seed(base_seed, "vision", "model")}
+
+
+def sampling_params(vision: dict) -> dict:
+    return dict(vision["sampling"])
+
+
+def sample_dir(exp: str, seed: int) -> str:
+    return f"results/{exp}/images/seed{seed}"
+
+
+def sample_dirs(exp: str, cfg: dict) -> list[str]:
+    return [sample_dir(exp, s) for s in range(cfg["seeds"])]
+
+
+def validate_params(cfg: dict, vision: dict, base_seed: int) -> dict:
+    return {"n": cfg["n_validate"], "size": vision["image_size"],
+            "seed": derive_seed(base_seed, EXP, "parser_validation")}
+
+
+def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
+    return {"n": cfg["n_generate"], "size": vision["image_size"], "seed_index": seed,
+            "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision)}

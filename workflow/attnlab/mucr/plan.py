@@ -1,0 +1,36 @@
+"""Which mucr jobs a config asks for, and the params each gets (read at parse time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attnlab.image_world.plan import sample_dir, sample_dirs, sampling_params
+from attnlab.seeds import derive_seed
+
+EXP = "mucr"
+RESULTS = f"results/{EXP}"
+PAIRS = f"{RESULTS}/data/pairs.parquet"
+
+__all__ = ["PAIRS", "sample_dir", "sample_dirs", "synth_params", "generate_params", "check_real_path"]
+
+
+def check_real_path(cfg: dict) -> None:
+    path = cfg.get("real_path")
+    if path and not Path(path).is_file():
+        raise ValueError(f"experiments.mucr.real_path: {path!r} is not a file (a MuCR Parquet file)")
+
+
+def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
+    return {"n_pairs": cfg["n_pairs"], "real_path": cfg.get("real_path"), "size": vision["image_size"],
+            "seed": derive_seed(base_seed, EXP, "pairs")}
+
+
+def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
+    return {"layers": cfg["layers"], "token_dropout": cfg["token_dropout"], "ref_bias": cfg["ref_bias"],
+            "seed_index": seed, "seed": derive_seed(base_seed, EXP, "generate", seed),
+            **sampling_params(vision)}
+
+
+def evaluate_params(cfg: dict, base_seed: int) -> dict:
+    return {"bootstrap": cfg["bootstrap"], "reasoner_seed": derive_seed(base_seed, EXP, "reasoner"),
+            "real": bool(cfg.get("real_path"))}
