@@ -1,6 +1,6 @@
-"""Generate each four-stage sequence plainly (every frame on its own noise) and with cross-frame
-consistency attention (frames 2-4 redrawn on the same noise, sharing with frame 1 inside the
-subjects' regions)."""
+"""Generate each four-stage sequence from one initial noise (a fixed seed, as a user would):
+plainly, and with cross-frame consistency attention (frames 2-4 share attention with frame 1
+inside the subjects' region)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import from_reference
+from attnlab.image_world.consistency import sequence
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_json
 from attnlab.seeds import derive_seed
@@ -27,13 +27,11 @@ def main(args: StepArgs) -> None:
         prompts = [s["prompt"] for s in sorted(rec["prompts"], key=lambda s: int(s["step"]))]
         t = truth.get(str(index))
         scenes = [Scene.from_dict(f) for f in t["frames"]] if t else [None] * len(prompts)
-        seeds = [derive_seed(int(p["seed"]), "sequence", index, k) for k in range(len(prompts))]
-        first, plain_rest, consistent_rest = from_reference(
-            components, prompts[0], seeds[0], scenes[0], prompts[1:], seeds[1:], scenes[1:], p, sampling,
-            seed=derive_seed(int(p["seed"]), "dropout", index))
+        plain_frames, consistent_frames = sequence(components, prompts, scenes, p, sampling,
+                                                   seed=derive_seed(int(p["seed"]), "sequence", index))
         meta = {"seed_index": int(p["seed_index"]), "index": index, "category": rec["category"]}
-        for variant, rest in (("vanilla", plain_rest), ("consistent", consistent_rest)):
-            for k, img in enumerate([first, *rest], start=1):
+        for variant, frames in (("vanilla", plain_frames), ("consistent", consistent_frames)):
+            for k, img in enumerate(frames, start=1):
                 out.append({"image": img, "variant": variant, "frame": k, "prompt": prompts[k - 1], **meta})
     write_image_dir(args.output("images"), out)
     print(f"{len(out)} frames")

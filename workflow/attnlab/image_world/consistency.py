@@ -1,83 +1,85 @@
-"""Generation that keeps subjects consistent with reference images: the plain pass that draws the
-references and the target, the subject masks read from those drawings (the detector + segmenter
-stand-in), and the IR-Diffusion pass with the requested switches on the same noise."""
+"""Generation that keeps subjects consistent with reference images (attnlab.diffusion.ir_attention):
+the plain pass that draws references and target from one shared initial noise, the subject masks
+read from those drawings (the detector + segmenter stand-in), and the IR-Diffusion pass with the
+requested switches on the same noise — for multi-subject cases and for sequences (MuCR pairs,
+Envision frames) that share with their first frame."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from attnlab.diffusion.ir_attention import generate_consistent
+from attnlab.diffusion.ir_attention import generate_consistent, generate_sequence
 from attnlab.diffusion.sample import generate
 from attnlab.image_world.masks import subject_masks
-from attnlab.seeds import derive_seed
+from attnlab.world.parser import parse
 from attnlab.world.scene import Scene
 
-# Sequence mode: one reference (the whole subject region), so isolation has nothing to isolate.
+# Sequence mode: the whole subject region of frame 1 is the one reference, so isolation has
+# nothing to isolate; reposition follows subjects that move or change size.
 SEQUENCE_SWITCHES = {"share": True, "isolate": False, "reposition": True}
 
 
-def plain(components, prompts: list[str], seeds: list[int], sampling: dict) -> list[np.ndarray]:
-    return list(generate(components, prompts, seeds, steps=int(sampling["steps"]),
+def ir_variant(switches: dict, settings: dict) -> dict:
+    return {**switches, "token_dropout": float(settings["token_dropout"]), "ref_bias": float(settings["ref_bias"])}
+
+
+def plain(components, prompts: list[str], seed: int, sampling: dict) -> list[np.ndarray]:
+    """Every prompt drawn from the same initial noise (`seed`), as the IR passes draw them."""
+    return list(generate(components, prompts, [seed] * len(prompts), steps=int(sampling["steps"]),
                          guidance=float(sampling["guidance"])))
 
 
-def masks_of(images: list[np.ndarray], expected: list[Scene]):
-    """Per image: (masks, boxes, found) of its expected subjects, read from the drawing."""
-    return [subject_masks(img, scene) for img, scene in zip(images, expected)]
+def regions(image: np.ndarray, expected: Scene | None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """Subject masks and boxes of a drawing: of the expected subjects, or (real data without ground
+    truth) of whatever the parser finds."""
+    return subject_masks(image, expected if expected is not None else parse(image))
 
 
-def union(masks: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All subjects of an image as one region (sequence mode: one reference region per frame);
-    the whole frame when there is no subject."""
-    if len(masks) == 0:
-        h, w = masks.shape[1:] if masks.ndim == 3 else (0, 0)
-        return np.ones((1, h, w), bool), np.array([[0, 0, w, h]])
-    m = masks.any(axis=0, keepdims=True)
-    b = np.array([[boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]])
-    return m, b
+def union(masks: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple]:
+    """All subjects of an image as one region; the whole frame when there is no subject."""
+    if len(masks) == 0 or not masks.any():
+        h, w = shape
+        return np.ones((h, w), bool), (0, 0, w, h)
+    return masks.any(axis=0), (int(boxes[:, 0].min()), int(boxes[:, 1].min()),
+                               int(boxes[:, 2].max()), int(boxes[:, 3].max()))
 
 
-def shared(components, ref_prompts: list[str], ref_seeds: list[int], target_prompt: str, target_seed: int,
-           ref_regions: list[tuple[np.ndarray, np.ndarray]], target_region: tuple[np.ndarray, np.ndarray],
-           switches: dict, settings: dict, sampling: dict, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """References and target regenerated together with IR attention. ref_regions[i] = (mask (H, W),
-    box) of reference i's subject; target_region = (masks (n, H, W), boxes (n, 4)) of the target's
-    subjects, subject i matching reference i."""
-    ref_masks = np.stack([m for m, _ in ref_regions])
-    ref_boxes = np.stack([b for _, b in ref_regions])
-    refs, target = generate_consistent(
-        components, ref_prompts, target_prompt, ref_masks, target_region[0], ref_boxes, target_region[1],
-        variant={**switches, "layers": settings["layers"], "token_dropout": settings["token_dropout"],
-                 "ref_bias": settings["ref_bias"]},
-        seed=seed, ref_seeds=ref_seeds, target_seed=target_seed,
-        steps=int(sampling["steps"]), guidance=float(sampling["guidance"]))
-    return list(refs), target
+def multi_subject(components, ref_prompts: list[str], target_prompt: str, ref_scenes: list[Scene],
+                  target_scene: Scene, variants: dict[str, dict | None], settings: dict, sampling: dict,
+                  seed: int) -> tuple[dict, list[bool]]:
+    """IR-Diffusion on one case: {variant: (reference images, target image)} and, per subject,
+    whether the parser found it in the plain target (else its layout mask stood in)."""
+    k = len(ref_prompts)
+    drawn = plain(components, [*ref_prompts, target_prompt], seed, sampling)
+    ref_regions = [regions(img, scene) for img, scene in zip(drawn[:k], ref_scenes)]
+    t_masks, t_boxes, found = regions(drawn[k], target_scene)
+    out = {}
+    for name, switches in variants.items():
+        if switches is None:
+            out[name] = (drawn[:k], drawn[k])
+            continue
+        refs, target = generate_consistent(
+            components, ref_prompts, target_prompt, [r[0][0] for r in ref_regions], list(t_masks),
+            [tuple(r[1][0]) for r in ref_regions], [tuple(b) for b in t_boxes],
+            variant=ir_variant(switches, settings), seed=seed, steps=int(sampling["steps"]),
+            guidance=float(sampling["guidance"]), layers=settings["layers"])
+        out[name] = (list(refs), target)
+    return out, found
 
 
-def expected_or_parsed(image: np.ndarray, scene: Scene | None) -> Scene:
-    """The scene an image should show, or (real data without ground truth) what it shows."""
-    from attnlab.world.parser import parse
-
-    return scene if scene is not None else parse(image)
-
-
-def from_reference(components, ref_prompt: str, ref_seed: int, ref_scene: Scene | None, prompts: list[str],
-                   seeds: list[int], scenes: list[Scene | None], settings: dict, sampling: dict,
-                   seed: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-    """Sequence mode (MuCR effect from its cause; Envision frames 2-4 from frame 1): draw the
-    reference and each target plainly, then redraw each target sharing attention with the reference
-    inside the subjects' regions (share + reposition; one reference, so isolation has no role).
-    Returns (reference image, plain targets, consistent targets)."""
-    drawn = plain(components, [ref_prompt, *prompts], [ref_seed, *seeds], sampling)
-    ref_img, targets = drawn[0], drawn[1:]
-    ref_m = subject_masks(ref_img, expected_or_parsed(ref_img, ref_scene))
-    ref_region = union(ref_m[0], ref_m[1])
-    consistent = []
-    for j, (img, prompt, s, scene) in enumerate(zip(targets, prompts, seeds, scenes)):
-        m = subject_masks(img, expected_or_parsed(img, scene))
-        region = union(m[0], m[1])
-        _, target = shared(components, [ref_prompt], [ref_seed], prompt, s,
-                           [(ref_region[0][0], ref_region[1][0])], region, SEQUENCE_SWITCHES, settings,
-                           sampling, seed=derive_seed(seed, "dropout", j))
-        consistent.append(target)
-    return ref_img, targets, consistent
+def sequence(components, prompts: list[str], scenes: list[Scene | None], settings: dict, sampling: dict,
+             seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(plain frames, consistent frames) of one sequence from one shared noise: frame 1 is the same in
+    both; the consistent frames 2.. share attention with frame 1 inside the subjects' region."""
+    drawn = plain(components, prompts, seed, sampling)
+    masks, boxes = [], []
+    for img, scene in zip(drawn, scenes):
+        m, b, _ = regions(img, scene)
+        u, box = union(m, b, img.shape[:2])
+        masks.append([u])
+        boxes.append([box])
+    consistent = generate_sequence(components, prompts, masks, boxes,
+                                   variant=ir_variant(SEQUENCE_SWITCHES, settings), seed=seed,
+                                   steps=int(sampling["steps"]), guidance=float(sampling["guidance"]),
+                                   reference="first", layers=settings["layers"])
+    return drawn, list(consistent)

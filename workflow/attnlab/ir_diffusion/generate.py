@@ -1,6 +1,6 @@
 """Generate every case under every variant: the plain pass draws the references and the target
 from one shared initial noise; the subjects' masks are read from those drawings; each IR variant
-then regenerates references and target together on the same noise."""
+then regenerates references and target together on the same noise (attnlab.image_world.consistency)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import masks_of, plain, shared
+from attnlab.image_world.consistency import multi_subject
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.ir_diffusion import VARIANTS
@@ -25,27 +25,19 @@ def main(args: StepArgs) -> None:
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     records = []
     for c in tqdm(cases.itertuples(index=False), total=len(cases), desc="ir_diffusion cases", mininterval=5):
-        ref_prompts, target_prompt = list(c.ref_captions), c.target_caption
         ref_scenes = [Scene.from_dict(json.loads(s)) for s in c.ref_scenes]
         target_scene = Scene.from_dict(json.loads(c.target_scene))
-        noise = derive_seed(int(p["seed"]), "case", int(c.case))  # shared by references and target
-        k = len(ref_prompts)
-        drawn = plain(components, ref_prompts + [target_prompt], [noise] * (k + 1), sampling)
-        found = masks_of(drawn, ref_scenes + [target_scene])
-        ref_regions = [(m[0][0], m[1][0]) for m in found[:k]]
-        target_region = (found[k][0], found[k][1])
-        meta = {"seed_index": int(p["seed_index"]), "case": int(c.case), "n_subjects": k}
-        for variant in p["variants"]:
-            if VARIANTS[variant] is None:
-                refs, target = drawn[:k], drawn[k]
-            else:
-                refs, target = shared(components, ref_prompts, [noise] * k, target_prompt, noise, ref_regions,
-                                      target_region, VARIANTS[variant], p, sampling,
-                                      seed=derive_seed(int(p["seed"]), "dropout", int(c.case)))
-            records += [{"image": img, "variant": variant, "role": "reference", "subject": i, **meta,
-                         "masks_found": bool(found[i][2][0])} for i, img in enumerate(refs)]
-            records.append({"image": target, "variant": variant, "role": "target", "subject": -1, **meta,
-                            "masks_found": bool(all(found[k][2]))})
+        variants = {v: VARIANTS[v] for v in p["variants"]}
+        # one initial noise per case, shared by its references and its target (the authors' set-up)
+        images, found = multi_subject(components, list(c.ref_captions), c.target_caption, ref_scenes,
+                                      target_scene, variants, p, sampling,
+                                      seed=derive_seed(int(p["seed"]), "case", int(c.case)))
+        meta = {"seed_index": int(p["seed_index"]), "case": int(c.case), "n_subjects": len(ref_scenes),
+                "target_masks_found": int(sum(found))}
+        for variant, (refs, target) in images.items():
+            records += [{"image": img, "variant": variant, "role": "reference", "subject": i, **meta}
+                        for i, img in enumerate(refs)]
+            records.append({"image": target, "variant": variant, "role": "target", "subject": -1, **meta})
     write_image_dir(args.output("images"), records)
     print(f"{len(records)} images")
 

@@ -1,6 +1,6 @@
-"""Generate each MuCR pair: the cause image from its caption, the effect image plainly (its own
-noise) and with consistency attention from the cause image (same noise, sharing inside the
-subjects' regions), so the pairs differ only in the attention."""
+"""Generate each MuCR pair from one initial noise: the cause image, then the effect image plainly
+and with consistency attention from the cause image (sharing inside the subjects' region), so the
+two pairs differ only in the attention."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import from_reference
+from attnlab.image_world.consistency import sequence
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.seeds import derive_seed
@@ -29,12 +29,11 @@ def main(args: StepArgs) -> None:
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     out = []
     for k, row in enumerate(tqdm(list(pairs.itertuples(index=False)), desc="mucr pairs", mininterval=5)):
-        seeds = [derive_seed(int(p["seed"]), "pair", k, role) for role in ("cause", "effect")]
-        cause, plain_effect, consistent_effect = from_reference(
-            components, str(row.cause), seeds[0], _scene(row, "scene_0"), [str(row.effect)], seeds[1:],
-            [_scene(row, "scene_1")], p, sampling, seed=derive_seed(int(p["seed"]), "dropout", k))
+        plain_pair, consistent_pair = sequence(components, [str(row.cause), str(row.effect)],
+                                               [_scene(row, "scene_0"), _scene(row, "scene_1")], p, sampling,
+                                               seed=derive_seed(int(p["seed"]), "pair", k))
         meta = {"seed_index": int(p["seed_index"]), "pair": k, "id": str(row.id)}
-        for variant, effect in (("vanilla", plain_effect[0]), ("consistent", consistent_effect[0])):
+        for variant, (cause, effect) in (("vanilla", plain_pair), ("consistent", consistent_pair)):
             out.append({"image": cause, "variant": variant, "role": "cause", **meta})
             out.append({"image": effect, "variant": variant, "role": "effect", **meta})
     write_image_dir(args.output("images"), out)
