@@ -72,6 +72,25 @@ def test_run_directory_loads_with_from_pretrained(done):
     assert model(torch.tensor([[0, 20]])).logits.shape == (1, model.config.vocab_size)
 
 
+def test_vision_model_loads_from_its_stable_diffusion_folder(done):
+    import torch
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, PreTrainedTokenizerFast
+
+    path = done / "results/vision/model"
+    unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", local_files_only=True)
+    text = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", local_files_only=True)
+    tok = PreTrainedTokenizerFast.from_pretrained(path, subfolder="tokenizer", local_files_only=True)
+    DDPMScheduler.from_pretrained(path, subfolder="scheduler", local_files_only=True)
+    ids = tok(["a red circle in the center at night"], return_tensors="pt", padding="max_length",
+              max_length=text.config.max_position_embeddings, truncation=True).input_ids
+    size = unet.config.sample_size
+    out = unet(torch.zeros(1, 3, size, size), 10, encoder_hidden_states=text(ids)[0]).sample
+    assert out.shape == (1, 3, size, size)
+    for exp in ("image_world", "ir_diffusion", "mucr", "envision"):
+        assert list((done / f"results/{exp}/images/seed0").glob("*.png"))
+
+
 def test_second_run_does_nothing(done):
     assert planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE)) == {}
 
