@@ -1,11 +1,13 @@
-"""Wall time of the three single-layer theory experiments (icl_regression, pavlov,
-random_features) from scratch, against the target of issue 3: at most 6 minutes on 2 cores at
-mini scale. Not part of the tests.
+"""Wall time of one track of experiments from scratch at mini scale, against its budget on 2
+cores. Not part of the tests.
 
-    python bench/theory_mini.py [--config config/smoke.yaml] [--cores 2] [--budget 360]
+    python bench/mini_budget.py theory   # icl_regression, pavlov, random_features: 6 minutes
+    python bench/mini_budget.py vision   # image_world, ir_diffusion, mucr, envision: 15 minutes
+    options: [--config config/smoke.yaml] [--cores 2] [--budget SECONDS] [--keep]
 
 Runs on a fresh copy of the repository in a temporary directory, so results/ here is untouched;
-prints the total, the summed job time per rule, and whether the total is within the budget.
+prints the total, the summed job wall and CPU time per rule, and whether the total is within the
+budget. Wall time is only meaningful on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -23,33 +25,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 IGNORE = shutil.ignore_patterns(".git", ".venv", ".snakemake", "__pycache__", ".pytest_cache",
                                 ".hypothesis", "results", "bench")
-EXPERIMENTS = ("icl_regression", "pavlov", "random_features")
-FIGURES = {"icl_regression": ["mse", "heads"], "pavlov": ["capacity"], "random_features": ["mse"]}
+# track: (experiments, budget in seconds, other benchmark folders the track's jobs write)
+TRACKS = {
+    "theory": (("icl_regression", "pavlov", "random_features"), 360.0, ()),
+    "vision": (("image_world", "ir_diffusion", "mucr", "envision"), 900.0, ("vision",)),
+}
 
 
-def targets() -> list[str]:
+def targets(experiments) -> list[str]:
+    """Each experiment's table files (the table rule also writes its figures) and claims."""
     out = []
-    for exp in EXPERIMENTS:
+    for exp in experiments:
         out += [f"results/tables/{exp}.{ext}" for ext in ("md", "csv", "tex", "html")]
-        out += [f"results/figures/{exp}_{fig}.png" for fig in FIGURES[exp]]
+        out.append(f"results/claims/{exp}.json")
     return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("track", choices=sorted(TRACKS))
     p.add_argument("--config", help="config file layered over config/config.yaml")
     p.add_argument("--cores", default="2")
-    p.add_argument("--budget", type=float, default=360.0, help="target wall time in seconds")
+    p.add_argument("--budget", type=float, help="target wall time in seconds (default: the track's)")
     p.add_argument("--keep", action="store_true", help="keep the temporary copy")
     a = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="attnlab-theory-"))
+    experiments, budget, extra = TRACKS[a.track]
+    a.budget = a.budget or budget
+    groups = (*experiments, *extra)
+    tmp = Path(tempfile.mkdtemp(prefix=f"attnlab-{a.track}-"))
     work = tmp / "attnlab"
     shutil.copytree(REPO, work, ignore=IGNORE)
     # targets first: --configfile takes several values and would swallow them
-    cmd = [sys.executable, "-m", "snakemake", *targets(), "--cores", a.cores,
+    cmd = [sys.executable, "-m", "snakemake", *targets(experiments), "--cores", a.cores,
            *(["--configfile", a.config] if a.config else [])]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    print(f"bench: snakemake <{len(targets())} targets> --cores {a.cores} "
+    print(f"bench: snakemake <{len(targets(experiments))} targets> --cores {a.cores} "
           f"{'--configfile ' + a.config if a.config else ''} in {work}")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
@@ -61,7 +71,7 @@ def main() -> None:
     for tsv in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
         rel = tsv.relative_to(work / "results" / "benchmarks")
         lines = tsv.read_text().splitlines()
-        if rel.parts[0] in EXPERIMENTS and len(lines) > 1:
+        if rel.parts[0] in groups and len(lines) > 1:
             step = rel.parts[1] if len(rel.parts) > 2 else rel.stem
             fields = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
             per_rule[f"{rel.parts[0]}/{step}"].append(float(fields["s"]))
