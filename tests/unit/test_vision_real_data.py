@@ -15,6 +15,7 @@ from attnlab.diffusion.model import build, save_pipeline
 from attnlab.io import read_json, read_parquet, write_parquet
 from attnlab.world.caption import VOCAB
 from attnlab.world.render import to_png
+from tests.unit.test_diffusion_latent import sd_dir  # noqa: F401  (fixture: a fake local SD folder)
 
 TINY = {"image_size": 16, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
         "heads": 1, "text_width": 16, "text_layers": 1, "text_heads": 1, "text_intermediate": 32,
@@ -111,3 +112,18 @@ def test_bad_real_files_are_named(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"index": 0, "category": "Physics"}]))
     with pytest.raises(AttnlabError, match="bad.json"):
         read_envision(tmp_path / "bad.json")
+
+
+def test_generation_runs_from_a_local_stable_diffusion_folder(tmp_path, sd_dir):
+    """vision.model.path: the same generation step samples from a local SD folder (latent space,
+    CLIP BPE tokenizer, its own scheduler), loaded with local files only."""
+    from attnlab.ir_diffusion import generate
+    from attnlab.ir_diffusion.synth import synthesize
+    from attnlab.image_world.images import read_image_dir
+
+    cases = tmp_path / "cases.parquet"
+    write_parquet(cases, synthesize([1, 2], 1, seed=0))
+    run(generate, {"model": str(sd_dir), "cases": str(cases)}, {"images": str(tmp_path / "img")},
+        {**SAMPLING, "seed_index": 0, "seed": 1, "variants": ["vanilla", "full"]})
+    df = read_image_dir(tmp_path / "img")
+    assert len(df) == 2 * (2 + 3) and {im.shape for im in df["image"]} == {(16, 16, 3)}
