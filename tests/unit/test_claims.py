@@ -55,3 +55,12 @@ def test_ocr_claims_need_both_variants():
     with pytest.raises(AttnlabError, match="combined-adam"):
         check_claims(df[df.run != "combined-adam"], task="n20m5", head_dim=16, small_head_dim=None,
                      optimizer="adam", scale="mini")
+
+
+def test_conjunction_of_checks_on_one_seed():
+    from attnlab.claims import conjunction
+
+    assert conjunction([True, True]) is True
+    assert conjunction([True, None]) is None
+    assert conjunction([None, False]) is False
+    assert conjunction([]) is True

@@ -10,7 +10,7 @@ import pytest
 from attnlab import AttnlabError
 from attnlab.image_world import plan as iw_plan
 from attnlab.image_world.images import read_image_dir, write_image_dir
-from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, excludes_zero
+from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
 
 
 def test_bootstrap_constant_has_zero_width():
@@ -32,9 +32,10 @@ def test_paired_difference_ignores_unpaired_nans_and_detects_shift():
     b = np.array([0.0, 0, 0, 0, 0, np.nan, 0, 0])
     m, lo, hi = bootstrap_paired_diff(a, b, 500, 0)
     assert m == lo == hi == 1.0
-    assert excludes_zero(lo, hi) is True
-    assert excludes_zero(-0.1, 0.2) is False
-    assert excludes_zero(float("nan"), 1.0) is None
+    assert interval_verdict(lo, hi, +1) is True and interval_verdict(lo, hi, -1) is False
+    assert interval_verdict(-0.3, -0.1, -1) is True
+    assert interval_verdict(-0.1, 0.2, +1) is None and interval_verdict(-0.1, 0.2, -1) is None
+    assert interval_verdict(float("nan"), 1.0, +1) is None
 
 
 def test_bootstrap_of_nothing_is_nan():

@@ -20,6 +20,14 @@ def verdict_over_seeds(per_seed: Sequence[bool | None]) -> str:
     return INCONCLUSIVE
 
 
+def conjunction(checks: Sequence[bool | None]) -> bool | None:
+    """Several checks that must all hold on one seed: False if any is shown false, else None if
+    any is undecided, else True."""
+    if False in checks:
+        return False
+    return None if None in checks else True
+
+
 def claim_row(
     *,
     experiment: str,

@@ -9,6 +9,14 @@ from attnlab.io import write_text
 from attnlab.provenance import provenance_lines
 
 
+FORMATS = ("md", "csv", "tex", "html")
+
+
+def table_paths(args) -> dict[str, str]:
+    """The four table files a table step writes (its outputs md, csv, tex, html)."""
+    return {k: args.output(k) for k in FORMATS}
+
+
 def mean_sd(values, digits: int = 3) -> str:
     """'0.981 ± 0.012' over seeds ('—' when there is nothing to average)."""
     s = pd.Series(list(values), dtype="float64").dropna()

@@ -9,7 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 PAPER_SINK1 = {"softmax": "18.18% (60M); 45.11% (1B)", "sigmoid": "0.44% (60M, no normalisation); 2.46% (1B)"}
 
@@ -87,7 +87,7 @@ def main(args: StepArgs) -> None:
         "Substitute: the paper's numbers come from 60M-1B LMs pre-trained on natural text; ours from tiny models on "
         "a synthetic task that needs a sink. Entropy and distance: per-head mean over queries, averaged over heads.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="Attention sinks — first-token and secondary sinks, softmax vs sigmoid (arXiv 2410.10781, 2512.22213)",
                 provenance=prov, numeric=numeric, notes=notes)
     sink_rate_figure(metrics, args.output("sink_rate_fig"))

@@ -7,7 +7,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 NAMES = {"mha": "MHA", "swa": "sliding window", "dma": "DMA (dense emulation)"}
 COLORS = {"mha": "tab:blue", "swa": "tab:orange", "dma": "tab:green"}
@@ -60,7 +60,7 @@ def main(args: StepArgs) -> None:
         "as the flash-dmattn kernel, none of its speed. The paper's numbers are for larger models and "
         "mixed training lengths; it reports no MQAR table we can place beside these cells.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="Dynamic-mask attention vs MHA and sliding window on MQAR (arXiv 2508.02124)",
                 provenance=prov, numeric=numeric, notes=notes)
     accuracy_figure(metrics, p["window"], args.output("accuracy_fig"))

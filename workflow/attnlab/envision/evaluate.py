@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import claim_row, conjunction, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.envision import PAPER
-from attnlab.image_world.images import read_image_dir
+from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_json, write_parquet
-from attnlab.metrics.bootstrap import bootstrap_paired_diff
+from attnlab.metrics.bootstrap import bootstrap_paired_diff, interval_verdict
 from attnlab.world.envision import SUBSCORES, aggregate, image_quality, score_images
 
 CONSISTENCY = ("semantic", "factual", "spatial_temporal")
@@ -54,17 +54,6 @@ def _paired(scores: pd.DataFrame, seed: int, a: tuple[str, str], b: tuple[str, s
     return bootstrap_paired_diff(x, y, n_boot, seed)
 
 
-def _sign(lo: float, hi: float, want: int) -> bool | None:
-    """True: interval strictly on the wanted side of 0; False: strictly on the other; None: neither."""
-    if np.isnan(lo) or np.isnan(hi):
-        return None
-    if (lo > 0) if want > 0 else (hi < 0):
-        return True
-    if (hi < 0) if want > 0 else (lo > 0):
-        return False
-    return None
-
-
 def check_claims(scores: pd.DataFrame, p: dict) -> list[dict]:
     seeds = sorted(scores["seed_index"].unique().tolist())
     n_boot = int(p["bootstrap"])
@@ -74,11 +63,11 @@ def check_claims(scores: pd.DataFrame, p: dict) -> list[dict]:
         checks = []
         for other in ("semantic", "factual"):
             d = _paired(scores, s, ("vanilla", "spatial_temporal"), ("vanilla", other), n_boot)
-            checks.append(_sign(d[1], d[2], -1))
+            checks.append(interval_verdict(d[1], d[2], -1))
             weakest_txt.append(f"seed {s} st−{other[:4]} {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]")
-        weakest.append(False if False in checks else None if None in checks else True)
+        weakest.append(conjunction(checks))
         d = _paired(scores, s, ("consistent", "spatial_temporal"), ("vanilla", "spatial_temporal"), n_boot)
-        raised.append(_sign(d[1], d[2], +1))
+        raised.append(interval_verdict(d[1], d[2], +1))
         raised_txt.append(f"seed {s}: {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]")
     means = scores[scores["variant"] == "vanilla"][list(CONSISTENCY)].mean()
     return [
@@ -115,10 +104,7 @@ def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
     truth = read_json(args.input("truth"))
-    dirs = args.inputs.get("images", [])
-    if not dirs:
-        raise AttnlabError("envision evaluate: no image directories")
-    images = pd.concat([read_image_dir(d) for d in dirs], ignore_index=True)
+    images = read_image_dirs(args.inputs.get("images", []), "envision evaluate")
     scores = score_sequences(images, truth)
     write_parquet(args.output("scores"), scores)
     write_claims(args.output("claims"), "envision", check_claims(scores, p), p, time.perf_counter() - t0)

@@ -11,7 +11,7 @@ from attnlab.envision import VARIANTS
 from attnlab.figures import sample_grid, save, subplots
 from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 from attnlab.world.envision import SUBSCORES, WEIGHTS
 
 AGGREGATES = tuple(WEIGHTS)
@@ -79,7 +79,7 @@ def main(args: StepArgs) -> None:
         "Consistency attention: frames 2-4 share self-attention keys/values with frame 1 inside the subjects' "
         "masks (IR-Diffusion sharing with reposition), same prompts and noise as plain generation.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="envision — Envision-Score of four-stage causal sequences (arXiv 2512.01816)",
                 provenance=prov, numeric=numeric, notes=notes)
     scores_figure(scores, args.output("scores_fig"))

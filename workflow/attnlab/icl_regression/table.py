@@ -9,7 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 PAPER_MSE = {"softmax-h1": "≈ 0.40", "softmax-h2": "0.243 (DGD at fitted ω, μ)", "ridge": "0.115"}
 LABELS = {"linear-length": "linear attention, 1/L", "linear-fixed": "linear attention, fixed 1/L_train",
@@ -108,7 +108,7 @@ def main(args: StepArgs) -> None:
         "config/full.yaml adds d ∈ {10, 20} and H=8; anisotropic covariates and multi-task "
         "variants are not implemented.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="icl_regression — in-context linear regression with multi-head softmax "
                       "attention (arXiv 2503.12734)",
                 provenance=prov, numeric=numeric, notes=notes)

@@ -9,11 +9,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from attnlab import AttnlabError
 from attnlab.claims import claim_row, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.image_world import PAPER
-from attnlab.image_world.images import read_image_dir
+from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_json, write_parquet
 from attnlab.metrics.bootstrap import bootstrap_paired_diff
 from attnlab.world.metrics import caption_accuracy
@@ -80,10 +79,9 @@ def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = {"bootstrap": 2000, "bootstrap_seed": 0, **args.params}
     parser = read_json(args.input("parser"))
-    dirs = args.inputs.get("images", [])
-    if not dirs:
-        raise AttnlabError("image_world evaluate: no image directories")
-    samples = pd.concat([score_samples(read_image_dir(d)) for d in dirs], ignore_index=True)
+    images = read_image_dirs(args.inputs.get("images", []), "image_world evaluate")
+    samples = pd.concat([score_samples(g.reset_index(drop=True)) for _, g in images.groupby("seed_index")],
+                        ignore_index=True)
     write_parquet(args.output("samples"), samples)
     claims = check_claims(samples, {**parser["scores"], "n": parser["n"]}, p)
     write_claims(args.output("claims"), "image_world", claims, p, time.perf_counter() - t0)

@@ -49,3 +49,10 @@ def read_image_dir(path: str | Path, load: bool = True) -> pd.DataFrame:
             images.append(decode_png(f.read_bytes(), str(f)))
         df["image"] = images
     return df
+
+
+def read_image_dirs(paths: list[str], step: str) -> pd.DataFrame:
+    """Several image directories (one per seed) as one frame."""
+    if not paths:
+        raise AttnlabError(f"{step}: no image directories")
+    return pd.concat([read_image_dir(p) for p in paths], ignore_index=True)

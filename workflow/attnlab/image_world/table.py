@@ -12,7 +12,7 @@ from attnlab.image_world.evaluate import FIELDS
 from attnlab.figures import sample_grid
 from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 GRID_COLUMNS = 8
 
@@ -49,7 +49,7 @@ def main(args: StepArgs) -> None:
         "Shuffled: each image scored against the next image's scene, the chance level of each field. "
         "Core (the hidden identity) is scored for the parser only: captions never name it.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="image_world — parser ceiling and caption accuracy of the text-to-image model",
                 provenance=prov, numeric=numeric, notes=notes)
     df = read_image_dir(args.inputs["images"][0]).head(2 * GRID_COLUMNS)

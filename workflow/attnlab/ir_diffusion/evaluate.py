@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import claim_row, conjunction, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.image_world.images import read_image_dir
+from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_parquet, write_parquet
 from attnlab.ir_diffusion import PAPER
-from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff
+from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
 from attnlab.world.metrics import caption_accuracy, consistency, fusion, matched
 from attnlab.world.parser import parse
 from attnlab.world.scene import Scene
@@ -92,10 +92,9 @@ def check_claims(summary: pd.DataFrame, p: dict) -> list[dict]:
     per_seed, shown = [], []
     for s in seeds:
         c, f = full.loc[(s, "consistency")], full.loc[(s, "fusion")]
-        better = c["diff_low"] > 0 and f["diff_high"] < 0
-        worse = c["diff_high"] < 0 or f["diff_low"] > 0
-        undefined = np.isnan(c["diff_low"]) or np.isnan(f["diff_low"])
-        per_seed.append(None if undefined or not (better or worse) else bool(better))
+        checks = [interval_verdict(c["diff_low"], c["diff_high"], +1),
+                  interval_verdict(f["diff_low"], f["diff_high"], -1)]
+        per_seed.append(conjunction(checks))
         shown.append(f"seed {s}: Δcons {c['diff_vs_vanilla']:+.2f} [{c['diff_low']:+.2f}, {c['diff_high']:+.2f}], "
                      f"Δfusion {f['diff_vs_vanilla']:+.2f} [{f['diff_low']:+.2f}, {f['diff_high']:+.2f}]")
     return [
@@ -125,10 +124,7 @@ def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
     cases = read_parquet(args.input("cases"))
-    dirs = args.inputs.get("images", [])
-    if not dirs:
-        raise AttnlabError("ir_diffusion evaluate: no image directories")
-    images = pd.concat([read_image_dir(d) for d in dirs], ignore_index=True)
+    images = read_image_dirs(args.inputs.get("images", []), "ir_diffusion evaluate")
     missing = sorted(set(p["variants"]) - set(images["variant"]))
     if missing:
         raise AttnlabError(f"ir_diffusion evaluate: no images of variant(s) {missing}")

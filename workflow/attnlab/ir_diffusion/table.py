@@ -10,7 +10,7 @@ from attnlab.figures import sample_grid
 from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
 from attnlab.ir_diffusion import VARIANTS
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 LABELS = {"vanilla": "vanilla", "share": "share only", "share_isolate": "share + isolate",
           "share_reposition": "share + reposition", "full": "full IR (share + isolate + reposition)"}
@@ -73,7 +73,7 @@ def main(args: StepArgs) -> None:
         "Substitute: image-world subjects with hidden identities stand in for the paper's characters; "
         "the paper's numbers were not retrievable, so its column holds the qualitative claim only.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="ir_diffusion — isolation and reposition attention (arXiv 2411.19261)",
                 provenance=prov, numeric=numeric, notes=notes)
     images = read_image_dir(args.inputs["images"][0])

@@ -7,7 +7,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 NAMES = {"baseline": "baseline (no meta-tokens)", "meta": "meta-tokens + meta-attention",
          "meta_zero": "meta-tokens, positions zeroed at meta"}
@@ -59,7 +59,7 @@ def main(args: StepArgs) -> None:
         "positions up to +38.9 points. Those are GPT-2-scale models fine-tuned after C4 pre-training, "
         "not comparable cell by cell.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="Meta-tokens with meta-attention: accuracy against test length (arXiv 2509.16278)",
                 provenance=prov, numeric=numeric, notes=notes)
     accuracy_figure(metrics, p["train_len"], args.output("accuracy_fig"))

@@ -26,8 +26,13 @@ def bootstrap_paired_diff(a, b, n_boot: int, seed: int, level: float = 0.95) -> 
     return bootstrap_mean(a[ok] - b[ok], n_boot, seed, level)
 
 
-def excludes_zero(low: float, high: float) -> bool | None:
-    """True if the interval lies strictly on one side of zero; None if undefined."""
+def interval_verdict(low: float, high: float, want: int) -> bool | None:
+    """A claimed direction checked on an interval of a difference: True when the interval lies
+    strictly on the wanted side of zero (want = +1: above, -1: below), False when strictly on the
+    other side, None when it contains zero or is undefined (INCONCLUSIVE)."""
     if np.isnan(low) or np.isnan(high):
         return None
-    return bool(low > 0 or high < 0)
+    above, below = low > 0, high < 0
+    if above or below:
+        return bool(above if want > 0 else below)
+    return None

@@ -8,7 +8,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 # Table 5 of the paper (LLM-S, 100B tokens; average accuracy over 14 benchmarks, higher is better)
 PAPER_VALUES = {"mha": "LLM-S: 43.9 (100% heads)", "moh75": "LLM-S: 44.6 (75% heads)",
@@ -74,7 +74,7 @@ def main(args: StepArgs) -> None:
         "Load entropy: normalised entropy of the routed heads' load (1 = balanced). Oracle loss: the "
         "cross-entropy of a predictor that knows which chain generated each sequence (a floor).",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="MoH — Mixture-of-Head attention vs multi-head attention (arXiv 2410.11842)",
                 provenance=prov, numeric=numeric, notes=notes)
     load_figure(loads, p["tasks"][0], args.output("load_fig"))

@@ -10,12 +10,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from attnlab import AttnlabError
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.image_world.images import read_image_dir
+from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_parquet, write_parquet
-from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff
+from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
 from attnlab.mucr import PAPER, VARIANTS
 from attnlab.world.mucr import as_image, evaluate_levels, pair_validity
 from attnlab.world.parser import parse
@@ -63,12 +62,6 @@ def with_images(pairs: pd.DataFrame, images: pd.DataFrame, seed: int, variant: s
     return df
 
 
-def _side(lo: float, hi: float) -> bool | None:
-    if np.isnan(lo) or np.isnan(hi):
-        return None
-    return True if lo > 0 else False if hi < 0 else None
-
-
 def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[dict]:
     seeds = sorted(validity["seed_index"].unique().tolist())
     n_boot = int(p["bootstrap"])
@@ -79,7 +72,7 @@ def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[
         a = g[g["variant"] == "consistent"].set_index("pair")["valid"]
         b = g[g["variant"] == "vanilla"].set_index("pair")["valid"].reindex(a.index)
         d = bootstrap_paired_diff(a, b, n_boot, s)
-        valid_pass.append(_side(d[1], d[2]))
+        valid_pass.append(interval_verdict(d[1], d[2], +1))
         valid_txt.append(f"seed {s}: {a.mean():.2f} vs {b.mean():.2f}, Δ {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]")
     rule = levels[levels["reasoner"] == "rule_engine"]
     truth = rule[rule["source"] == "truth"]
@@ -132,10 +125,7 @@ def main(args: StepArgs) -> None:
     pairs = read_parquet(args.input("pairs"))
     for col in ("image_0", "image_1"):
         pairs[col] = [as_image(x) for x in pairs[col]]
-    dirs = args.inputs.get("images", [])
-    if not dirs:
-        raise AttnlabError("mucr evaluate: no image directories")
-    images = pd.concat([read_image_dir(d) for d in dirs], ignore_index=True)
+    images = read_image_dirs(args.inputs.get("images", []), "mucr evaluate")
     seeds = sorted(images["seed_index"].unique().tolist())
     levels = []
     for s in seeds:

@@ -10,7 +10,7 @@ from attnlab.figures import sample_grid
 from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
 from attnlab.mucr import VARIANTS
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 SOURCES = {"truth": "ground-truth renders", "vanilla": "generated, plain",
            "consistent": "generated, consistency attention"}
@@ -55,7 +55,7 @@ def main(args: StepArgs) -> None:
         "Substitute: the paper scores VLLMs on real siamese photographs; the rule-engine and random reasoners on "
         "image-world pairs bound what a reasoner can do here (no VLLM can run).",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="mucr — siamese cause/effect pairs (arXiv 2408.08105)",
                 provenance=prov, numeric=numeric, notes=notes)
     images = read_image_dir(args.inputs["images"][0])

@@ -9,7 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 PAPER_VALUES = {
     "factorized": "train and test loss → 0",
@@ -96,7 +96,7 @@ def main(args: StepArgs) -> None:
         "Not reproduced: the paper's fine-tuning table on five pretrained LLMs (no pretrained "
         "checkpoints may be downloaded here).",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="OCR — out-of-context reasoning: factorized vs combined W_OV (arXiv 2506.10887)",
                 provenance=prov, numeric=numeric, notes=notes)
     opt = p["primary_optimizer"]

@@ -9,7 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 LABELS = {"typical": "(a) mean accuracy ≥ 95%", "all_pairs": "(b) all pairs correct in ≥ 90% of trials",
           "worst_case": "(c) interference bound < 1 in ≥ 90% of trials"}
@@ -67,7 +67,7 @@ def main(args: StepArgs) -> None:
         "least-squares fit of log capacity against log d_k.",
         "Not run: the optional trained linear-attention head with learned keys.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="pavlov — capacity of linear attention as a Hebbian memory (arXiv 2508.08289)",
                 provenance=prov, numeric=numeric, notes=notes)
     capacity_figure(capacity, sl, args.output("capacity_fig"))

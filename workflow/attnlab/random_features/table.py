@@ -9,7 +9,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
 from attnlab.random_features.synth import describe
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 LABELS = {"rfa-unbiased": "RFA, zero-mean W", "rfa-biased": "RFA, mean ∝ I (biased)",
           "rf-mlp": "RF-MLP"}
@@ -68,7 +68,7 @@ def main(args: StepArgs) -> None:
         "Targets: the spec's family (1/N) Σ_i ψ(⟨x₀,x_i⟩)⟨β,x_i⟩ with ψ = He_k(√d⟨x₀,x_i⟩); the "
         "paper's exact experiment targets could not be checked offline.",
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="random_features — random-feature attention vs random-feature MLP "
                       "(arXiv 2307.11353)",
                 provenance=prov, numeric=numeric, notes=notes)

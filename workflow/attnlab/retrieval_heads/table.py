@@ -9,7 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, write_table
+from attnlab.tables import mean_sd, table_paths, write_table
 
 PAPER_ROW = {"K": "30", "heads > 0.1": "3–6%", "heads = 0": "45–73%", "top head score": "0.94 (Llama-2-7B-80K L16H19)",
              "NIAH acc": "≈100%", "top-K masked": "breaks NIAH", "random-K masked": "≈ unchanged",
@@ -105,7 +105,7 @@ def main(args: StepArgs) -> None:
         "gated: with 32 heads one head is already 3%.",
         "Top heads per seed: " + "; ".join(f"seed {r.seed_index}: {r.top_heads or '—'}" for r in metrics.itertuples()),
     ]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title="Retrieval heads — retrieval scores and head masking (arXiv 2404.15574)",
                 provenance=prov, numeric=numeric, notes=notes)
     scores_figure(read_parquet(args.input("scores")), args.output("scores_fig"))
