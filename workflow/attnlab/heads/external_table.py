@@ -18,7 +18,7 @@ from attnlab.figures import save, subplots
 from attnlab.io import read_parquet
 from attnlab.provenance import provenance
 from attnlab.retrieval_heads.evaluate import per_seed_metrics
-from attnlab.tables import write_table
+from attnlab.tables import table_paths, write_table
 
 
 def rows(r: pd.Series, s: pd.Series, ks: list[int]) -> list[dict]:
@@ -78,7 +78,7 @@ def main(args: StepArgs) -> None:
              f"(seed 0) at this scale ({p['scale']}).",
              "The papers' numbers come from their own models and natural-language prompts; a model meeting random "
              "token ids is a different setting — compare directions, not digits."]
-    write_table({k: args.output(k) for k in ("md", "csv", "tex", "html")}, display,
+    write_table(table_paths(args), display,
                 title=f"Head analysis of external model {p['name']}", provenance=prov, numeric=numeric, notes=notes)
     figure(heads, frames["samples"], f"{p['name']}: retrieval heads and first-token sinks", args.output("fig"))
 
