@@ -24,7 +24,9 @@ REQUIRED = ("unet", "text_encoder", "tokenizer", "scheduler")
 @dataclass
 class TinyT2IConfig:
     """Sizes of the tiny pixel-space model. `attention` says, per UNet level, whether that level has
-    (self + cross) attention blocks; the mid block always has one when `mid_block` is true."""
+    (self + cross) attention blocks; the mid block always has one when `mid_block` is true.
+    `text_time_embedding` adds an attention-pooled text vector to the time embedding (diffusers'
+    addition_embed_type="text"), so global attributes (background, colours) reach every resnet."""
 
     image_size: int = 32
     channels: int = 3
@@ -39,8 +41,11 @@ class TinyT2IConfig:
     text_heads: int = 2
     text_intermediate: int = 128
     max_length: int = 24
+    text_time_embedding: bool = False
+    text_time_heads: int = 4
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
+    prediction_type: str = "epsilon"
 
     @classmethod
     def from_dict(cls, d: dict | "TinyT2IConfig" | None) -> "TinyT2IConfig":
@@ -70,6 +75,10 @@ class TinyT2IConfig:
         if self.image_size % 2 ** (len(self.block_out_channels) - 1):
             raise AttnlabError(f"diffusion model config: image_size {self.image_size} must be divisible by "
                                f"2**{len(self.block_out_channels) - 1}")
+        if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
+            raise AttnlabError(f"diffusion model config: unknown prediction_type {self.prediction_type!r}")
+        if self.text_time_embedding and self.text_width % self.text_time_heads:
+            raise AttnlabError(f"diffusion model config: text_width {self.text_width} not divisible by text_time_heads")
         if self.text_width % self.text_heads:
             raise AttnlabError(f"diffusion model config: text_width {self.text_width} not divisible by text_heads")
 
@@ -86,6 +95,8 @@ def _unet(cfg: TinyT2IConfig):
         block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
         norm_num_groups=cfg.norm_num_groups, cross_attention_dim=cfg.text_width,
         attention_head_dim=cfg.heads,  # diffusers' historical name: the number of heads
+        addition_embed_type="text" if cfg.text_time_embedding else None,
+        addition_embed_type_num_heads=cfg.text_time_heads,
     )
 
 
@@ -105,7 +116,7 @@ def _scheduler(cfg: TinyT2IConfig):
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule,
-                         prediction_type="epsilon", clip_sample=True, timestep_spacing="trailing")
+                         prediction_type=cfg.prediction_type, clip_sample=True, timestep_spacing="trailing")
 
 
 def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:

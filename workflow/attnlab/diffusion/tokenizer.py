@@ -42,6 +42,6 @@ def build_tokenizer(words: list[str], max_length: int) -> PreTrainedTokenizerFas
 
 def encode(tokenizer, prompts: list[str]):
     """Token ids (B, max_length) as a torch tensor: padded with [PAD] and truncated to the tokenizer's
-    model_max_length (a truncated prompt keeps [BOS] but loses its [EOS])."""
+    model_max_length (a truncated prompt keeps [BOS] and [EOS] and loses its last words)."""
     return tokenizer(list(prompts), padding="max_length", truncation=True,
                      max_length=tokenizer.model_max_length, return_tensors="pt").input_ids

@@ -8,6 +8,7 @@ works, EMA weights saved. The output folder also holds train_log.jsonl and train
 
 params: {"model": {TinyT2IConfig keys}, "steps", "batch_size", "lr", "seed", and optionally
 "caption_dropout" (0.1), "ema_decay" (0.995), "warmup" (50), "log_every" (50), "bf16" (false),
+"snr_gamma" (null: plain MSE),
 "words" (default: attnlab.world.caption.VOCAB plus any other caption word)}.
 """
 
@@ -64,12 +65,15 @@ def vocabulary(captions, words: list[str] | None = None) -> list[str]:
 def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float, seed: int,
           out_dir: str | Path | None, progress: bool = True, caption_dropout: float = 0.1,
           ema_decay: float = 0.995, warmup: int = 50, log_every: int = 50, bf16: bool = False,
-          words: list[str] | None = None) -> dict:
+          words: list[str] | None = None, snr_gamma: float | None = None) -> dict:
     """Train a fresh model on `df` (columns image = PNG bytes, caption) and save its EMA weights to
     `out_dir` (atomically, via attnlab.io.atomic_dir; None: do not save). Returns a summary dict
-    (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model."""
+    (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model.
+
+    The loss is the MSE to the scheduler's target (the noise for prediction_type "epsilon"), per example
+    weighted by min(SNR, snr_gamma) / SNR when `snr_gamma` is set (Min-SNR weighting, Hang et al. 2023)."""
     from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel
+    from diffusers.training_utils import EMAModel, compute_snr
     from tqdm.auto import tqdm
 
     cfg = TinyT2IConfig.from_dict(cfg)
@@ -91,7 +95,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     unet.train(), text_encoder.train()
 
     log = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     running, count = 0.0, 0
     bar = tqdm(range(1, steps + 1), desc="diffusion train", disable=not progress, mininterval=2.0)
     for step in bar:
@@ -105,7 +109,21 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             emb = text_encoder(ids)[0]
             pred = unet(xt, t, encoder_hidden_states=emb).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        target = noise
+        if sched.config.prediction_type == "v_prediction":
+            target = sched.get_velocity(x0, noise, t)
+        elif sched.config.prediction_type == "sample":
+            target = x0
+        loss = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
+        if snr_gamma:
+            snr = compute_snr(sched, t)
+            w = snr.clamp(max=snr_gamma) / snr
+            if sched.config.prediction_type == "v_prediction":
+                w = snr.clamp(max=snr_gamma) / (snr + 1)
+            elif sched.config.prediction_type == "sample":
+                w = snr.clamp(max=snr_gamma)
+            loss = loss * w
+        loss = loss.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -119,12 +137,13 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
             log.append(rec)
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
             running, count = 0.0, 0
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     ema.copy_to(params)
     unet.eval(), text_encoder.eval()
-    summary = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "bf16": bf16,
+    summary = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "bf16": bf16, "snr_gamma": snr_gamma,
                "caption_dropout": caption_dropout, "ema_decay": ema_decay, "model": cfg.to_dict(),
                "train_examples": len(df), "seconds": elapsed, "seconds_per_step": elapsed / steps,
+               "cpu_seconds_per_step": cpu / steps,
                "final_loss": log[-1]["loss"], "parameters": n_parameters(comps),
                "torch_threads": torch.get_num_threads()}
     if out_dir is not None:
@@ -153,7 +172,8 @@ def main(args: StepArgs) -> None:
     if missing:
         raise AttnlabError(f"diffusion train params miss {missing}")
     df = read_parquet(args.input("data"))
-    opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words") if k in p}
+    opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words", "snr_gamma")
+            if k in p}
     summary = train(df, p.get("model", {}), steps=int(p["steps"]), batch_size=int(p["batch_size"]),
                     lr=float(p["lr"]), seed=int(p["seed"]), out_dir=args.output("model"),
                     progress=bool(p.get("progress", True)), **opts)
