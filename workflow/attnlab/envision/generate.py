@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import sequence
+from attnlab.image_world.consistency import Item, plain, sequence
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_json
 from attnlab.seeds import derive_seed
@@ -21,18 +21,22 @@ def main(args: StepArgs) -> None:
     truth = read_json(args.input("truth"))
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
-    out = []
-    for rec in tqdm(records_in, desc="envision sequences", mininterval=5):
+    items = []
+    for rec in records_in:
         index = int(rec["index"])
-        prompts = [s["prompt"] for s in sorted(rec["prompts"], key=lambda s: int(s["step"]))]
         t = truth.get(str(index))
-        scenes = [Scene.from_dict(f) for f in t["frames"]] if t else [None] * len(prompts)
-        plain_frames, consistent_frames = sequence(components, prompts, scenes, p, sampling,
-                                                   seed=derive_seed(int(p["seed"]), "sequence", index))
-        meta = {"seed_index": int(p["seed_index"]), "index": index, "category": rec["category"]}
-        for variant, frames in (("vanilla", plain_frames), ("consistent", consistent_frames)):
+        items.append(Item([s["prompt"] for s in sorted(rec["prompts"], key=lambda s: int(s["step"]))],
+                          [Scene.from_dict(f) for f in t["frames"]] if t else [None] * len(rec["prompts"]),
+                          derive_seed(int(p["seed"]), "sequence", index)))
+    drawn = plain(components, items, sampling)
+    out = []
+    for rec, item, plain_frames in tqdm(list(zip(records_in, items, drawn)), desc="envision sequences",
+                                        mininterval=5):
+        consistent = sequence(components, item, plain_frames, p, sampling)
+        meta = {"seed_index": int(p["seed_index"]), "index": int(rec["index"]), "category": rec["category"]}
+        for variant, frames in (("vanilla", plain_frames), ("consistent", consistent)):
             for k, img in enumerate(frames, start=1):
-                out.append({"image": img, "variant": variant, "frame": k, "prompt": prompts[k - 1], **meta})
+                out.append({"image": img, "variant": variant, "frame": k, "prompt": item.prompts[k - 1], **meta})
     write_image_dir(args.output("images"), out)
     print(f"{len(out)} frames")
 

@@ -9,23 +9,11 @@ import numpy as np
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.diffusion.sample import generate
+from attnlab.image_world.consistency import Item, plain
 from attnlab.image_world.images import write_image_dir
 from attnlab.seeds import derive_seed
 from attnlab.world.caption import caption
 from attnlab.world.scene import random_scene
-
-BATCH = 16
-
-
-def sample_in_batches(components, prompts: list[str], seed: int, steps: int, guidance: float) -> list:
-    """Images for `prompts`, BATCH at a time; item i's noise depends on (seed, i) only."""
-    out = []
-    for start in range(0, len(prompts), BATCH):
-        chunk = prompts[start:start + BATCH]
-        seeds = [derive_seed(seed, "item", start + j) for j in range(len(chunk))]
-        out += list(generate(components, chunk, seeds, steps=steps, guidance=guidance))
-    return out
 
 
 def main(args: StepArgs) -> None:
@@ -34,7 +22,9 @@ def main(args: StepArgs) -> None:
     scenes = [random_scene(rng, int(rng.integers(1, 4))) for _ in range(int(p["n"]))]
     prompts = [caption(s) for s in scenes]
     components = load_pipeline(args.input("model"))
-    images = sample_in_batches(components, prompts, int(p["seed"]), int(p["steps"]), float(p["guidance"]))
+    items = [Item([c], [s], derive_seed(int(p["seed"]), "item", i))
+             for i, (c, s) in enumerate(zip(prompts, scenes))]
+    images = [drawn[0] for drawn in plain(components, items, p)]
     write_image_dir(args.output("images"), [
         {"image": img, "caption": c, "scene": json.dumps(s.to_dict()), "n_subjects": len(s.subjects),
          "seed_index": int(p["seed_index"])}

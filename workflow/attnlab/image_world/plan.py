@@ -48,7 +48,8 @@ def train_params(vision: dict, base_seed: int) -> dict:
     m = vision["model"]
     return {"model": {**m["architecture"], "image_size": vision["image_size"]}, "steps": m["steps"],
             "batch_size": m["batch_size"], "lr": m["lr"], "ema_decay": m["ema_decay"],
-            "caption_dropout": m["caption_dropout"], "seed": derive_seed(base_seed, "vision", "model")}
+            "caption_dropout": m["caption_dropout"], "snr_gamma": m.get("snr_gamma"),
+            "seed": derive_seed(base_seed, "vision", "model")}
 
 
 def sampling_params(vision: dict) -> dict:

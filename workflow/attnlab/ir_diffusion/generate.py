@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import multi_subject
+from attnlab.image_world.consistency import Item, multi_subject, plain
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.ir_diffusion import VARIANTS
@@ -23,16 +23,17 @@ def main(args: StepArgs) -> None:
     cases = read_parquet(args.input("cases"))
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
+    items = [Item([*c.ref_captions, c.target_caption],
+                  [*(Scene.from_dict(json.loads(s)) for s in c.ref_scenes), Scene.from_dict(json.loads(c.target_scene))],
+                  # one initial noise per case, shared by its references and its target (the authors' set-up)
+                  derive_seed(int(p["seed"]), "case", int(c.case))) for c in cases.itertuples(index=False)]
+    drawn = plain(components, items, sampling)
+    variants = {v: VARIANTS[v] for v in p["variants"]}
     records = []
-    for c in tqdm(cases.itertuples(index=False), total=len(cases), desc="ir_diffusion cases", mininterval=5):
-        ref_scenes = [Scene.from_dict(json.loads(s)) for s in c.ref_scenes]
-        target_scene = Scene.from_dict(json.loads(c.target_scene))
-        variants = {v: VARIANTS[v] for v in p["variants"]}
-        # one initial noise per case, shared by its references and its target (the authors' set-up)
-        images, found = multi_subject(components, list(c.ref_captions), c.target_caption, ref_scenes,
-                                      target_scene, variants, p, sampling,
-                                      seed=derive_seed(int(p["seed"]), "case", int(c.case)))
-        meta = {"seed_index": int(p["seed_index"]), "case": int(c.case), "n_subjects": len(ref_scenes),
+    for c, item, plain_images in tqdm(list(zip(cases.itertuples(index=False), items, drawn)),
+                                      desc="ir_diffusion cases", mininterval=5):
+        images, found = multi_subject(components, item, plain_images, variants, p, sampling)
+        meta = {"seed_index": int(p["seed_index"]), "case": int(c.case), "n_subjects": len(item.prompts) - 1,
                 "target_masks_found": int(sum(found))}
         for variant, (refs, target) in images.items():
             records += [{"image": img, "variant": variant, "role": "reference", "subject": i, **meta}

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import sequence
+from attnlab.image_world.consistency import Item, plain, sequence
 from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.seeds import derive_seed
@@ -27,11 +27,14 @@ def main(args: StepArgs) -> None:
     pairs = read_parquet(args.input("pairs"))
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
+    rows = list(pairs.itertuples(index=False))
+    items = [Item([str(row.cause), str(row.effect)], [_scene(row, "scene_0"), _scene(row, "scene_1")],
+                  derive_seed(int(p["seed"]), "pair", k)) for k, row in enumerate(rows)]
+    drawn = plain(components, items, sampling)
     out = []
-    for k, row in enumerate(tqdm(list(pairs.itertuples(index=False)), desc="mucr pairs", mininterval=5)):
-        plain_pair, consistent_pair = sequence(components, [str(row.cause), str(row.effect)],
-                                               [_scene(row, "scene_0"), _scene(row, "scene_1")], p, sampling,
-                                               seed=derive_seed(int(p["seed"]), "pair", k))
+    for k, (row, item, plain_pair) in enumerate(tqdm(list(zip(rows, items, drawn)), desc="mucr pairs",
+                                                     mininterval=5)):
+        consistent_pair = sequence(components, item, plain_pair, p, sampling)
         meta = {"seed_index": int(p["seed_index"]), "pair": k, "id": str(row.id)}
         for variant, (cause, effect) in (("vanilla", plain_pair), ("consistent", consistent_pair)):
             out.append({"image": cause, "variant": variant, "role": "cause", **meta})
