@@ -25,7 +25,6 @@ every attention module gets a processor that names `ir_state` (diffusers drops u
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
