@@ -159,3 +159,17 @@ def test_generate_consistent_and_sequence():
     assert frames.shape == (3, 8, 8, 3)
     with pytest.raises(AttnlabError, match="colour"):
         ir.generate_consistent(comps, ["a"], "a", [M0], [M0], variant={"colour": True}, steps=1)
+
+
+def test_fast_path_equals_captured_probabilities_and_empty_masks_share_nothing(attn):
+    x = torch.randn(2 * 3, 16, 16)
+    ref0, ref1 = box_mask(2, 2, 6, 6), box_mask(0, 4, 4, 8)
+    kw = dict(share=True, isolate=True, reposition=True, n_refs=2, ref_masks=[ref0, ref1], target_masks=[M0, M1],
+              token_dropout=0.5, ref_bias=2.0, seed=1)
+    fast, slow = run(attn, x, ir.IRState(**kw)), run(attn, x, ir.IRState(**kw, capture=True))
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    # a subject whose reference mask is empty (not found) shares nothing instead of failing
+    empty = np.zeros((8, 8), bool)
+    st = ir.IRState(**{**kw, "ref_masks": [empty, ref1], "token_dropout": 0.0}, capture=True)
+    run(attn, x, st)
+    assert st.captured["layer"][0].shape == (2, 16, 16 * 2)  # target keys + subject 1's block only

@@ -157,8 +157,8 @@ def reposition_map(features: torch.Tensor, src: Box, dst: Box, fill: float = 0.0
     out = torch.full_like(features, fill)
     sx0, sy0, sx1, sy1 = src
     dx0, dy0, dx1, dy1 = dst
-    iy = nearest_index(sy0, sy1, dy0, dy1)
-    ix = nearest_index(sx0, sx1, dx0, dx1)
+    iy = nearest_index(sy0, sy1, dy0, dy1).to(features.device)
+    ix = nearest_index(sx0, sx1, dx0, dx1).to(features.device)
     out[dy0:dy1, dx0:dx1] = features[iy][:, ix]
     return out
 
@@ -202,6 +202,9 @@ def _geometry(state: IRState, length: int) -> _Geometry:
             ref_keys.append(None), boxes.append(None)
             continue
         rmask = np.asarray(rmask, dtype=bool)
+        if not rmask.any() or not masks[i].any():  # nothing to share (e.g. the subject was not found)
+            ref_keys.append(None), boxes.append(None)
+            continue
         if state.reposition:
             src = (state.ref_boxes[i] if state.ref_boxes and state.ref_boxes[i] is not None else mask_box(rmask))
             dst = (state.target_boxes[i] if state.target_boxes and state.target_boxes[i] is not None
@@ -280,9 +283,11 @@ class IRAttnProcessor:
         if attn.norm_q is not None or attn.norm_k is not None:
             raise AttnlabError("IR attention does not support q/k norms")
         geo = _geometry(ir_state, L)
+        dev, dtype = q.device, q.dtype
+        labels = geo.labels.to(dev)
         for g in range(B // group):
             t = g * group + ir_state.n_refs
-            keys, values, bias = [k[t]], [v[t]], [self._self_bias(ir_state, geo, q.dtype)]
+            keys, values, bias = [k[t]], [v[t]], [self._self_bias(ir_state, labels, dtype)]
             for i, allowed in enumerate(geo.ref_keys):
                 if allowed is None:
                     continue
@@ -296,25 +301,26 @@ class IRAttnProcessor:
                 keep = allowed.clone()
                 if ir_state.token_dropout > 0:
                     keep &= torch.rand(L, generator=ir_state.generator()) >= ir_state.token_dropout
-                ok = (geo.labels == i)[:, None] & keep[None, :]
-                b = torch.full((L, L), float("-inf"), dtype=q.dtype)
+                ok = (labels == i)[:, None] & keep.to(dev)[None, :]
+                b = torch.full((L, L), float("-inf"), dtype=dtype, device=dev)
                 b[ok] = ir_state.ref_bias
                 keys.append(kr), values.append(vr), bias.append(b)
             K, V, Bias = torch.cat(keys, 1), torch.cat(values, 1), torch.cat(bias, 1)
-            logits = (q[t] @ K.transpose(-1, -2)) * attn.scale + Bias
-            probs = logits.softmax(-1)
-            out[t] = probs @ V
             if ir_state.capture:
+                probs = ((q[t] @ K.transpose(-1, -2)) * attn.scale + Bias).softmax(-1)
+                out[t] = probs @ V
                 ir_state.captured.setdefault(self.name, []).append(probs.detach().clone())
+            else:  # every query keeps at least its own cell, so no row is fully masked
+                out[t] = F.scaled_dot_product_attention(q[t], K, V, attn_mask=Bias, scale=attn.scale)
         out = out.transpose(1, 2).reshape(B, L, -1).to(q.dtype)
         return _finish(attn, out, residual, input_ndim, shape)
 
     @staticmethod
-    def _self_bias(state: IRState, geo: _Geometry, dtype) -> torch.Tensor:
-        L = geo.labels.numel()
-        bias = torch.zeros((L, L), dtype=dtype)
+    def _self_bias(state: IRState, labels: torch.Tensor, dtype) -> torch.Tensor:
+        L = labels.numel()
+        bias = torch.zeros((L, L), dtype=dtype, device=labels.device)
         if state.isolate:
-            lq, lk = geo.labels[:, None], geo.labels[None, :]
+            lq, lk = labels[:, None], labels[None, :]
             bias[(lq >= 0) & (lk >= 0) & (lq != lk)] = float("-inf")
         return bias
 
@@ -399,7 +405,8 @@ def generate_consistent(components: dict, ref_prompts: Sequence[str], target_pro
 
         def hook(i, t, latents):
             latents = latents.clone()
-            latents[:n] = sched.add_noise(x0, noise[:n], torch.full((n,), int(t)))
+            latents[:n] = sched.add_noise(x0.to(latents.device), noise[:n].to(latents.device),
+                                          torch.full((n,), int(t), device=latents.device))
             return latents
 
     unet = components["unet"]
