@@ -449,7 +449,7 @@ rule image_world_evaluate:
 rule ir_diffusion_evaluate:
     input:
         cases=ir_diffusion_plan.CASES,
-        images=ir_diffusion_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
+        images=image_world_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
     output:
         subjects="results/ir_diffusion/metrics/subjects.parquet",
         summary="results/ir_diffusion/metrics/summary.parquet",
@@ -482,7 +482,7 @@ rule ir_diffusion_evaluate:
 rule mucr_evaluate:
     input:
         pairs=mucr_plan.PAIRS,
-        images=mucr_plan.sample_dirs("mucr", exp_config("mucr")),
+        images=image_world_plan.sample_dirs("mucr", exp_config("mucr")),
     output:
         pairs="results/mucr/metrics/pairs.parquet",
         levels="results/mucr/metrics/levels.parquet",
@@ -516,7 +516,7 @@ rule envision_evaluate:
     input:
         prompts=envision_plan.PROMPTS,
         truth=envision_plan.TRUTH,
-        images=envision_plan.sample_dirs("envision", exp_config("envision")),
+        images=image_world_plan.sample_dirs("envision", exp_config("envision")),
     output:
         scores="results/envision/metrics/scores.parquet",
         claims="results/claims/envision.json",

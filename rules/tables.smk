@@ -583,7 +583,7 @@ rule ir_diffusion_table:
         subjects="results/ir_diffusion/metrics/subjects.parquet",
         summary="results/ir_diffusion/metrics/summary.parquet",
         claims="results/claims/ir_diffusion.json",
-        images=ir_diffusion_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
+        images=image_world_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
     output:
         md="results/tables/ir_diffusion.md",
         csv="results/tables/ir_diffusion.csv",
@@ -626,7 +626,7 @@ rule mucr_table:
         pairs="results/mucr/metrics/pairs.parquet",
         levels="results/mucr/metrics/levels.parquet",
         claims="results/claims/mucr.json",
-        images=mucr_plan.sample_dirs("mucr", exp_config("mucr")),
+        images=image_world_plan.sample_dirs("mucr", exp_config("mucr")),
     output:
         md="results/tables/mucr.md",
         csv="results/tables/mucr.csv",
@@ -668,7 +668,7 @@ rule envision_table:
     input:
         scores="results/envision/metrics/scores.parquet",
         claims="results/claims/envision.json",
-        images=envision_plan.sample_dirs("envision", exp_config("envision")),
+        images=image_world_plan.sample_dirs("envision", exp_config("envision")),
     output:
         md="results/tables/envision.md",
         csv="results/tables/envision.csv",

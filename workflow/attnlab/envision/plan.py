@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from attnlab.image_world.plan import sample_dir, sample_dirs, sampling_params
+from attnlab.image_world.plan import check_real_path as _check, consistency_params
 from attnlab.seeds import derive_seed
 
 EXP = "envision"
@@ -12,14 +10,9 @@ RESULTS = f"results/{EXP}"
 PROMPTS = f"{RESULTS}/data/prompts.json"
 TRUTH = f"{RESULTS}/data/truth.json"
 
-__all__ = ["PROMPTS", "TRUTH", "sample_dir", "sample_dirs", "synth_params", "generate_params",
-           "check_real_path"]
-
 
 def check_real_path(cfg: dict) -> None:
-    path = cfg.get("real_path")
-    if path and not Path(path).is_file():
-        raise ValueError(f"experiments.envision.real_path: {path!r} is not a file (an Envision JSON file)")
+    _check(EXP, cfg, "an Envision JSON file")
 
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
@@ -28,10 +21,8 @@ def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
-    return {"layers": cfg["layers"], "token_dropout": cfg["token_dropout"], "ref_bias": cfg["ref_bias"],
-            "seed_index": seed, "seed": derive_seed(base_seed, EXP, "generate", seed),
-            **sampling_params(vision)}
+    return consistency_params(EXP, cfg, vision, base_seed, seed)
 
 
 def evaluate_params(cfg: dict) -> dict:
-    return {"bootstrap": cfg["bootstrap"], "real": bool(cfg.get("real_path"))}
+    return {"bootstrap": cfg["bootstrap"]}

@@ -90,8 +90,6 @@ def main(args: StepArgs) -> None:
         logs = [stack.enter_context(open(t / "train_log.jsonl", "w")) for t in tmps]
         train_stacked(models, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
                       noise_var=p["noise_var"], seeds=seeds, log_every=p["log_every"], logs=logs)
-        for log in logs:
-            log.close()
         for m, t in zip(models, tmps):
             m.save_run(t)
 

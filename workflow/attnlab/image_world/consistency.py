@@ -19,7 +19,6 @@ import numpy as np
 from attnlab.diffusion.ir_attention import generate_consistent
 from attnlab.diffusion.sample import generate
 from attnlab.image_world.masks import subject_masks
-from attnlab.world.parser import parse
 from attnlab.world.scene import Scene
 
 BATCH = 32
@@ -61,12 +60,6 @@ def plain(components, items: list[Item], sampling: dict) -> list[list[np.ndarray
     return out
 
 
-def regions(image: np.ndarray, expected: Scene | None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-    """Subject masks and boxes of a drawing: of the expected subjects, or (real data without ground
-    truth) of whatever the parser finds."""
-    return subject_masks(image, expected if expected is not None else parse(image))
-
-
 def union(masks: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple]:
     """All subjects of an image as one region; the whole frame when there is no subject."""
     if len(masks) == 0 or not masks.any():
@@ -81,8 +74,8 @@ def multi_subject(components, item: Item, drawn: list[np.ndarray], variants: dic
     """IR-Diffusion on one case given its plain drawing: {variant: (reference images, target)} and,
     per subject, whether the parser found it in the plain target (else its layout mask stood in)."""
     k = len(item.prompts) - 1
-    ref_regions = [regions(img, scene) for img, scene in zip(drawn[:k], item.scenes[:k])]
-    t_masks, t_boxes, found = regions(drawn[k], item.scenes[k])
+    ref_regions = [subject_masks(img, scene) for img, scene in zip(drawn[:k], item.scenes[:k])]
+    t_masks, t_boxes, found = subject_masks(drawn[k], item.scenes[k])
     out = {}
     for name, switches in variants.items():
         if switches is None:
@@ -103,7 +96,7 @@ def sequence(components, item: Item, drawn: list[np.ndarray], settings: dict,
     frame redrawn on its noise sharing with frame 1 (given as an image) inside the subjects' region."""
     regs = []
     for img, scene in zip(drawn, item.scenes):
-        m, b, _ = regions(img, scene)
+        m, b, _ = subject_masks(img, scene)
         regs.append(union(m, b, img.shape[:2]))
     frames = [drawn[0]]
     for k in range(1, len(drawn)):

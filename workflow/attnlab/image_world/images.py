@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from attnlab import AttnlabError
 from attnlab.io import atomic_dir, read_parquet, write_parquet
 from attnlab.world.render import from_png, to_png

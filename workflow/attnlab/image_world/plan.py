@@ -56,12 +56,23 @@ def sampling_params(vision: dict) -> dict:
     return dict(vision["sampling"])
 
 
-def sample_dir(exp: str, seed: int) -> str:
-    return f"results/{exp}/images/seed{seed}"
-
-
 def sample_dirs(exp: str, cfg: dict) -> list[str]:
-    return [sample_dir(exp, s) for s in range(cfg["seeds"])]
+    """The image directory of every seed of a vision experiment."""
+    return [f"results/{exp}/images/seed{s}" for s in range(cfg["seeds"])]
+
+
+def check_real_path(exp: str, cfg: dict, kind: str) -> None:
+    """experiments.<exp>.real_path, when set, must be a file (checked before any job starts)."""
+    path = cfg.get("real_path")
+    if path and not Path(path).is_file():
+        raise ValueError(f"experiments.{exp}.real_path: {path!r} is not a file ({kind})")
+
+
+def consistency_params(exp: str, cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
+    """Params of a generation step with consistency attention (ir_diffusion, mucr, envision)."""
+    return {"layers": cfg["layers"], "token_dropout": cfg["token_dropout"], "ref_bias": cfg["ref_bias"],
+            "seed_index": seed, "seed": derive_seed(base_seed, exp, "generate", seed),
+            **sampling_params(vision)}
 
 
 def validate_params(cfg: dict, vision: dict, base_seed: int) -> dict:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from attnlab.image_world.plan import sample_dir, sample_dirs, sampling_params
+from attnlab.image_world.plan import consistency_params
 from attnlab.seeds import derive_seed
 
 EXP = "ir_diffusion"
 RESULTS = f"results/{EXP}"
 CASES = f"{RESULTS}/data/cases.parquet"
-
-__all__ = ["CASES", "sample_dir", "sample_dirs", "synth_params", "generate_params"]
 
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
@@ -18,9 +16,7 @@ def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
-    return {"variants": cfg["variants"], "layers": cfg["layers"], "token_dropout": cfg["token_dropout"],
-            "ref_bias": cfg["ref_bias"], "seed_index": seed,
-            "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision)}
+    return {"variants": cfg["variants"], **consistency_params(EXP, cfg, vision, base_seed, seed)}
 
 
 def evaluate_params(cfg: dict) -> dict:
