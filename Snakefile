@@ -17,6 +17,7 @@ report: "rules/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/experiments.smk"
 include: "rules/synth.smk"
 include: "rules/generate.smk"
 include: "rules/pretrain.smk"

@@ -28,11 +28,13 @@ import attnlab.dynamic_mask.plan as dynamic_mask_plan
 import attnlab.meta_tokens.plan as meta_tokens_plan
 import attnlab.retrieval_heads.plan as retrieval_heads_plan
 import attnlab.attention_sinks.plan as attention_sinks_plan
+import attnlab.vision.plan as vision_plan
 import attnlab.image_world.plan as image_world_plan
 import attnlab.ir_diffusion.plan as ir_diffusion_plan
 import attnlab.mucr.plan as mucr_plan
 import attnlab.envision.plan as envision_plan
 from attnlab.heads.external import external_models
+from attnlab.registry import REGISTRY
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -42,7 +44,7 @@ except ConfigError as e:
     sys.stderr.write(f"attnlab: {e}\n")
     sys.exit(1)
 try:  # local paths of the vision track: a Stable Diffusion directory, real MuCR / Envision files
-    image_world_plan.check_model_path(config["vision"])
+    vision_plan.check_model_path(config["vision"])
     mucr_plan.check_real_path(config["experiments"]["mucr"])
     envision_plan.check_real_path(config["experiments"]["envision"])
 except ValueError as e:
@@ -50,9 +52,16 @@ except ValueError as e:
     sys.exit(1)
 
 EXPERIMENTS = enabled_experiments(config)
+try:  # every record's cross-key constraints, before any job starts
+    for _exp in EXPERIMENTS:
+        if _exp in REGISTRY and REGISTRY[_exp].check:
+            REGISTRY[_exp].check(REGISTRY[_exp].context(config))
+except ConfigError as e:
+    sys.stderr.write(f"attnlab: {e}\n")
+    sys.exit(1)
 BASE_SEED = config["base_seed"]
 VISION = config["vision"]
-MODEL_DIR = image_world_plan.model_dir(VISION)
+MODEL_DIR = vision_plan.model_dir(VISION)
 
 
 wildcard_constraints:
@@ -125,4 +134,62 @@ def external_model_params(name):
         "config_hash": config_hash(
             {"base_seed": BASE_SEED, "model": EXTERNAL_MODELS[name], **blocks}
         ),
+    }
+
+
+# --- the experiment records, as rules (rules/experiments.smk) -------------------------------------
+
+STEPS = [
+    (e, step)
+    for e in EXPERIMENTS
+    if e in REGISTRY
+    for step in REGISTRY[e].steps(REGISTRY[e].context(config))
+]
+STEP_SHELL = (
+    "{params.prefix}python -m {params.module} {params.args}"
+    " --params {params.json:q} > {log:q} 2>&1"
+)
+
+
+def cli_args(names):
+    """The step's named inputs/outputs as `--input NAME PATH...` / `--output NAME PATH...`."""
+    args = []
+    for flag, files in names:
+        for name, paths in files.items():
+            paths = [paths] if isinstance(paths, str) else list(paths)
+            args.append(" ".join([flag, name, *map(shlex.quote, paths)]))
+    return " ".join(args)
+
+
+def step_inputs(step):
+    return lambda w: step.inputs_for(dict(w.items()))
+
+
+def step_outputs(exp, step):
+    out = {}
+    for name, path in step.output.items():
+        if name in step.directories:
+            path = directory(path)
+        if name in step.report:
+            caption, label = step.report[name]
+            path = report(path, caption=caption, category=exp, labels={"figure": label})
+        out[name] = path
+    return out
+
+
+def step_params(exp, step):
+    return {
+        "module": step.module,
+        "prefix": lambda w, resources: (
+            f"python -m attnlab.gpuslots --gpus {resources.gpu} -- " if step.gpu else ""
+        ),
+        "json": lambda w: as_json(step.params_for(dict(w.items()))),
+        "args": lambda w, input, output: cli_args(
+            [
+                ("--input", input),
+                ("--output", output),
+                ("--output", step.cli_outputs_for(dict(w.items()))),
+            ]
+        ),
+        "code": code_version(step.module, *step.code),
     }

@@ -35,43 +35,6 @@ rule ocr_evaluate:
         " --params {params.json:q} > {log:q} 2>&1"
 
 
-rule moh_evaluate:
-    input:
-        models=[
-            f"{m['model_dir']}/model.safetensors"
-            for m in moh_plan.manifest(exp_config("moh"), BASE_SEED)
-        ],
-        data=sorted(
-            {m["data"] for m in moh_plan.manifest(exp_config("moh"), BASE_SEED)}
-        ),
-    output:
-        metrics="results/moh/metrics/metrics.parquet",
-        load="results/moh/metrics/load.parquet",
-        claims="results/claims/moh.json",
-    log:
-        "results/logs/moh/evaluate.log",
-    benchmark:
-        "results/benchmarks/moh/evaluate.tsv"
-    conda:
-        "../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=15,
-    params:
-        json=as_json(
-            {
-                **moh_plan.evaluate_params(exp_config("moh"), BASE_SEED),
-                **common_params("moh"),
-            }
-        ),
-        code=code_version("attnlab.moh.evaluate"),
-    shell:
-        "python -m attnlab.moh.evaluate --output metrics {output.metrics:q}"
-        " --output load {output.load:q} --output claims {output.claims:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 rule dynamic_mask_evaluate:
     input:
         models=[
@@ -423,7 +386,7 @@ rule image_world_validate:
 rule image_world_evaluate:
     input:
         parser="results/image_world/metrics/parser.json",
-        images=image_world_plan.sample_dirs("image_world", exp_config("image_world")),
+        images=vision_plan.sample_dirs("image_world", exp_config("image_world")),
     output:
         samples="results/image_world/metrics/samples.parquet",
         claims="results/claims/image_world.json",
@@ -449,7 +412,7 @@ rule image_world_evaluate:
 rule ir_diffusion_evaluate:
     input:
         cases=ir_diffusion_plan.CASES,
-        images=image_world_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
+        images=vision_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
     output:
         subjects="results/ir_diffusion/metrics/subjects.parquet",
         summary="results/ir_diffusion/metrics/summary.parquet",
@@ -482,7 +445,7 @@ rule ir_diffusion_evaluate:
 rule mucr_evaluate:
     input:
         pairs=mucr_plan.PAIRS,
-        images=image_world_plan.sample_dirs("mucr", exp_config("mucr")),
+        images=vision_plan.sample_dirs("mucr", exp_config("mucr")),
     output:
         pairs="results/mucr/metrics/pairs.parquet",
         levels="results/mucr/metrics/levels.parquet",
@@ -516,7 +479,7 @@ rule envision_evaluate:
     input:
         prompts=envision_plan.PROMPTS,
         truth=envision_plan.TRUTH,
-        images=image_world_plan.sample_dirs("envision", exp_config("envision")),
+        images=vision_plan.sample_dirs("envision", exp_config("envision")),
     output:
         scores="results/envision/metrics/scores.parquet",
         claims="results/claims/envision.json",

@@ -32,44 +32,6 @@ rule ocr_train:
         " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
 
 
-# --- moh -------------------------------------------------------------------------------------------
-
-
-rule moh_train:
-    input:
-        data="results/moh/data/{mtask}/train/seed{seed}.parquet",
-    output:
-        config="results/moh/runs/{mtask}/{variant}/seed{seed}/config.json",
-        train_log="results/moh/runs/{mtask}/{variant}/seed{seed}/train_log.jsonl",
-        model="results/moh/runs/{mtask}/{variant}/seed{seed}/model.safetensors",
-    log:
-        "results/logs/moh/train/{mtask}/{variant}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/moh/train/{mtask}/{variant}/seed{seed}.tsv"
-    wildcard_constraints:
-        mtask="[a-z_]+",
-        variant="[a-z0-9]+",
-    conda:
-        "../envs/train.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
-        runtime=60,
-        gpu=config.get("gpu", 0),
-    params:
-        json=lambda w: as_json(
-            moh_plan.train_params(
-                exp_config("moh"), BASE_SEED, w.mtask, w.variant, int(w.seed)
-            )
-        ),
-        run_dir=lambda w: moh_plan.run_dir(w.mtask, w.variant, int(w.seed)),
-        code=code_version("attnlab.train.lm"),
-    shell:
-        "python -m attnlab.gpuslots --gpus {resources.gpu} --"
-        " python -m attnlab.train.lm --input data {input.data:q}"
-        " --output run_dir {params.run_dir:q} --params {params.json:q} > {log:q} 2>&1"
-
-
 # --- dynamic_mask ----------------------------------------------------------------------------------
 
 
@@ -295,9 +257,9 @@ rule attention_sinks_train:
 
 rule vision_model:
     input:
-        data=image_world_plan.TRAIN_DATA,
+        data=vision_plan.TRAIN_DATA,
     output:
-        model=directory(image_world_plan.TRAINED_MODEL),
+        model=directory(vision_plan.TRAINED_MODEL),
     log:
         "results/logs/vision/model.log",
     benchmark:
@@ -310,7 +272,7 @@ rule vision_model:
         runtime=120,
         gpu=config.get("gpu", 0),
     params:
-        json=as_json(image_world_plan.train_params(VISION, BASE_SEED)),
+        json=as_json(vision_plan.train_params(VISION, BASE_SEED)),
         code=code_version("attnlab.diffusion.train"),
     shell:
         "python -m attnlab.gpuslots --gpus {resources.gpu} --"

@@ -24,37 +24,6 @@ rule ocr_synth:
         " --params {params.json:q} > {log:q} 2>&1"
 
 
-# --- moh: Mixture-of-Head attention (synthetic LM and MQAR) ---------------------------------------
-
-
-rule moh_synth:
-    output:
-        data="results/moh/data/{mtask}/{split}/seed{seed}.parquet",
-    log:
-        "results/logs/moh/synth/{mtask}/{split}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/moh/synth/{mtask}/{split}/seed{seed}.tsv"
-    wildcard_constraints:
-        mtask="[a-z_]+",
-        split="train|val",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            moh_plan.synth_params(
-                exp_config("moh"), BASE_SEED, w.mtask, w.split, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.tasks.synth"),
-    shell:
-        "python -m attnlab.tasks.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 # --- dynamic_mask: MQAR for dynamic-mask, full and sliding-window attention -----------------------
 
 
@@ -211,7 +180,7 @@ rule attention_sinks_synth:
 
 rule vision_train_data:
     output:
-        data=image_world_plan.TRAIN_DATA,
+        data=vision_plan.TRAIN_DATA,
     log:
         "results/logs/vision/train_data.log",
     benchmark:
@@ -223,10 +192,10 @@ rule vision_train_data:
         mem_mb=2000,
         runtime=10,
     params:
-        json=as_json(image_world_plan.data_params(VISION, BASE_SEED)),
-        code=code_version("attnlab.image_world.synth"),
+        json=as_json(vision_plan.data_params(VISION, BASE_SEED)),
+        code=code_version("attnlab.vision.synth"),
     shell:
-        "python -m attnlab.image_world.synth --output data {output.data:q}"
+        "python -m attnlab.vision.synth --output data {output.data:q}"
         " --params {params.json:q} > {log:q} 2>&1"
 
 

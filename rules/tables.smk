@@ -81,50 +81,6 @@ rule claims:
         " > {log:q} 2>&1"
 
 
-rule moh_table:
-    input:
-        metrics="results/moh/metrics/metrics.parquet",
-        load="results/moh/metrics/load.parquet",
-        claims="results/claims/moh.json",
-    output:
-        md="results/tables/moh.md",
-        csv="results/tables/moh.csv",
-        tex="results/tables/moh.tex",
-        html=report(
-            "results/tables/moh.html",
-            caption="report/moh_table.rst",
-            category="moh",
-            labels={"figure": "paper table"},
-        ),
-        load_fig=report(
-            "results/figures/moh_load.png",
-            caption="report/moh_load.rst",
-            category="moh",
-            labels={"figure": "per-head load"},
-        ),
-    log:
-        "results/logs/moh/table.log",
-    benchmark:
-        "results/benchmarks/moh/table.tsv"
-    conda:
-        "../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=as_json(
-            {**moh_plan.table_params(exp_config("moh")), **common_params("moh")}
-        ),
-        code=code_version("attnlab.moh.table"),
-    shell:
-        "python -m attnlab.moh.table --input metrics {input.metrics:q}"
-        " --input load {input.load:q} --input claims {input.claims:q}"
-        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
-        " --output html {output.html:q} --output load_fig {output.load_fig:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 rule dynamic_mask_table:
     input:
         metrics="results/dynamic_mask/metrics/metrics.parquet",
@@ -540,7 +496,7 @@ rule image_world_table:
         parser="results/image_world/metrics/parser.json",
         samples="results/image_world/metrics/samples.parquet",
         claims="results/claims/image_world.json",
-        images=image_world_plan.sample_dirs("image_world", exp_config("image_world")),
+        images=vision_plan.sample_dirs("image_world", exp_config("image_world")),
     output:
         md="results/tables/image_world.md",
         csv="results/tables/image_world.csv",
@@ -583,7 +539,7 @@ rule ir_diffusion_table:
         subjects="results/ir_diffusion/metrics/subjects.parquet",
         summary="results/ir_diffusion/metrics/summary.parquet",
         claims="results/claims/ir_diffusion.json",
-        images=image_world_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
+        images=vision_plan.sample_dirs("ir_diffusion", exp_config("ir_diffusion")),
     output:
         md="results/tables/ir_diffusion.md",
         csv="results/tables/ir_diffusion.csv",
@@ -626,7 +582,7 @@ rule mucr_table:
         pairs="results/mucr/metrics/pairs.parquet",
         levels="results/mucr/metrics/levels.parquet",
         claims="results/claims/mucr.json",
-        images=image_world_plan.sample_dirs("mucr", exp_config("mucr")),
+        images=vision_plan.sample_dirs("mucr", exp_config("mucr")),
     output:
         md="results/tables/mucr.md",
         csv="results/tables/mucr.csv",
@@ -668,7 +624,7 @@ rule envision_table:
     input:
         scores="results/envision/metrics/scores.parquet",
         claims="results/claims/envision.json",
-        images=image_world_plan.sample_dirs("envision", exp_config("envision")),
+        images=vision_plan.sample_dirs("envision", exp_config("envision")),
     output:
         md="results/tables/envision.md",
         csv="results/tables/envision.csv",

@@ -7,6 +7,9 @@ always-on heads plus top-k routed heads, k = round(fraction·n_head) − shared_
 
 from __future__ import annotations
 
+from attnlab.config import ConfigError
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
+                                require, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -84,3 +87,52 @@ def table_params(cfg: dict) -> dict:
                           f"{cfg['shared_heads']} shared heads, {cfg['train']['steps']} steps × "
                           f"batch {cfg['train']['batch_size']}",
             "task_notes": [f"{t}: {task_params(cfg, t)}" for t in cfg["tasks"]]}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+DATA = RESULTS + "/data/{mtask}/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{mtask}/{variant}/seed{seed}"
+METRICS = {"metrics": f"{RESULTS}/metrics/metrics.parquet", "load": f"{RESULTS}/metrics/load.parquet"}
+
+
+def check(ctx: Context) -> None:
+    cfg = ctx.cfg
+    require(cfg["claim_fraction"] in cfg["active_fractions"],
+            f"{keyname('moh', 'claim_fraction')} = {cfg['claim_fraction']} is not one of "
+            f"{keyname('moh', 'active_fractions')} = {cfg['active_fractions']}")
+    missing = [t for t in cfg["tasks"] if t not in cfg["task_params"]]
+    require(not missing, f"{keyname('moh', 'tasks')} names {missing}, absent from {keyname('moh', 'task_params')}")
+    m = cfg["model"]
+    require(m["n_embd"] % m["n_head"] == 0,
+            f"{keyname('moh', 'model', 'n_embd')} = {m['n_embd']} is not divisible by "
+            f"{keyname('moh', 'model', 'n_head')} = {m['n_head']}")
+    try:
+        variants(cfg)
+    except ValueError as e:
+        raise ConfigError(f"{keyname('moh', 'active_fractions')} / {keyname('moh', 'shared_heads')}: {e}") from None
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    man = manifest(cfg, seed0)
+    return [
+        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
+             constraints={"mtask": "[a-z_]+", "split": "train|val"},
+             params=lambda w: synth_params(cfg, seed0, w["mtask"], w["split"], int(w["seed"]))),
+        Step("train", "attnlab.train.lm", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
+             input=lambda w: {"data": data_path(w["mtask"], "train", int(w["seed"]))},
+             output={"config": RUN + "/config.json", "train_log": RUN + "/train_log.jsonl",
+                     "model": RUN + "/model.safetensors"},
+             cli_outputs=lambda w: {"run_dir": run_dir(w["mtask"], w["variant"], int(w["seed"]))},
+             constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"},
+             params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(man), output=METRICS,
+                      params=evaluate_params(cfg, seed0)),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("moh")},
+                   params=table_params(cfg), figures={"load": "per-head load"}),
+    ]
+
+
+EXPERIMENT = Experiment(id="moh", paper="MoH: Multi-Head Attention as Mixture-of-Head Attention (arXiv 2410.11842)",
+                        steps=steps, figures=("load",), check=check)

@@ -1,0 +1,210 @@
+"""The experiment contract: one `Experiment` record per paper, gathered in `attnlab.registry`.
+
+A record holds everything the workflow needs to run one paper's experiment: the paper, its spec,
+its steps (each becomes one Snakemake rule: `rules/experiments.smk` loops over the registry), its
+figures, and the parse-time checks of every cross-key constraint of its config block. Path
+templates are written once, in the step that produces them; consumers refer to them.
+
+Records are read when the Snakefile is parsed: nothing here (nor in any plan.py) imports torch.
+
+    def steps(ctx: Context) -> list[Step]:
+        return [Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
+                     params=lambda w: synth_params(ctx.cfg, ctx.base_seed, int(w["seed"]))), ...]
+
+    EXPERIMENT = Experiment(id="moh", paper="...", steps=steps, figures=("load",), check=check)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from attnlab.config import ConfigError, config_hash
+
+ENVS = ("synth", "train", "diffusion", "analysis", "report")
+TABLE_FORMATS = ("md", "csv", "tex", "html")
+_WILDCARD = re.compile(r"(?<!\{)\{(\w+)(?:,[^}]*)?\}(?!\})")
+
+Wildcards = Mapping[str, str]
+
+
+def wildcards_of(template: str) -> list[str]:
+    """Wildcard names in a path template, in order of appearance (`{{x}}` is not a wildcard)."""
+    seen: list[str] = []
+    for name in _WILDCARD.findall(template):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+@dataclass(frozen=True)
+class Step:
+    """One job type of an experiment; becomes the rule `<experiment>_<name>`.
+
+    The job runs `python -m <module> --input NAME PATH... --output NAME PATH... --params JSON`
+    with the step's own inputs and outputs (the shared command line of `attnlab.cli`).
+    """
+
+    name: str
+    module: str
+    env: str  # envs/<env>.yaml
+    output: Mapping[str, str | list[str]]  # named output templates, {wildcards} in braces
+    input: Mapping[str, Any] | Callable[[Wildcards], Mapping[str, Any]] = field(default_factory=dict)
+    params: Mapping[str, Any] | Callable[[Wildcards], Mapping[str, Any]] = field(default_factory=dict)
+    directories: tuple[str, ...] = ()  # output names that are directories
+    report: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # output -> (caption, label)
+    constraints: Mapping[str, str] = field(default_factory=dict)  # wildcard constraints
+    threads: int | None = 1  # None: the config's `threads` (training steps)
+    mem_mb: int = 1000
+    runtime: int = 5  # minutes
+    gpu: bool = False  # holds the `gpu` resource and runs under attnlab.gpuslots
+    code: tuple[str, ...] = ()  # further modules whose source the job depends on
+    # further `--output NAME PATH...` the command takes but Snakemake does not track as files
+    # (a run directory whose files are the declared outputs)
+    cli_outputs: Callable[[Wildcards], Mapping[str, str | list[str]]] | None = None
+
+    def __post_init__(self):
+        if self.env not in ENVS:
+            raise ValueError(f"step {self.name}: unknown env {self.env!r} (one of {ENVS})")
+        unknown = set(self.directories) | set(self.report)
+        unknown -= set(self.output)
+        if unknown:
+            raise ValueError(f"step {self.name}: {sorted(unknown)} are not outputs")
+
+    def inputs_for(self, wildcards: Wildcards) -> dict[str, Any]:
+        return dict(self.input(wildcards) if callable(self.input) else self.input)
+
+    def cli_outputs_for(self, wildcards: Wildcards) -> dict[str, Any]:
+        return dict(self.cli_outputs(wildcards)) if self.cli_outputs else {}
+
+    def params_for(self, wildcards: Wildcards) -> dict[str, Any]:
+        return dict(self.params(wildcards) if callable(self.params) else self.params)
+
+    @property
+    def wildcards(self) -> list[str]:
+        first = next(iter(self.output.values()))
+        return wildcards_of(first if isinstance(first, str) else first[0])
+
+    def log_path(self, exp: str, kind: str = "logs", ext: str = "log") -> str:
+        """results/<kind>/<exp>/<step>[/<wildcard>...].<ext>: one file per job."""
+        parts = [f"{{{w}}}" for w in self.wildcards]
+        return "/".join([f"results/{kind}/{exp}/{self.name}", *parts]) + f".{ext}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """The running config, as one experiment's steps see it."""
+
+    config: dict
+    id: str
+
+    @property
+    def cfg(self) -> dict:
+        return self.config["experiments"][self.id]
+
+    @property
+    def base_seed(self) -> int:
+        return self.config["base_seed"]
+
+    @property
+    def vision(self) -> dict:
+        return self.config["vision"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.cfg["seeds"]))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One paper's experiment (or a clearly labelled substitute for it)."""
+
+    id: str
+    paper: str
+    steps: Callable[[Context], list[Step]]
+    spec: str = ""  # shared/papers/<spec>; defaults to <id>.md
+    figures: tuple[str, ...] = ()  # results/figures/<id>_<figure>.png, written by the table step
+    check: Callable[[Context], None] | None = None  # cross-key constraints; raise ConfigError
+    shared_blocks: tuple[str, ...] = ()  # other top-level config blocks its outputs depend on
+
+    def context(self, config: dict) -> Context:
+        return Context(config, self.id)
+
+    def config_hash(self, config: dict) -> str:
+        """Provenance hash of every config block the outputs depend on."""
+        blocks = {"base_seed": config["base_seed"], self.id: config["experiments"][self.id]}
+        blocks.update({b: config[b] for b in self.shared_blocks})
+        return config_hash(blocks)
+
+    def common_params(self, config: dict) -> dict:
+        """Params every evaluate/table step gets: scale, seeds, config hash, threads."""
+        return {
+            "scale": config["scale"],
+            "base_seed": config["base_seed"],
+            "seeds": list(range(config["experiments"][self.id]["seeds"])),
+            "config_hash": self.config_hash(config),
+            "threads": config["threads"],
+        }
+
+    def final_outputs(self) -> list[str]:
+        return [*table_outputs(self.id), *(f"results/figures/{self.id}_{f}.png" for f in self.figures)]
+
+
+# --- helpers the plans share -------------------------------------------------------------------
+
+
+def table_outputs(exp: str) -> list[str]:
+    return [f"results/tables/{exp}.{ext}" for ext in TABLE_FORMATS]
+
+
+def claims_path(exp: str) -> str:
+    return f"results/claims/{exp}.json"
+
+
+def table_step(exp: Experiment, ctx: Context, input: Mapping[str, Any], params: Mapping[str, Any],
+               figures: Mapping[str, str] | None = None, module: str | None = None) -> Step:
+    """The paper-table step: md/csv/tex/html + the experiment's figures (`<name>_fig` outputs),
+    all in the report. `figures` maps a figure name to its report label."""
+    figures = dict(figures or {})
+    if set(figures) != set(exp.figures):
+        raise ValueError(f"{exp.id}: table step figures {sorted(figures)} != record {sorted(exp.figures)}")
+    out: dict[str, str] = {ext: f"results/tables/{exp.id}.{ext}" for ext in TABLE_FORMATS}
+    report = {"html": (f"report/{exp.id}_table.rst", "paper table")}
+    for fig, label in figures.items():
+        out[f"{fig}_fig"] = f"results/figures/{exp.id}_{fig}.png"
+        report[f"{fig}_fig"] = (f"report/{exp.id}_{fig}.rst", label)
+    return Step("table", module or f"attnlab.{exp.id}.table", "report", output=out, input=input,
+                params={**params, **exp.common_params(ctx.config)}, report=report)
+
+
+def evaluate_step(exp: Experiment, ctx: Context, input: Mapping[str, Any], output: Mapping[str, str],
+                  params: Mapping[str, Any], module: str | None = None, **kw) -> Step:
+    """The metrics-and-claims step: writes `output` and results/claims/<id>.json."""
+    return Step("evaluate", module or f"attnlab.{exp.id}.evaluate", "analysis", input=input,
+                output={**output, "claims": claims_path(exp.id)},
+                params={**params, **exp.common_params(ctx.config)}, **{"mem_mb": 2000, "runtime": 15, **kw})
+
+
+def run_files(run_dir: str) -> list[str]:
+    """What a step reads from a trained run directory."""
+    return [f"{run_dir}/config.json", f"{run_dir}/train_log.jsonl", f"{run_dir}/model.safetensors"]
+
+
+def manifest_inputs(manifest: list[dict], model_key: str = "model_dir", data_key: str | None = "data") -> dict:
+    """Declared inputs for a step that reads every run (and data file) of a manifest."""
+    models = [f for m in manifest for f in run_files(m[model_key])]
+    out = {"models": models}
+    if data_key:
+        out["data"] = sorted({m[data_key] for m in manifest})
+    return out
+
+
+def require(condition: bool, message: str) -> None:
+    """A cross-key check: `message` names the keys involved."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def keyname(exp: str, *path: str) -> str:
+    return ".".join(["experiments", exp, *path])
