@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 
 # One torch thread per test process: the suite runs on 2 cores beside other jobs.
@@ -22,3 +24,10 @@ def _torch_threads():
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def unit_config() -> dict:
+    """The unit-test config (tests/fixtures/config_unit.yaml), a fresh copy per test: never the live
+    config/config.yaml, so retuning the mini config cannot break unit tests."""
+    return load_config()

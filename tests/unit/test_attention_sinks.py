@@ -1,28 +1,18 @@
 """attention_sinks: the plan's params, and the claim checks on hand-made measurements."""
 
-import copy
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.attention_sinks import evaluate, plan
 from attnlab.claims import FAIL, INCONCLUSIVE, PASS
 from attnlab.tasks.synth import synthesize
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures import SMALL, experiment_config
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["attention_sinks"]
-    smoke = yaml.safe_load((REPO / "config/smoke.yaml").read_text())["experiments"]["attention_sinks"]
-    merged = copy.deepcopy(base)
-    for k, v in smoke.items():
-        merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
-    return merged
+    return experiment_config("attention_sinks", *SMALL)
 
 
 def test_plan_gives_both_variants_the_same_data_and_their_own_mechanism(cfg):

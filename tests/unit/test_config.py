@@ -5,12 +5,14 @@ import pytest
 import yaml
 
 from attnlab.config import ConfigError, config_hash, validate_config
+from tests.fixtures import SMALL, UNIT, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"
 
 
-def load(name="config.yaml"):
+def load(name):
+    """A shipped config file, config/<name> (the subject of the shipped-config test only)."""
     return yaml.safe_load((REPO / "config" / name).read_text())
 
 
@@ -34,8 +36,14 @@ def test_shipped_configs_are_valid(layers):
     validate_config(merged(*layers), SCHEMA)
 
 
+@pytest.mark.parametrize("layers", [UNIT, SMALL])
+def test_fixture_configs_are_valid(layers):
+    """The unit tests' own configs follow the schema (update them when the schema changes)."""
+    validate_config(load_config(*layers), SCHEMA)
+
+
 def bad(mutate):
-    cfg = load()
+    cfg = load_config()
     mutate(cfg)
     with pytest.raises(ConfigError) as e:
         validate_config(cfg, SCHEMA)

@@ -2,14 +2,13 @@
 
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.dynamic_mask import evaluate, plan
 
 
 @pytest.fixture
-def cfg(repo):
-    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["dynamic_mask"]
+def cfg(unit_config):
+    return unit_config["experiments"]["dynamic_mask"]
 
 
 def test_plan(cfg):

@@ -7,21 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from attnlab.icl_regression import evaluate, plan
 from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
 from attnlab.icl_regression.model import ICLAttention, prompt_tensors
-from attnlab.icl_regression.patterns import (head_patterns, homogeneity, last_entry_ratio,
-                                             offdiag_ratio, omega, zero_sum)
+from attnlab.icl_regression.patterns import head_patterns, homogeneity, last_entry_ratio, offdiag_ratio, omega, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
 from attnlab.icl_regression.synth import from_frame, sample_prompts, synthesize, to_frame
 from attnlab.icl_regression.train import train
 
 
 @pytest.fixture
-def cfg(repo):
-    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["icl_regression"]
+def cfg(unit_config):
+    return unit_config["experiments"]["icl_regression"]
 
 
 # --- synthesis ---------------------------------------------------------------------------------

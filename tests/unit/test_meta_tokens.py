@@ -2,23 +2,23 @@
 
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.meta_tokens import evaluate, plan
 from attnlab.tasks.vocab import META
 
 
 @pytest.fixture
-def cfg(repo):
-    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["meta_tokens"]
+def cfg(unit_config):
+    return unit_config["experiments"]["meta_tokens"]
 
 
 def test_plan(cfg):
     base = plan.train_params(cfg, 1, "list_recall", "baseline", 0)
     meta = plan.train_params(cfg, 1, "list_recall", "meta_zero", 0)
-    assert base["meta_token_rate"] == 0 and base["model"]["meta_token_id"] is None
-    assert meta["meta_token_rate"] == cfg["meta_rate"] and meta["model"]["meta_token_id"] == META
-    assert meta["model"]["attention_options"] == {"zero_meta_positions": True}
+    assert base["meta_token_rate"] == 0 and base["model"]["attention_options"] == {}
+    assert meta["meta_token_rate"] == cfg["meta_rate"]
+    assert meta["model"]["attention_options"] == {"meta_token_id": META, "zero_meta_positions": True}
+    assert "meta_token_id" not in meta["model"]  # an option of meta-attention, not of the model
     assert base["model"]["position_encoding"] == meta["model"]["position_encoding"] == "rope"
     assert 2 * cfg["train_len"] in cfg["test_lengths"]
     assert plan.max_len(cfg) > max(cfg["test_lengths"]) * (1 + cfg["meta_rate"])

@@ -3,14 +3,13 @@
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.moh import evaluate, plan
 
 
 @pytest.fixture
-def cfg(repo):
-    return yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["moh"]
+def cfg(unit_config):
+    return unit_config["experiments"]["moh"]
 
 
 def test_variants_and_params(cfg):

@@ -4,13 +4,10 @@ slope fit, and the claim check on hand-made slopes."""
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.pavlov import evaluate, plan
-from attnlab.pavlov.capacity import (CRITERIA, capacity, fraction_reaches, largest_passing,
-                                     loglog_slope, random_draw)
-from attnlab.pavlov.memory import (hebbian_memory, interference_bound, random_unit, retrieve,
-                                   retrieval_correct)
+from attnlab.pavlov.capacity import CRITERIA, capacity, fraction_reaches, largest_passing, loglog_slope, random_draw
+from attnlab.pavlov.memory import hebbian_memory, interference_bound, random_unit, retrieval_correct, retrieve
 
 
 def orthogonal_draw(seed, d_k, d_v, n, trial):
@@ -98,10 +95,10 @@ def test_claims_from_slopes():
     assert v((1.0, 1.3, 0.98), (0.5, 0.5, 0.5))[0] == "INCONCLUSIVE"
 
 
-def test_slopes_from_capacities_and_plan(repo):
+def test_slopes_from_capacities_and_plan(unit_config):
     cap = pd.DataFrame([{"seed_index": 0, "criterion": c, "d_k": d, "capacity": 2 * d}
                         for c in CRITERIA for d in (16, 64)])
     assert evaluate.slopes(cap)["slope"].tolist() == pytest.approx([1.0, 1.0, 1.0])
-    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["pavlov"]
+    cfg = unit_config["experiments"]["pavlov"]
     seeds = {plan.measure_params(cfg, 1234, s)["seed"] for s in range(cfg["seeds"])}
     assert len(seeds) == cfg["seeds"] and len(plan.capacity_paths(cfg)) == cfg["seeds"]

@@ -4,7 +4,6 @@ closed form, and the claim check on hand-made fits."""
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.random_features import evaluate, plan
 from attnlab.random_features.features import mlp_features, mlp_weights, rfa_features, rfa_weights
@@ -98,8 +97,8 @@ def test_claims_from_fits():
     assert verdicts(mixed)[1] == "INCONCLUSIVE"
 
 
-def test_plan(repo):
-    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())["experiments"]["random_features"]
+def test_plan(unit_config):
+    cfg = unit_config["experiments"]["random_features"]
     lams = plan.lams(cfg)
     assert lams[0] == pytest.approx(10.0 ** cfg["ridge_log10_lambda"][0]) and len(lams) == (
         cfg["ridge_log10_lambda"][1] - cfg["ridge_log10_lambda"][0] + 1)

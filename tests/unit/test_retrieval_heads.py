@@ -1,28 +1,18 @@
 """retrieval_heads: the plan's params, and the claim check on hand-made measurements."""
 
-import copy
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from attnlab.claims import FAIL, INCONCLUSIVE, PASS
 from attnlab.retrieval_heads import evaluate, plan
 from attnlab.tasks.synth import synthesize
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures import SMALL, experiment_config
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())["experiments"]["retrieval_heads"]
-    smoke = yaml.safe_load((REPO / "config/smoke.yaml").read_text())["experiments"]["retrieval_heads"]
-    merged = copy.deepcopy(base)
-    for k, v in smoke.items():
-        merged[k] = {**merged[k], **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
-    return merged
+    return experiment_config("retrieval_heads", *SMALL)
 
 
 def test_plan_builds_data_the_model_can_read(cfg):
