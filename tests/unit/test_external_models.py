@@ -4,7 +4,6 @@ weights; the `heads.external_models` config check."""
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch

@@ -69,9 +69,9 @@ def test_step_with_missing_input_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_outputs_are_ordinary_readable_files(tmp_path):
-    from attnlab.io import write_text
-
     import os
+
+    from attnlab.io import write_text
 
     umask = os.umask(0)
     os.umask(umask)

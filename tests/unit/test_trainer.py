@@ -9,14 +9,14 @@ import torch
 from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401
+from attnlab.cli import StepArgs
+from attnlab.io import write_parquet
 from attnlab.tasks import TASKS
 from attnlab.train import lm as lm_step
 from attnlab.train.checkpoint import latest_checkpoint
 from attnlab.train.data import RandomBatches, SequenceData, insert_meta_tokens
 from attnlab.train.schedule import warmup_cosine
 from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
-from attnlab.cli import StepArgs
-from attnlab.io import write_parquet
 
 MODEL = {"vocab_size": 40, "n_positions": 32, "n_embd": 16, "n_layer": 2, "n_head": 2, "attention": "moh",
          "attention_options": {"shared_heads": 1, "active_heads": 1}}

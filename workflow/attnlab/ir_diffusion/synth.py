@@ -26,7 +26,7 @@ def synthesize(subject_counts: list[int], cases_per_count: int, seed: int) -> pd
     rng = np.random.default_rng(seed)
     rows = []
     for k in subject_counts:
-        for c in range(cases_per_count):
+        for _ in range(cases_per_count):
             scene = random_scene(rng, k)
             refs = [reference_scene(scene, i) for i in range(k)]
             rows.append({"case": len(rows), "n_subjects": k, "target_caption": caption(scene),
