@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from attnlab.attention import MECHANISMS
+from attnlab.hooks import ablate_heads
 from attnlab.lm.configuration import AttnLMConfig
-from attnlab.lm.hooks import ablate_heads
 from attnlab.lm.modeling import AttnLMForCausalLM
 
 META = 6
@@ -14,7 +14,7 @@ OPTIONS = {
     "sigmoid": {},
     "sliding_window": {"window": 4},
     "moh": {"shared_heads": 1, "active_heads": 3},
-    "meta": {"zero_meta_positions": True},
+    "meta": {"meta_token_id": META, "zero_meta_positions": True},
     "dynamic_mask": {"window": 4},
 }
 
@@ -23,7 +23,7 @@ def make(attention, position_encoding="rope", seed=0, **options):
     torch.manual_seed(seed)
     cfg = AttnLMConfig(vocab_size=40, n_positions=64, n_embd=32, n_layer=2, n_head=4, attention=attention,
                        attention_options={**OPTIONS[attention], **options},
-                       position_encoding=position_encoding, meta_token_id=META)
+                       position_encoding=position_encoding)
     model = AttnLMForCausalLM(cfg).eval()
     with torch.no_grad():  # DMA's A starts at 0 (z = 1 everywhere); give it content-dependence
         for b in model.blocks:
@@ -126,6 +126,9 @@ def test_head_ablation_by_hook_equals_zeroing_output_weights(attention):
     model, x = make(attention), tokens()
     with torch.no_grad(), model.ablate_heads({1: [2]}):
         hooked = model(x).logits
+    with torch.no_grad():
+        by_name = model.run_with_hooks(x, fwd_hooks=[("blocks.1.attn.hook_z", ablate_heads([2]))]).logits
+    torch.testing.assert_close(by_name, hooked, rtol=0, atol=0)
     edited = make(attention)
     with torch.no_grad():
         edited.blocks[1].attn.c_proj.weight[:, 16:24] = 0  # head 2's columns (d_head = 8)
@@ -140,3 +143,92 @@ def test_unknown_mechanism_and_options_are_rejected():
         AttnLMForCausalLM(AttnLMConfig(attention="nope"))
     with pytest.raises(TypeError):
         AttnLMForCausalLM(AttnLMConfig(attention="softmax", attention_options={"window": 3}))
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_scores_are_scaled_dot_products(attention):
+    attn = make(attention).blocks[0].attn
+    q, k = torch.randn(2, 4, 5, 8), torch.randn(2, 4, 7, 8)
+    expected = torch.einsum("bhid,bhjd->bhij", q, k) / 8 ** 0.5  # d_head = 32 / 4
+    torch.testing.assert_close(attn.scores(q, k), expected)
+    assert attn.scores(q, k)[1, 2, 3, 4] == pytest.approx(float(q[1, 2, 3] @ k[1, 2, 4]) / 8 ** 0.5, rel=1e-5)
+
+
+def test_scores_is_the_one_place_mechanisms_compute_q_dot_k():
+    # doubling every score doubles the pattern's logits: each mechanism's pattern changes through it
+    for attention in ("sigmoid", "sliding_window", "dynamic_mask", "meta", "softmax"):
+        model, x = make(attention), tokens()
+        _, plain = model.run_with_cache(x, names=lambda n: n.endswith("hook_pattern"))
+        for b in model.blocks:
+            for m in b.attn.modules():
+                if hasattr(m, "scores"):
+                    m.scores = (lambda f: lambda q, k: 2 * f(q, k))(m.scores)
+        _, doubled = model.run_with_cache(x, names=lambda n: n.endswith("hook_pattern"))
+        for name in plain:
+            assert not torch.allclose(plain[name], doubled[name]), (attention, name)
+
+
+def test_aux_loss_is_a_method_and_the_model_sums_it():
+    moh, x = make("moh"), tokens()
+    out = moh(x, labels=x)
+    per_layer = [b.attn.aux_loss() for b in moh.blocks]
+    assert all(a is not None and a.ndim == 0 for a in per_layer)
+    torch.testing.assert_close(out.aux_loss, per_layer[0] + per_layer[1])
+    # eq. 8 by hand for layer 0: β Σ_i P_i f_i over the routed heads (top-2 of 3)
+    _, cache = moh.run_with_cache(x, names=["blocks.0.hook_resid_pre"])
+    attn = moh.blocks[0].attn
+    with torch.no_grad():
+        p = torch.softmax(attn.w_routed(moh.blocks[0].ln_1(cache["blocks.0.hook_resid_pre"])), -1).flatten(0, 1)
+        top = p.topk(2, -1).indices
+        f = torch.zeros_like(p).scatter_(-1, top, 1.0).mean(0)
+        torch.testing.assert_close(attn.aux_loss(), 0.01 * (p.mean(0) * f).sum())
+    soft = make("softmax")
+    assert all(b.attn.aux_loss() is None for b in soft.blocks)
+    out = soft(x, labels=x)
+    assert out.aux_loss is None and torch.equal(out.loss, out.lm_loss)
+
+
+def test_prepare_finds_meta_tokens_by_the_mechanisms_own_id():
+    from attnlab.attention.base import AttentionContext
+
+    model, x = make("meta"), tokens()
+    attn = model.blocks[0].attn
+    pos = torch.arange(16).expand(2, 16)
+    ctx = attn.prepare(AttentionContext(position_ids=pos, rope_theta=10000.0), x)
+    expected = torch.zeros(2, 16, dtype=torch.bool)
+    expected[:, [2, 7, 11]] = True
+    assert torch.equal(ctx.meta_positions, expected)
+    assert torch.equal(ctx.position_ids, pos.masked_fill(expected, 0))  # zero_meta_positions=True
+    assert ctx.rope_theta == 10000.0
+    plain = make("meta", zero_meta_positions=False).blocks[0].attn.prepare(AttentionContext(position_ids=pos), x)
+    assert torch.equal(plain.position_ids, pos)
+    # another id: the same tokens are ordinary, so no query attends in the meta part
+    other = make("meta", meta_token_id=5)
+    _, cache = other.run_with_cache(x, names=["blocks.0.attn.meta.hook_pattern"])
+    assert torch.all(cache["blocks.0.attn.meta.hook_pattern"] == 0)
+    # mechanisms without special tokens see the context unchanged
+    soft_ctx = AttentionContext(position_ids=pos)
+    assert make("softmax").blocks[0].attn.prepare(soft_ctx, x) is soft_ctx
+
+
+def test_meta_attention_needs_its_token_id_and_old_configs_still_load():
+    with pytest.raises(TypeError, match="meta_token_id"):
+        AttnLMForCausalLM(AttnLMConfig(attention="meta", attention_options={"zero_meta_positions": True}))
+    # run directories saved before the move carry meta_token_id at the top of config.json
+    legacy = AttnLMConfig(attention="meta", attention_options={"zero_meta_positions": True}, meta_token_id=META)
+    assert legacy.attention_options == {"zero_meta_positions": True, "meta_token_id": META}
+    assert AttnLMConfig(attention="softmax", meta_token_id=None).attention_options == {}
+    assert "meta_token_id" not in AttnLMConfig(attention="softmax", meta_token_id=None).to_dict()
+
+
+def test_masked_softmax_zeroes_rows_without_keys_and_keeps_gradients_finite():
+    from attnlab.attention.base import masked_softmax
+
+    scores = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]], requires_grad=True)
+    allowed = torch.tensor([[True, False, True], [False, False, False]])
+    p = masked_softmax(scores, allowed)
+    e = torch.exp(torch.tensor([1.0, 3.0]))
+    torch.testing.assert_close(p[0], torch.stack([e[0], torch.tensor(0.0), e[1]]) / e.sum())
+    assert torch.equal(p[1], torch.zeros(3))
+    (p * torch.arange(3.0)).sum().backward()
+    assert torch.isfinite(scores.grad).all() and torch.equal(scores.grad[1], torch.zeros(3))

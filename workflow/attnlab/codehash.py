@@ -3,6 +3,11 @@
 Snakemake only notices edits to the file a rule names. Each rule gets a param
 `code_version("attnlab.ocr.train")`: a hash over that module and every attnlab module it
 imports, transitively (found statically, without importing anything).
+
+Attention mechanisms are imported by name at run time (`attnlab.attention.MECHANISMS`), so no
+static closure holds them: a job whose models use some mechanisms names them,
+`code_version("attnlab.train.lm", mechanisms=["moh", "softmax"])`, and editing `attention/moh.py`
+changes the version of those jobs only.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import ast
 import functools
 import hashlib
 from pathlib import Path
+
+from attnlab.attention import mechanism_modules  # the registry only: no torch
 
 PACKAGE = "attnlab"
 ROOT = Path(__file__).resolve().parent  # .../workflow/attnlab
@@ -78,9 +85,14 @@ def module_closure(*names: str) -> list[str]:
     return sorted(seen)
 
 
+def code_version(*names: str, mechanisms=()) -> str:
+    """A short hash of the source of the modules `names`, of the attention mechanisms named in
+    `mechanisms` (keys of `attnlab.attention.MECHANISMS`) and of every attnlab module they use."""
+    return _version(tuple(sorted({*names, *mechanism_modules(mechanisms)})))
+
+
 @functools.lru_cache(maxsize=None)
-def code_version(*names: str) -> str:
-    """A short hash of the source of `names` and of the attnlab modules they use."""
+def _version(names: tuple[str, ...]) -> str:
     h = hashlib.sha256()
     for name in module_closure(*names):
         h.update(name.encode() + b"\0" + module_path(name).read_bytes() + b"\0")

@@ -2,32 +2,48 @@
 
 A model config names its mechanism (`attention="moh"`) and options (`attention_options={...}`);
 `build_attention` looks it up here. Adding a mechanism = a new file + one entry below.
+
+The registry maps names to module paths and imports a mechanism only when a model uses it, so the
+static import closure of the model code holds no mechanism file: `attnlab.codehash` adds the files
+of the mechanisms a job uses (`mechanism_modules`). This package's `__init__` imports no torch,
+so Snakemake can read the registry at parse time.
 """
 
-from attnlab.attention.base import Attention, AttentionContext
-from attnlab.attention.dynamic_mask import DynamicMaskAttention
-from attnlab.attention.meta import MetaAttention
-from attnlab.attention.moh import MoHAttention
-from attnlab.attention.sigmoid import SigmoidAttention
-from attnlab.attention.sliding_window import SlidingWindowAttention
-from attnlab.attention.softmax import SoftmaxAttention
+from __future__ import annotations
 
+import importlib
+
+# name -> (module, class)
 MECHANISMS = {
-    "softmax": SoftmaxAttention,
-    "sigmoid": SigmoidAttention,
-    "sliding_window": SlidingWindowAttention,
-    "moh": MoHAttention,
-    "meta": MetaAttention,
-    "dynamic_mask": DynamicMaskAttention,
+    "softmax": ("attnlab.attention.softmax", "SoftmaxAttention"),
+    "sigmoid": ("attnlab.attention.sigmoid", "SigmoidAttention"),
+    "sliding_window": ("attnlab.attention.sliding_window", "SlidingWindowAttention"),
+    "moh": ("attnlab.attention.moh", "MoHAttention"),
+    "meta": ("attnlab.attention.meta", "MetaAttention"),
+    "dynamic_mask": ("attnlab.attention.dynamic_mask", "DynamicMaskAttention"),
 }
 
 
-def build_attention(config, layer_idx: int) -> Attention:
+def mechanism_class(name: str) -> type:
+    """The `Attention` subclass registered as `name`, imported on first use."""
     try:
-        cls = MECHANISMS[config.attention]
+        module, cls = MECHANISMS[name]
     except KeyError:
-        raise ValueError(f"unknown attention {config.attention!r}; choose from {sorted(MECHANISMS)}") from None
-    return cls(config, layer_idx, **(config.attention_options or {}))
+        raise ValueError(f"unknown attention {name!r}; choose from {sorted(MECHANISMS)}") from None
+    return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["Attention", "AttentionContext", "MECHANISMS", "build_attention"]
+def mechanism_modules(names) -> list[str]:
+    """The modules implementing the named mechanisms (sorted, no duplicates), for code hashing."""
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = sorted(set(names) - set(MECHANISMS))
+    if unknown:
+        raise ValueError(f"unknown attention {unknown}; choose from {sorted(MECHANISMS)}")
+    return sorted({MECHANISMS[n][0] for n in names})
+
+
+def build_attention(config, layer_idx: int):
+    return mechanism_class(config.attention)(config, layer_idx, **(config.attention_options or {}))
+
+
+__all__ = ["MECHANISMS", "build_attention", "mechanism_class", "mechanism_modules"]

@@ -1,19 +1,23 @@
 """The one interface every attention mechanism implements.
 
 `Attention` owns what all mechanisms share: the fused query/key/value projection, the output
-projection, rotary positions and the hook points. A mechanism is a subclass that overrides one or
-two small methods (diffusers-processor style, never a flag threaded through this class):
+projection, rotary positions, the scaled dot-product scores and the hook points. A mechanism is a
+subclass that overrides a few small methods (diffusers-processor style, never a flag threaded
+through this class):
 
+- `prepare(ctx, input_ids)`: the context this layer sees for a batch (e.g. where its special
+  tokens are); unchanged by default;
 - `allowed(T, ctx)`: which (query, key) pairs may interact (causal by default);
-- `attend(q, k, v, ctx)`: scores -> pattern -> per-head outputs (softmax by default);
+- `attend(q, k, v, ctx)`: scores -> pattern -> per-head outputs (softmax of `scores` by default);
 - `combine_heads(z, x, ctx)`: how per-head outputs are weighted before the output projection
-  (plain concatenation by default; MoH gates them).
+  (plain concatenation by default; MoH gates them);
+- `aux_loss()`: a weighted auxiliary training loss of the last forward pass, or None (default).
 
 Hook points (TransformerLens names under `blocks.{i}.attn.`):
   hook_q, hook_k, hook_v   (batch, pos, head, d_head), before rotary positions
   hook_pattern             (batch, head, query_pos, key_pos): the attention probabilities
   hook_z                   (batch, pos, head, d_head): per-head outputs before the output projection
-Zero a head's slice of hook_z to ablate it (`attnlab.lm.hooks.ablate_heads`).
+Zero a head's slice of hook_z to ablate it (`attnlab.hooks.ablate_heads`).
 """
 
 from __future__ import annotations
@@ -25,16 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnlab.lm.hooks import HookPoint
+from attnlab.hooks import HookPoint
 
 
 @dataclass
 class AttentionContext:
     """What every layer needs to know about the batch beyond the hidden states."""
 
-    position_ids: torch.Tensor  # (batch, pos)
+    position_ids: torch.Tensor  # (batch, pos): what rotary embeddings rotate by
     key_padding: torch.Tensor | None = None  # (batch, pos) bool, True = a real token
-    meta_positions: torch.Tensor | None = None  # (batch, pos) bool, True = a meta-token
     rope_theta: float | None = None  # None: no rotary positions (e.g. learned absolute ones)
     output_attentions: bool = False
 
@@ -72,6 +75,12 @@ class Attention(nn.Module):
         self.hook_z = HookPoint()
 
     # --- what a mechanism overrides -------------------------------------------------------
+    def prepare(self, ctx: AttentionContext, input_ids: torch.Tensor) -> AttentionContext:
+        """The context this layer sees for a batch of `input_ids` (batch, pos); called by the model
+        before the layers run. A mechanism that needs more (e.g. where its special tokens are)
+        returns a context of its own, e.g. a dataclass extending AttentionContext."""
+        return ctx
+
     def allowed(self, T: int, ctx: AttentionContext) -> torch.Tensor:
         """(batch or 1, 1, query, key) bool: which keys each query may attend to."""
         mask = causal_mask(T, ctx.position_ids.device)[None, None]
@@ -79,23 +88,26 @@ class Attention(nn.Module):
             mask = mask & ctx.key_padding[:, None, None, :]
         return mask
 
+    def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Scaled dot products q·kᵀ/√d_head (Vaswani et al. 2017, eq. 1): (batch, head, query, key)."""
+        return (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+
     def attend(self, q, k, v, ctx: AttentionContext):
         """(batch, head, pos, d_head) q, k, v -> per-head outputs of the same shape, and the pattern
         (or None when nobody asked for it and a fused kernel did the work)."""
         if not (self.hook_pattern.active or ctx.output_attentions) and ctx.key_padding is None:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True), None
-        allowed = self.allowed(q.shape[-2], ctx)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        pattern = masked_softmax(scores, allowed)
-        pattern = self.hook_pattern(pattern)
+        pattern = self.hook_pattern(masked_softmax(self.scores(q, k), self.allowed(q.shape[-2], ctx)))
         return pattern @ v, pattern
 
     def combine_heads(self, z, x, ctx: AttentionContext):
         """(batch, pos, head, d_head) -> (batch, pos, d_model), before the output projection."""
         return z.flatten(2)
 
-    def positions(self, ctx: AttentionContext) -> torch.Tensor:
-        return ctx.position_ids
+    def aux_loss(self) -> torch.Tensor | None:
+        """The mechanism's auxiliary loss from its last forward pass, already weighted; the model
+        adds it to the language-modelling loss. None: the mechanism has none."""
+        return None
 
     # --- shared plumbing ------------------------------------------------------------------
     def forward(self, x: torch.Tensor, ctx: AttentionContext):
@@ -104,8 +116,7 @@ class Attention(nn.Module):
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d_head)
         if ctx.rope_theta is not None:
-            pos = self.positions(ctx)
-            q, k = apply_rotary(q, pos, ctx.rope_theta), apply_rotary(k, pos, ctx.rope_theta)
+            q, k = (apply_rotary(t, ctx.position_ids, ctx.rope_theta) for t in (q, k))
         z, pattern = self.attend(q, k, v, ctx)
         z = self.hook_z(z.transpose(1, 2))  # (B, T, H, d_head)
         return self.c_proj(self.combine_heads(z, x, ctx)), pattern
@@ -118,9 +129,10 @@ class Attention(nn.Module):
 
 
 def masked_softmax(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """Softmax over allowed keys; a query with no allowed key gets an all-zero row (not NaN)."""
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    pattern = torch.softmax(scores, dim=-1)
-    if not bool(allowed.any(-1).all()):
-        pattern = pattern.nan_to_num(0.0)
-    return pattern
+    """Softmax over allowed keys; a query with no allowed key gets an all-zero row (not NaN).
+
+    Masked scores become the dtype's lowest finite value, whose exp underflows to exactly 0 beside
+    any allowed score (the same numbers as −inf); an all-masked row is then uniform and gets zeroed.
+    No branch on tensor values, so this runs under torch.func.vmap."""
+    scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=-1) * allowed.any(-1, keepdim=True)

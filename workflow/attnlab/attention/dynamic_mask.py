@@ -9,8 +9,6 @@ set and −∞ elsewhere. This is the same function as the flash-dmattn kernel b
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,7 +44,7 @@ class DynamicMaskAttention(Attention):
 
     def attend(self, q, k, v, ctx):
         allowed, bias = self.allowed_and_bias(self.key_scores(v), ctx)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim) + bias
+        scores = self.scores(q, k) + bias
         pattern = self.hook_pattern(masked_softmax(scores, allowed))
         return pattern @ v, pattern
 

@@ -10,6 +10,7 @@
 The factors h_s and k follow the reference code (SkyworkAI/MoH). Dense emulation: every head is
 computed and unselected heads are multiplied by zero, so there is no compute saving on CPU; the
 routing, the weighted summation and the realised active fraction are exactly the paper's.
+β·L_b of the last forward pass is the layer's `aux_loss()`, which the model adds to its loss.
 Extra hook point: `hook_gate` (batch, pos, head), the gates g_i (0 for unselected heads).
 """
 
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from attnlab.attention.base import Attention
-from attnlab.lm.hooks import HookPoint
+from attnlab.hooks import HookPoint
 
 
 class MoHAttention(Attention):
@@ -39,10 +40,10 @@ class MoHAttention(Attention):
         self.w_routed = nn.Linear(d, H - shared_heads, bias=False)
         self.w_mix = nn.Linear(d, 2, bias=False)
         self.hook_gate = HookPoint()
-        self.aux_loss: torch.Tensor | None = None  # β·L_b of the last forward pass
+        self.load_balance_loss: torch.Tensor | None = None  # β·L_b of the last forward pass
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, pos, d_model) -> (batch, pos, head) gates; sets `self.aux_loss`."""
+        """(batch, pos, d_model) -> (batch, pos, head) gates; sets `self.load_balance_loss`."""
         alpha = torch.softmax(self.w_mix(x), dim=-1)
         routed_p = torch.softmax(self.w_routed(x), dim=-1)
         top = routed_p.topk(self.top_k, dim=-1).indices
@@ -53,12 +54,15 @@ class MoHAttention(Attention):
             shared = alpha[..., 0:1] * self.shared_heads * torch.softmax(self.w_shared(x), dim=-1)
             parts.insert(0, shared)
         P, f = routed_p.flatten(0, 1).mean(0), chosen.flatten(0, 1).mean(0)
-        self.aux_loss = self.load_balance_weight * (P * f).sum()
+        self.load_balance_loss = self.load_balance_weight * (P * f).sum()
         return torch.cat(parts, dim=-1)
 
     def combine_heads(self, z, x, ctx):
         g = self.hook_gate(self.gates(x))
         return (z * g.unsqueeze(-1).to(z.dtype)).flatten(2)
+
+    def aux_loss(self):
+        return self.load_balance_loss
 
     def extra_repr(self):
         return f"{super().extra_repr()}, shared={self.shared_heads}, top_k={self.top_k}"

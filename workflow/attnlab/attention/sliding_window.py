@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -29,8 +27,7 @@ class SlidingWindowAttention(Attention):
         allowed = self.allowed(q.shape[-2], ctx)
         if not (self.hook_pattern.active or ctx.output_attentions):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed), None
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        pattern = self.hook_pattern(masked_softmax(scores, allowed))
+        pattern = self.hook_pattern(masked_softmax(self.scores(q, k), allowed))
         return pattern @ v, pattern
 
     def extra_repr(self):

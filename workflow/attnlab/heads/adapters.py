@@ -5,7 +5,7 @@ Face causal LM.
     logits, cache = model.run(ids, names=model.pattern_names(), ablate={3: [1, 5]})
     cache["blocks.0.attn.hook_pattern"]                                # (batch, head, query, key)
 
-Names follow TransformerLens (and attnlab.lm.hooks): `blocks.{l}.attn.hook_pattern` (attention
+Names follow TransformerLens (and attnlab.hooks): `blocks.{l}.attn.hook_pattern` (attention
 probabilities), `blocks.{l}.attn.hook_z` (batch, pos, head, d_head: per-head outputs before the
 output projection), `blocks.{l}.hook_mlp_out` and `blocks.{l}.hook_resid_pre` (batch, pos, d_model).
 `ablate={layer: [head, ...]}` zeroes those heads' outputs before the output projection.

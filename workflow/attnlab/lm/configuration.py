@@ -13,9 +13,8 @@ POSITION_ENCODINGS = ("learned", "rope", "none")
 class AttnLMConfig(PretrainedConfig):
     """
     attention:          a key of `attnlab.attention.MECHANISMS` ("softmax", "moh", ...)
-    attention_options:  keyword options of that mechanism (e.g. {"window": 32})
+    attention_options:  keyword options of that mechanism (e.g. {"window": 32}, {"meta_token_id": 6})
     position_encoding:  "learned" (GPT-2's absolute table), "rope" or "none"
-    meta_token_id:      token id of meta-tokens (meta-attention finds them by id), or None
     Special ids default to attnlab.tasks.vocab (PAD 0, BOS 1, EOS 7).
     """
 
@@ -35,7 +34,6 @@ class AttnLMConfig(PretrainedConfig):
     rope_theta: float = 10000.0
     layer_norm_epsilon: float = 1e-5
     initializer_range: float = 0.02
-    meta_token_id: int | None = None
     use_cache: bool = False  # no KV cache: generate() re-runs the prefix (small models, short outputs)
     pad_token_id: int | None = 0
     bos_token_id: int | None = 1
@@ -48,4 +46,8 @@ class AttnLMConfig(PretrainedConfig):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
         self.attention_options = dict(self.attention_options or {})
+        # run directories written before meta_token_id became an option of meta-attention
+        legacy_meta_id = kwargs.pop("meta_token_id", None)
+        if self.attention == "meta" and legacy_meta_id is not None:
+            self.attention_options.setdefault("meta_token_id", legacy_meta_id)
         super().__post_init__(**kwargs)

@@ -3,10 +3,12 @@
     embed (+ learned positions) -> [Block: x + attn(ln_1 x); x + mlp(ln_2 x)] × n_layer -> ln_f -> lm_head
 
 The attention of every block is `attnlab.attention.build_attention(config, i)`; nothing else in
-this file knows which mechanism runs. With attention="softmax" and learned positions the model
-computes exactly GPT-2's function (tests/unit/test_parity.py checks logits against GPT2LMHeadModel).
+this file knows which mechanism runs: it only calls the interface of
+`attnlab.attention.base.Attention` (`prepare` each layer's context, run it, add its `aux_loss()`).
+With attention="softmax" and learned positions the model computes exactly GPT-2's function
+(tests/unit/test_parity.py checks logits against GPT2LMHeadModel).
 
-Hook points (see attnlab.lm.hooks): `blocks.{i}.hook_resid_pre`, `blocks.{i}.attn.hook_*`,
+Hook points (see attnlab.hooks): `blocks.{i}.hook_resid_pre`, `blocks.{i}.attn.hook_*`,
 `blocks.{i}.hook_attn_out`, `blocks.{i}.hook_mlp_out`, `blocks.{i}.hook_resid_post`.
 """
 
@@ -22,11 +24,12 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from attnlab import hooks
 from attnlab.attention import build_attention
 from attnlab.attention.base import Attention, AttentionContext
-from attnlab.lm import hooks
+from attnlab.hooks import HookPoint
 from attnlab.lm.configuration import AttnLMConfig
-from attnlab.lm.hooks import HookPoint
+from attnlab.remote_code import SelfDescribingCausalLM
 
 
 class MLP(nn.Module):
@@ -68,7 +71,7 @@ class AttnLMOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-class AttnLMForCausalLM(PreTrainedModel, GenerationMixin):
+class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin):
     config_class = AttnLMConfig
     base_model_prefix = "attnlab_lm"
     main_input_name = "input_ids"
@@ -116,11 +119,8 @@ class AttnLMForCausalLM(PreTrainedModel, GenerationMixin):
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             else:
                 position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
-        meta = None
-        if self.config.meta_token_id is not None:
-            meta = input_ids == self.config.meta_token_id
         ctx = AttentionContext(
-            position_ids=position_ids, key_padding=key_padding, meta_positions=meta,
+            position_ids=position_ids, key_padding=key_padding,
             rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
             output_attentions=bool(output_attentions),
         )
@@ -134,7 +134,7 @@ class AttnLMForCausalLM(PreTrainedModel, GenerationMixin):
         for block in self.blocks:
             if output_hidden_states:
                 hidden.append(x)
-            x, pattern = block(x, ctx)
+            x, pattern = block(x, block.attn.prepare(ctx, input_ids))
             attentions.append(pattern)
         x = self.ln_f(x)
         if output_hidden_states:
@@ -143,7 +143,7 @@ class AttnLMForCausalLM(PreTrainedModel, GenerationMixin):
             x = x[:, -logits_to_keep:]
         logits = self.lm_head(x)
 
-        aux = [b.attn.aux_loss for b in self.blocks if getattr(b.attn, "aux_loss", None) is not None]
+        aux = [a for a in (b.attn.aux_loss() for b in self.blocks) if a is not None]
         aux_loss = torch.stack(aux).sum() if aux else None
         lm_loss = loss = None
         if labels is not None:

@@ -8,6 +8,8 @@ A HookPoint is an identity module; hooks are ordinary forward hooks `fn(tensor, 
 (return a tensor to replace the activation). Names come from `named_modules()`, so they follow the
 module tree: `blocks.{i}.attn.hook_pattern`, `blocks.{i}.attn.hook_z`, `blocks.{i}.hook_resid_post`, ...
 Analysis code asks for names and never reaches into module internals.
+This module depends on torch only: attention mechanisms place hook points, models name and run
+them, and neither package has to import the other for it.
 """
 
 from __future__ import annotations
