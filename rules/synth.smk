@@ -24,67 +24,6 @@ rule ocr_synth:
         " --params {params.json:q} > {log:q} 2>&1"
 
 
-# --- dynamic_mask: MQAR for dynamic-mask, full and sliding-window attention -----------------------
-
-
-rule dynamic_mask_synth:
-    output:
-        data="results/dynamic_mask/data/{split}/seed{seed}.parquet",
-    log:
-        "results/logs/dynamic_mask/synth/{split}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/dynamic_mask/synth/{split}/seed{seed}.tsv"
-    wildcard_constraints:
-        split="train|test",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            dynamic_mask_plan.synth_params(
-                exp_config("dynamic_mask"), BASE_SEED, w.split, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.tasks.synth"),
-    shell:
-        "python -m attnlab.tasks.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
-# --- meta_tokens: list recall, copy, parity, counting at train and test lengths -------------------
-
-
-rule meta_tokens_synth:
-    output:
-        data="results/meta_tokens/data/{mtask}/{split}/seed{seed}.parquet",
-    log:
-        "results/logs/meta_tokens/synth/{mtask}/{split}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/meta_tokens/synth/{mtask}/{split}/seed{seed}.tsv"
-    wildcard_constraints:
-        mtask="[a-z_]+",
-        split="train|test",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            meta_tokens_plan.synth_params(
-                exp_config("meta_tokens"), BASE_SEED, w.mtask, w.split, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.tasks.synth"),
-    shell:
-        "python -m attnlab.tasks.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 # --- icl_regression: fixed test prompts of in-context linear regression ----------------------------
 
 
@@ -112,66 +51,6 @@ rule icl_regression_synth:
         code=code_version("attnlab.icl_regression.synth"),
     shell:
         "python -m attnlab.icl_regression.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
-# --- retrieval_heads: needle-in-a-haystack train set and held-out needle suite --------------------
-
-
-rule retrieval_heads_synth:
-    output:
-        data="results/retrieval_heads/data/{split}/seed{seed}.parquet",
-    log:
-        "results/logs/retrieval_heads/synth/{split}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/retrieval_heads/synth/{split}/seed{seed}.tsv"
-    wildcard_constraints:
-        split="train|test",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            retrieval_heads_plan.synth_params(
-                exp_config("retrieval_heads"), BASE_SEED, w.split, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.tasks.synth"),
-    shell:
-        "python -m attnlab.tasks.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
-# --- attention_sinks: Bigram-Backcopy trigger task (generated text with a fixed first token) ------
-
-
-rule attention_sinks_synth:
-    output:
-        data="results/attention_sinks/data/{split}/seed{seed}.parquet",
-    log:
-        "results/logs/attention_sinks/synth/{split}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/attention_sinks/synth/{split}/seed{seed}.tsv"
-    wildcard_constraints:
-        split="train|eval",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            attention_sinks_plan.synth_params(
-                exp_config("attention_sinks"), BASE_SEED, w.split, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.tasks.synth"),
-    shell:
-        "python -m attnlab.tasks.synth --output data {output.data:q}"
         " --params {params.json:q} > {log:q} 2>&1"
 
 

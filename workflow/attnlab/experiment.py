@@ -208,3 +208,17 @@ def require(condition: bool, message: str) -> None:
 
 def keyname(exp: str, *path: str) -> str:
     return ".".join(["experiments", exp, *path])
+
+
+def run_outputs(run: str) -> dict[str, str]:
+    """The files of a run directory template, as named outputs of the step that trains it."""
+    return dict(zip(("config", "train_log", "model"), run_files(run)))
+
+
+def lm_train_step(run: str, data: Callable[[Wildcards], str], params: Callable[[Wildcards], dict],
+                  constraints: Mapping[str, str] | None = None) -> Step:
+    """Train one attnlab causal LM (`attnlab.train.lm`) into the run directory `run` (a template)."""
+    return Step("train", "attnlab.train.lm", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
+                input=lambda w: {"data": data(w)}, output=run_outputs(run),
+                cli_outputs=lambda w: {"run_dir": run.format(**w)},
+                constraints=dict(constraints or {}), params=params)

@@ -12,6 +12,10 @@ from attnlab.experiment import Experiment
 
 PLANS = [
     "attnlab.moh.plan",
+    "attnlab.dynamic_mask.plan",
+    "attnlab.meta_tokens.plan",
+    "attnlab.retrieval_heads.plan",
+    "attnlab.attention_sinks.plan",
 ]
 
 REGISTRY: dict[str, Experiment] = {}

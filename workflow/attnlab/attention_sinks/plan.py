@@ -9,6 +9,8 @@ on held-out sequences of the same task, first T tokens.
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
+                                require, run_files, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -19,16 +21,22 @@ VARIANTS = {"softmax": {"attention": "softmax", "attention_options": {}},
 HEADS_OUTPUTS = ("heads", "samples", "secondary", "maps")
 
 
+DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{variant}/seed{seed}"
+HEADS = RESULTS + "/heads/{variant}/seed{seed}/{name}.parquet"
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "heads", "secondary", "maps")}
+
+
 def data_path(split: str, seed: int) -> str:
-    return f"{RESULTS}/data/{split}/seed{seed}.parquet"
+    return DATA.format(split=split, seed=seed)
 
 
 def run_dir(variant: str, seed: int) -> str:
-    return f"{RESULTS}/runs/{variant}/seed{seed}"
+    return RUN.format(variant=variant, seed=seed)
 
 
 def heads_path(variant: str, seed: int, name: str) -> str:
-    return f"{RESULTS}/heads/{variant}/seed{seed}/{name}.parquet"
+    return HEADS.format(variant=variant, seed=seed, name=name)
 
 
 def vocab_size(cfg: dict) -> int:
@@ -70,3 +78,43 @@ def table_params(cfg: dict) -> dict:
                           f"{t['steps']} steps × batch {t['batch_size']} (weight decay {t.get('weight_decay', 0.1)})",
             "task_note": f"Bigram-Backcopy trigger task {cfg['trigger']}, {cfg['n_eval']} eval sequences, "
                          f"first T={cfg['eval_len']} tokens"}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    cfg, m = ctx.cfg, ctx.cfg["model"]
+    require(m["n_embd"] % m["n_head"] == 0, f"{keyname(EXP, 'model', 'n_embd')} = {m['n_embd']} is not "
+            f"divisible by {keyname(EXP, 'model', 'n_head')} = {m['n_head']}")
+    require(cfg["eval_len"] <= cfg["trigger"]["seq_len"], f"{keyname(EXP, 'eval_len')} = {cfg['eval_len']} exceeds "
+            f"{keyname(EXP, 'trigger', 'seq_len')} = {cfg['trigger']['seq_len']}")
+    require("softmax" in cfg["variants"], f"{keyname(EXP, 'variants')} = {cfg['variants']} lacks 'softmax', "
+            "the attention every claim compares against")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    man = manifest(cfg, seed0)
+    variant = {"variant": "|".join(VARIANTS)}
+    return [
+        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|eval"},
+             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
+        lm_train_step(RUN, data=lambda w: data_path("train", int(w["seed"])), constraints=variant,
+                      params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]))),
+        Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=15, constraints=variant,
+             input=lambda w: {"model": f"{run_dir(w['variant'], int(w['seed']))}/config.json",
+                              "weights": f"{run_dir(w['variant'], int(w['seed']))}/model.safetensors",
+                              "data": data_path("eval", int(w["seed"]))},
+             output={n: HEADS.replace("{name}", n) for n in HEADS_OUTPUTS}, params=heads_params(cfg)),
+        evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0),
+                      input={"heads": [m[n] for m in man for n in HEADS_OUTPUTS],
+                             "models": [f for m in man for f in run_files(m["model_dir"])]}),
+        table_step(EXPERIMENT, ctx, input={"metrics": METRICS["metrics"], "maps": METRICS["maps"],
+                                           "claims": claims_path(EXP)}, params=table_params(cfg),
+                   figures={"sink_rate": "sink rate per layer", "maps": "sink-head attention"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="Attention sinks: softmax vs sigmoid attention (arXiv 2410.10781, 2512.22213)",
+                        steps=steps, figures=("sink_rate", "maps"), check=check)

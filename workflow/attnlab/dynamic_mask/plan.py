@@ -7,6 +7,8 @@ with every K in `train_pairs`; test on every (K, length) in `test_pairs` × `tes
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
+                                manifest_inputs, require, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -26,12 +28,17 @@ def mqar_params(cfg: dict) -> dict:
     return {k: cfg["mqar"][k] for k in ("n_keys", "n_values", "n_noise")}
 
 
+DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{variant}/seed{seed}"
+METRICS = {"metrics": f"{RESULTS}/metrics/metrics.parquet"}
+
+
 def data_path(split: str, seed: int) -> str:
-    return f"{RESULTS}/data/{split}/seed{seed}.parquet"
+    return DATA.format(split=split, seed=seed)
 
 
 def run_dir(variant: str, seed: int) -> str:
-    return f"{RESULTS}/runs/{variant}/seed{seed}"
+    return RUN.format(variant=variant, seed=seed)
 
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
@@ -72,3 +79,41 @@ def table_params(cfg: dict) -> dict:
             "data_note": f"MQAR trained at length {cfg['train_len']} with K ∈ {cfg['train_pairs']} "
                          f"({cfg['n_train']} sequences per K); tested at lengths {cfg['test_lengths']} "
                          f"× K ∈ {cfg['test_pairs']} ({cfg['n_test']} each)"}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    cfg, m = ctx.cfg, ctx.cfg["model"]
+    require(m["n_embd"] % m["n_head"] == 0, f"{keyname('dynamic_mask', 'model', 'n_embd')} = {m['n_embd']} is not "
+            f"divisible by {keyname('dynamic_mask', 'model', 'n_head')} = {m['n_head']}")
+    require(cfg["window"] < max(cfg["test_lengths"]),
+            f"{keyname('dynamic_mask', 'window')} = {cfg['window']} covers every test length "
+            f"({keyname('dynamic_mask', 'test_lengths')} = {cfg['test_lengths']}): sparse and full attention coincide")
+    mq = cfg["mqar"]
+    for key, lengths in (("train_pairs", [cfg["train_len"]]), ("test_pairs", cfg["test_lengths"])):
+        for k in cfg[key]:
+            require(k <= mq["n_keys"], f"{keyname('dynamic_mask', key)} has K={k} > "
+                    f"{keyname('dynamic_mask', 'mqar', 'n_keys')} = {mq['n_keys']} (keys are distinct)")
+            require(min(lengths) - 1 - 2 * k >= 2, f"{keyname('dynamic_mask', key)} K={k} leaves no room for a "
+                    f"query in a sequence of length {min(lengths)} (train_len / test_lengths)")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    return [
+        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
+             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
+        lm_train_step(RUN, data=lambda w: data_path("train", int(w["seed"])),
+                      params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
+                      constraints={"variant": "|".join(VARIANTS)}),
+        evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
+                      params=evaluate_params(cfg, seed0)),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("dynamic_mask")},
+                   params=table_params(cfg), figures={"accuracy": "accuracy vs K and length"}),
+    ]
+
+
+EXPERIMENT = Experiment(id="dynamic_mask", paper="Trainable Dynamic Mask Sparse Attention (arXiv 2508.02124)",
+                        steps=steps, figures=("accuracy",), check=check)

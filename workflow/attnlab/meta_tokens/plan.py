@@ -8,6 +8,8 @@ Each task trains at `train_len` and is tested at every length in `test_lengths`.
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
+                                manifest_inputs, require, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 from attnlab.tasks.vocab import META
@@ -28,12 +30,17 @@ def task_params(cfg: dict, task: str) -> dict:
     return dict(cfg["task_params"].get(task, {}))
 
 
+DATA = RESULTS + "/data/{mtask}/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{mtask}/{variant}/seed{seed}"
+METRICS = {"metrics": f"{RESULTS}/metrics/metrics.parquet"}
+
+
 def data_path(task: str, split: str, seed: int) -> str:
-    return f"{RESULTS}/data/{task}/{split}/seed{seed}.parquet"
+    return DATA.format(mtask=task, split=split, seed=seed)
 
 
 def run_dir(task: str, variant: str, seed: int) -> str:
-    return f"{RESULTS}/runs/{task}/{variant}/seed{seed}"
+    return RUN.format(mtask=task, variant=variant, seed=seed)
 
 
 def synth_params(cfg: dict, base_seed: int, task: str, split: str, seed: int) -> dict:
@@ -53,9 +60,9 @@ def max_len(cfg: dict) -> int:
 
 def train_params(cfg: dict, base_seed: int, task: str, variant: str, seed: int) -> dict:
     v = variants(cfg)[variant]
+    options = {**v["attention_options"], "meta_token_id": META} if v["meta"] else v["attention_options"]
     model = {**cfg["model"], "position_encoding": "rope", "vocab_size": TASKS[task].vocab_size(**task_params(cfg, task)),
-             "n_positions": max_len(cfg), "attention": v["attention"], "attention_options": v["attention_options"],
-             "meta_token_id": META if v["meta"] else None}
+             "n_positions": max_len(cfg), "attention": v["attention"], "attention_options": options}
     return {"model": model, "train": cfg["train"], "meta_token_rate": cfg["meta_rate"] if v["meta"] else 0.0,
             "seed": derive_seed(base_seed, "meta_tokens", task, variant, seed)}
 
@@ -79,3 +86,38 @@ def table_params(cfg: dict) -> dict:
                           f"meta-token rate {cfg['meta_rate']}, {cfg['train']['steps']} steps × batch "
                           f"{cfg['train']['batch_size']}",
             "task_notes": [f"{t}: {task_params(cfg, t)}" for t in cfg["tasks"]]}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    cfg, m = ctx.cfg, ctx.cfg["model"]
+    require(m["n_embd"] % m["n_head"] == 0, f"{keyname('meta_tokens', 'model', 'n_embd')} = {m['n_embd']} is not "
+            f"divisible by {keyname('meta_tokens', 'model', 'n_head')} = {m['n_head']}")
+    require(cfg["train_len"] in cfg["test_lengths"],
+            f"{keyname('meta_tokens', 'train_len')} = {cfg['train_len']} must be one of "
+            f"{keyname('meta_tokens', 'test_lengths')} = {cfg['test_lengths']} (in-distribution accuracy)")
+    claim_task = evaluate_params(cfg, ctx.base_seed)["claim_task"]
+    require(claim_task in cfg["tasks"], f"{keyname('meta_tokens', 'tasks')} = {cfg['tasks']} lacks {claim_task!r}, "
+            "the task the paper's claim is checked on")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    return [
+        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
+             constraints={"mtask": "[a-z_]+", "split": "train|test"},
+             params=lambda w: synth_params(cfg, seed0, w["mtask"], w["split"], int(w["seed"]))),
+        lm_train_step(RUN, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
+                      params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
+                      constraints={"mtask": "[a-z_]+", "variant": "|".join(VARIANTS)}),
+        evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
+                      params=evaluate_params(cfg, seed0)),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("meta_tokens")},
+                   params=table_params(cfg), figures={"accuracy": "accuracy vs test length"}),
+    ]
+
+
+EXPERIMENT = Experiment(id="meta_tokens", paper="Language Modeling with Learned Meta-Tokens (arXiv 2509.16278)",
+                        steps=steps, figures=("accuracy",), check=check)

@@ -8,8 +8,8 @@ always-on heads plus top-k routed heads, k = round(fraction·n_head) − shared_
 from __future__ import annotations
 
 from attnlab.config import ConfigError
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
-                                require, table_step)
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
+                                manifest_inputs, require, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -44,12 +44,16 @@ def task_params(cfg: dict, task: str) -> dict:
     return dict(cfg["task_params"][task])
 
 
+DATA = RESULTS + "/data/{mtask}/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{mtask}/{variant}/seed{seed}"
+
+
 def data_path(task: str, split: str, seed: int) -> str:
-    return f"{RESULTS}/data/{task}/{split}/seed{seed}.parquet"
+    return DATA.format(mtask=task, split=split, seed=seed)
 
 
 def run_dir(task: str, variant: str, seed: int) -> str:
-    return f"{RESULTS}/runs/{task}/{variant}/seed{seed}"
+    return RUN.format(mtask=task, variant=variant, seed=seed)
 
 
 def synth_params(cfg: dict, base_seed: int, task: str, split: str, seed: int) -> dict:
@@ -91,8 +95,6 @@ def table_params(cfg: dict) -> dict:
 
 # --- the experiment record ---------------------------------------------------------------------
 
-DATA = RESULTS + "/data/{mtask}/{split}/seed{seed}.parquet"
-RUN = RESULTS + "/runs/{mtask}/{variant}/seed{seed}"
 METRICS = {"metrics": f"{RESULTS}/metrics/metrics.parquet", "load": f"{RESULTS}/metrics/load.parquet"}
 
 
@@ -120,13 +122,9 @@ def steps(ctx: Context) -> list[Step]:
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
              constraints={"mtask": "[a-z_]+", "split": "train|val"},
              params=lambda w: synth_params(cfg, seed0, w["mtask"], w["split"], int(w["seed"]))),
-        Step("train", "attnlab.train.lm", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
-             input=lambda w: {"data": data_path(w["mtask"], "train", int(w["seed"]))},
-             output={"config": RUN + "/config.json", "train_log": RUN + "/train_log.jsonl",
-                     "model": RUN + "/model.safetensors"},
-             cli_outputs=lambda w: {"run_dir": run_dir(w["mtask"], w["variant"], int(w["seed"]))},
-             constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"},
-             params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"]))),
+        lm_train_step(RUN, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
+                      params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
+                      constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(man), output=METRICS,
                       params=evaluate_params(cfg, seed0)),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("moh")},

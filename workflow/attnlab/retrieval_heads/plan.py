@@ -8,6 +8,8 @@ analysed on a held-out needle suite over context lengths × needle depths.
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
+                                require, run_files, table_step)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -16,16 +18,22 @@ RESULTS = f"results/{EXP}"
 HEADS_OUTPUTS = ("heads", "ablation", "maps", "samples")
 
 
+DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/seed{seed}"
+HEADS = RESULTS + "/heads/seed{seed}/{name}.parquet"
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "scores", "ablation", "maps")}
+
+
 def data_path(split: str, seed: int) -> str:
-    return f"{RESULTS}/data/{split}/seed{seed}.parquet"
+    return DATA.format(split=split, seed=seed)
 
 
 def run_dir(seed: int) -> str:
-    return f"{RESULTS}/runs/seed{seed}"
+    return RUN.format(seed=seed)
 
 
 def heads_path(seed: int, name: str) -> str:
-    return f"{RESULTS}/heads/seed{seed}/{name}.parquet"
+    return HEADS.format(seed=seed, name=name)
 
 
 def vocab_size(cfg: dict) -> int:
@@ -82,3 +90,43 @@ def table_params(cfg: dict) -> dict:
                             "token type alone, a shortcut natural text does not offer); ")
                          + f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
                          f"{cfg['test_depths']}, {cfg['n_test_per']} test needles per cell"}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    cfg, m = ctx.cfg, ctx.cfg["model"]
+    require(m["n_embd"] % m["n_head"] == 0, f"{keyname(EXP, 'model', 'n_embd')} = {m['n_embd']} is not "
+            f"divisible by {keyname(EXP, 'model', 'n_head')} = {m['n_head']}")
+    n_heads = m["n_layer"] * m["n_head"]
+    for k in sorted(set(cfg["ablation_ks"]) | {cfg["claim_k"]}):
+        require(k < n_heads, f"{keyname(EXP, 'ablation_ks')} / {keyname(EXP, 'claim_k')}: masking K={k} heads needs "
+                f"more than {n_heads} heads ({keyname(EXP, 'model', 'n_layer')} × {keyname(EXP, 'model', 'n_head')})")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    man = manifest(cfg, seed0)
+    return [
+        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
+             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
+        lm_train_step(RUN, data=lambda w: data_path("train", int(w["seed"])),
+                      params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
+        Step("heads", "attnlab.heads.retrieval_step", "analysis", mem_mb=3000, runtime=15,
+             input=lambda w: {"model": f"{run_dir(int(w['seed']))}/config.json",
+                              "weights": f"{run_dir(int(w['seed']))}/model.safetensors",
+                              "data": data_path("test", int(w["seed"]))},
+             output={n: HEADS.replace("{name}", n) for n in HEADS_OUTPUTS},
+             params=lambda w: heads_params(cfg, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0),
+                      input={"heads": [m[n] for m in man for n in HEADS_OUTPUTS],
+                             "models": [f for m in man for f in run_files(m["model_dir"])]}),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),
+                   figures={"scores": "retrieval scores", "ablation": "accuracy after masking",
+                            "maps": "top-head attention"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="Retrieval Head Mechanistically Explains Long-Context Factuality (arXiv 2404.15574)",
+                        steps=steps, figures=("scores", "ablation", "maps"), check=check)
