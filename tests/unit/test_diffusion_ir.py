@@ -6,6 +6,7 @@ import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor
 
 from attnlab import AttnlabError
+from attnlab.diffusion import generate as gen
 from attnlab.diffusion import ir_attention as ir
 from attnlab.diffusion.model import build
 from attnlab.diffusion.sample import generate, initial_noise
@@ -57,7 +58,8 @@ def test_all_switches_off_in_unet_equals_default(tmp_path):
     want = generate(comps, prompts, seed=[1, 1], steps=2, guidance=2.0)
     ir.install(comps["unet"], "all")
     state = ir.IRState(n_refs=1, ref_masks=[M0], target_masks=[M1])
-    got = generate(comps, prompts, seed=[1, 1], steps=2, guidance=2.0, processors_state=state)
+    got = generate(comps, prompts, seed=[1, 1], steps=2, guidance=2.0,
+                   cross_attention_kwargs=ir.attention_kwargs(state))
     ir.uninstall(comps["unet"])
     np.testing.assert_array_equal(got, want)
 
@@ -138,9 +140,9 @@ def test_reposition_changes_the_shared_features(attn):
 
 def test_generate_consistent_and_sequence():
     comps = build(TINY, WORDS, seed=0)
-    refs_alone = ir.reference_images(comps, ["a red circle", "a blue square"], seed=4, steps=2, guidance=2.0)
+    refs_alone = gen.reference_images(comps, ["a red circle", "a blue square"], seed=4, steps=2, guidance=2.0)
     variant = {"share": True, "isolate": True, "reposition": True, "token_dropout": 0.5, "ref_bias": 1.0}
-    refs, target = ir.generate_consistent(
+    refs, target = gen.generate_consistent(
         comps, ["a red circle", "a blue square"], "a red circle on the left and a blue square on the right",
         [box_mask(2, 2, 6, 6), box_mask(1, 1, 5, 5)], [M0, M1], variant=variant, seed=4, steps=2, guidance=2.0,
         layers="all")
@@ -148,17 +150,17 @@ def test_generate_consistent_and_sequence():
     assert np.abs(refs.astype(int) - refs_alone).max() <= 1  # the references only attend to themselves
     assert set(comps["unet"].attn_processors.values()).__len__() >= 1
     assert not any(isinstance(p, ir.IRAttnProcessor) for p in comps["unet"].attn_processors.values())
-    _, vanilla = ir.generate_consistent(comps, ["a red circle"], "a red circle", [M0], [M0], variant={},
+    _, vanilla = gen.generate_consistent(comps, ["a red circle"], "a red circle", [M0], [M0], variant={},
                                         seed=4, steps=2, guidance=2.0)
     plain = generate(comps, ["a red circle"] * 2, seed=0, steps=2, guidance=2.0,
                      init_noise=initial_noise(comps, [4, 4]))
     np.testing.assert_array_equal(vanilla, plain[1])
-    frames = ir.generate_sequence(comps, ["a red circle", "a red circle on the left", "a red square"],
+    frames = gen.generate_sequence(comps, ["a red circle", "a red circle on the left", "a red square"],
                                   [[M0], [M0], [M1]], variant=variant, seed=2, steps=2, guidance=2.0,
                                   reference="previous")
     assert frames.shape == (3, 8, 8, 3)
     with pytest.raises(AttnlabError, match="colour"):
-        ir.generate_consistent(comps, ["a"], "a", [M0], [M0], variant={"colour": True}, steps=1)
+        gen.generate_consistent(comps, ["a"], "a", [M0], [M0], variant={"colour": True}, steps=1)
 
 
 def test_fast_path_equals_captured_probabilities_and_empty_masks_share_nothing(attn):

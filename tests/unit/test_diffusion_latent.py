@@ -9,7 +9,7 @@ import torch
 from diffusers import AutoencoderKL, PNDMScheduler
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from attnlab.diffusion import ir_attention as ir
+from attnlab.diffusion import generate as gen
 from attnlab.diffusion.model import TinyT2IConfig, _unet, image_size, load_pipeline, save_pipeline
 from attnlab.diffusion.sample import encode_images, generate
 
@@ -74,10 +74,10 @@ def test_ir_attention_in_latent_space(sd_dir):
     m0, m1 = np.zeros((16, 16), bool), np.zeros((16, 16), bool)
     m0[2:8, 2:8], m1[8:14, 8:14] = True, True
     variant = {"share": True, "isolate": True, "reposition": True}
-    refs, target = ir.generate_consistent(comps, ["a red circle", "a blue square"], "a red circle a blue square",
+    refs, target = gen.generate_consistent(comps, ["a red circle", "a blue square"], "a red circle a blue square",
                                           [m0, m1], [m0, m1], variant=variant, seed=2, steps=2, guidance=2.0,
                                           layers="all")
     assert refs.shape == (2, 16, 16, 3) and target.shape == (16, 16, 3)
-    frames = ir.generate_sequence(comps, ["a red circle", "a red square"], [[m0], [m1]], variant=variant,
+    frames = gen.generate_sequence(comps, ["a red circle", "a red square"], [[m0], [m1]], variant=variant,
                                   seed=2, steps=2, guidance=2.0)
     assert frames.shape == (2, 16, 16, 3)

@@ -73,3 +73,35 @@ def test_missing_dir_and_subfolder_named(tiny, tmp_path):
     shutil.rmtree(tmp_path / "m" / "text_encoder")
     with pytest.raises(AttnlabError, match="text_encoder"):
         load_pipeline(tmp_path / "m")
+
+
+class _Probe:
+    """diffusers' default attention that records the `probe` keyword it receives."""
+
+    def __init__(self, seen: list):
+        self.seen = seen
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, probe=None):
+        from diffusers.models.attention_processor import AttnProcessor2_0
+
+        self.seen.append(probe)
+        return AttnProcessor2_0()(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+
+
+def test_sampler_passes_cross_attention_kwargs_through(tiny):
+    seen = []
+    unet = tiny["unet"]
+    saved = unet.attn_processors
+    n_procs = len(saved)
+    marker = object()
+    unet.set_attn_processor(_Probe(seen))
+    try:
+        plain = generate(tiny, ["a red circle"], seed=[3], steps=2, guidance=2.0)
+        assert seen == [None] * (2 * n_procs)  # no kwargs: the processors get their defaults
+        seen.clear()
+        probed = generate(tiny, ["a red circle"], seed=[3], steps=2, guidance=2.0,
+                          cross_attention_kwargs={"probe": marker})
+    finally:
+        unet.set_attn_processor(saved)
+    assert len(seen) == 2 * n_procs and all(s is marker for s in seen)
+    np.testing.assert_array_equal(plain, probed)

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from attnlab import AttnlabError
-from attnlab.image_world import plan as iw_plan
-from attnlab.image_world.images import read_image_dir, write_image_dir
 from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
+from attnlab.vision import plan as vision_plan
+from attnlab.vision.images import read_image_dir, write_image_dir
 
 
 def test_bootstrap_constant_has_zero_width():
@@ -64,17 +64,17 @@ def test_image_dir_errors_name_the_file(tmp_path):
 
 def test_model_path_checks(tmp_path):
     vision = {"model": {"path": None}}
-    iw_plan.check_model_path(vision)
-    assert iw_plan.model_dir(vision) == iw_plan.TRAINED_MODEL
+    vision_plan.check_model_path(vision)
+    assert vision_plan.model_dir(vision) == vision_plan.TRAINED_MODEL
     with pytest.raises(ValueError, match="vision.model.path.*not a directory"):
-        iw_plan.check_model_path({"model": {"path": str(tmp_path / "nope")}})
+        vision_plan.check_model_path({"model": {"path": str(tmp_path / "nope")}})
     (tmp_path / "sd" / "unet").mkdir(parents=True)
     with pytest.raises(ValueError, match="text_encoder"):
-        iw_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
+        vision_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
     for sub in ("text_encoder", "tokenizer", "scheduler"):
         (tmp_path / "sd" / sub).mkdir()
-    iw_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
-    assert iw_plan.model_dir({"model": {"path": str(tmp_path / "sd")}}) == str(tmp_path / "sd")
+    vision_plan.check_model_path({"model": {"path": str(tmp_path / "sd")}})
+    assert vision_plan.model_dir({"model": {"path": str(tmp_path / "sd")}}) == str(tmp_path / "sd")
 
 
 def _summary(diffs: dict) -> pd.DataFrame:

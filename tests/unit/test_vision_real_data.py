@@ -103,7 +103,7 @@ def test_real_envision_json_runs_through(tmp_path, model_dir):
 
 def test_bad_real_files_are_named(tmp_path):
     from attnlab import AttnlabError
-    from attnlab.world.envision import read_envision
+    from attnlab.world.envision_prompts import read_envision
     from attnlab.world.mucr import read_mucr
 
     write_parquet(tmp_path / "bad.parquet", pd.DataFrame({"id": ["x"], "cause": ["y"]}))
@@ -119,7 +119,7 @@ def test_generation_runs_from_a_local_stable_diffusion_folder(tmp_path, sd_dir):
     CLIP BPE tokenizer, its own scheduler), loaded with local files only."""
     from attnlab.ir_diffusion import generate
     from attnlab.ir_diffusion.synth import synthesize
-    from attnlab.image_world.images import read_image_dir
+    from attnlab.vision.images import read_image_dir
 
     cases = tmp_path / "cases.parquet"
     write_parquet(cases, synthesize([1, 2], 1, seed=0))

@@ -5,7 +5,8 @@ import pytest
 
 from attnlab import AttnlabError
 from attnlab.world.caption import caption, words_in_vocab
-from attnlab.world.envision import SUBSCORES, aggregate, read_envision, score, score_images, synthesize
+from attnlab.world.envision_prompts import read_envision, synthesize
+from attnlab.world.envision_score import SUBSCORES, aggregate, score, score_images
 from attnlab.world.parser import parse, perturb
 from attnlab.world.render import render
 from attnlab.world.rules import DOMAINS, ENVISION_RULES

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
+from attnlab.image_world.validate import validate
 from attnlab.world.dataset import training_set
-from attnlab.world.parser import fill_holes, label, parse, perturb, validate
+from attnlab.world.parser import fill_holes, label, parse, perturb
 from attnlab.world.render import render
 from attnlab.world.scene import BACKGROUNDS, Scene, Subject
 

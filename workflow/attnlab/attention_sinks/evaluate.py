@@ -21,7 +21,7 @@ import pandas as pd
 from attnlab.attention_sinks import PAPER
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.heads.sinks import rank_correlation
+from attnlab.heads.summary import per_run_metrics
 from attnlab.io import read_parquet, write_parquet
 
 NAMES = ("heads", "samples", "secondary", "maps")
@@ -41,30 +41,6 @@ def gather(manifest: list[dict]) -> dict[str, pd.DataFrame]:
                 continue
             frames[n].append(read_parquet(item[n]).assign(variant=item["variant"], seed_index=item["seed_index"]))
     return {n: pd.concat(v, ignore_index=True) for n, v in frames.items()}
-
-
-def per_run_metrics(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    rows = []
-    for (variant, seed), h in frames["heads"].groupby(["variant", "seed_index"], sort=False):
-        s = frames["samples"][(frames["samples"].variant == variant) & (frames["samples"].seed_index == seed)]
-        x = frames["secondary"][(frames["secondary"].variant == variant) & (frames["secondary"].seed_index == seed)]
-        layer_cols = sorted((c for c in s.columns if c.startswith("layer")), key=lambda c: int(c[5:]))
-        row = {"variant": variant, "seed_index": int(seed), "sink1": 100 * float(s.sink_rate.mean()),
-               "alpha1_mean": float(h.alpha1.mean()), "alpha1_max": float(h.alpha1.max()),
-               "entropy": float(h.entropy.mean()), "distance": float(h.distance.mean()),
-               "n_sequences": len(s), "n_secondary": len(x),
-               "secondary_per_seq": len(x) / max(len(s), 1),
-               "seq_with_secondary": float(x["sample"].nunique() / max(len(s), 1)),
-               "cos_primary": float(x.cos_primary.mean()) if len(x) else np.nan,
-               "mlp_cos": float(x.mlp_cos.mean()) if len(x) else np.nan,
-               "control_cos": float(x.control_cos.mean()) if len(x) else np.nan,
-               "mlp_norm": float(x.mlp_norm.mean()) if len(x) else np.nan,
-               "mean_layers": float(x.layers.mean()) if len(x) else np.nan,
-               "rho_norm_score": rank_correlation(x.mlp_norm, x.score),
-               "rho_norm_layers": rank_correlation(x.mlp_norm, x.layers)}
-        row.update({f"sink1_{c}": 100 * float(s[c].mean()) for c in layer_cols})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: float, tau: float,

@@ -6,8 +6,10 @@ Modules:
   layout (model_index.json, unet/, text_encoder/, tokenizer/, scheduler/, optionally vae/).
 - `train`: DDPM epsilon training with EMA and caption dropout; the `train` workflow step.
 - `sample`: DDIM sampling with classifier-free guidance (pixel space, or latent space with a vae).
-- `ir_attention`: IR-Diffusion's sharing / isolation / reposition attention as diffusers processors,
-  `generate_consistent` and `generate_sequence`.
+- `ir_attention`: IR-Diffusion's sharing / isolation / reposition attention as diffusers processors
+  and their state (`IRState`, `variant_state`, `install`).
+- `generate`: generation with those processors: `generate_consistent`, `reference_images`,
+  `generate_sequence`.
 
 Importing the package is cheap; each module imports torch/diffusers itself.
 """

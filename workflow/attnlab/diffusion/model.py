@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnlab import AttnlabError
+from attnlab.diffusion.tokenizer import BOS_ID, EOS_ID, PAD_ID, build_tokenizer
 
 REQUIRED = ("unet", "text_encoder", "tokenizer", "scheduler")
 
@@ -103,8 +104,6 @@ def _unet(cfg: TinyT2IConfig):
 def _text_encoder(cfg: TinyT2IConfig, vocab_size: int):
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from attnlab.diffusion.tokenizer import BOS_ID, EOS_ID, PAD_ID
-
     return CLIPTextModel(CLIPTextConfig(
         vocab_size=vocab_size, hidden_size=cfg.text_width, intermediate_size=cfg.text_intermediate,
         num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
@@ -123,8 +122,6 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
     """A freshly initialised pixel-space model (weights drawn from `seed`) with a word-level tokenizer
     over `words`. Returns dict(unet, text_encoder, tokenizer, scheduler, vae=None)."""
     import torch
-
-    from attnlab.diffusion.tokenizer import build_tokenizer
 
     cfg = TinyT2IConfig.from_dict(cfg)
     tokenizer = build_tokenizer(list(words), cfg.max_length)

@@ -75,15 +75,16 @@ def encode_images(components: dict, images: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def generate(components: dict, prompts: Sequence[str], seed: int | Sequence[int], steps: int = 20,
-             guidance: float = 3.0, processors_state=None, init_noise: torch.Tensor | None = None,
+             guidance: float = 3.0, cross_attention_kwargs: dict | None = None,
+             init_noise: torch.Tensor | None = None,
              latent_hook: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
              progress: bool = False) -> np.ndarray:
     """Sample one image per prompt with DDIM (eta 0) and classifier-free guidance (`guidance` > 1 runs
     the unconditional branch with the empty prompt). Returns uint8 (B, H, W, 3).
 
     `seed`: an int (distinct derived noise per item) or one seed per item (equal seeds, equal noise);
-    `init_noise` (B, C, h, w) overrides both. `processors_state` is passed to every attention processor
-    as cross_attention_kwargs={"ir_state": state} (install attnlab.diffusion.ir_attention processors first).
+    `init_noise` (B, C, h, w) overrides both. `cross_attention_kwargs` reach every attention processor
+    unchanged (e.g. ir_attention.attention_kwargs(state) once its processors are installed).
     `latent_hook(i, t, latents) -> latents` may rewrite the latents before each denoising step."""
     from tqdm.auto import tqdm
 
@@ -99,13 +100,12 @@ def generate(components: dict, prompts: Sequence[str], seed: int | Sequence[int]
     emb = text_embeddings(components, prompts)
     if cfg:
         emb = torch.cat([text_embeddings(components, [""] * n), emb])
-    kwargs = {"ir_state": processors_state} if processors_state is not None else None
     for i, t in enumerate(tqdm(sched.timesteps, desc="ddim", disable=not progress)):
         if latent_hook is not None:
             latents = latent_hook(i, t, latents)
         x = torch.cat([latents, latents]) if cfg else latents
         x = sched.scale_model_input(x, t)
-        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=kwargs).sample
+        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs).sample
         if cfg:
             uncond, cond = eps.chunk(2)
             eps = uncond + guidance * (cond - uncond)

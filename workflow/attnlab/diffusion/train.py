@@ -29,6 +29,7 @@ from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, save_pip
 from attnlab.diffusion.tokenizer import encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
+from attnlab.world.caption import VOCAB
 
 
 def decode_images(df, size: int) -> torch.Tensor:
@@ -48,14 +49,9 @@ def decode_images(df, size: int) -> torch.Tensor:
 
 
 def vocabulary(captions, words: list[str] | None = None) -> list[str]:
-    """Tokenizer words: `words` (default the world's VOCAB when importable), then any other caption word, sorted."""
+    """Tokenizer words: `words` (default the world's VOCAB), then any other caption word, sorted."""
     if words is None:
-        try:
-            from attnlab.world.caption import VOCAB
-
-            words = list(VOCAB)
-        except ImportError:
-            words = []
+        words = list(VOCAB)
     words = [w.lower() for w in words]
     known = set(words)
     extra = sorted({w for c in captions for w in str(c).lower().split()} - known)

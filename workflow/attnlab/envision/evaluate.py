@@ -14,10 +14,10 @@ from attnlab import AttnlabError
 from attnlab.claims import claim_row, conjunction, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.envision import PAPER
-from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_json, write_parquet
 from attnlab.metrics.bootstrap import bootstrap_paired_diff, interval_verdict
-from attnlab.world.envision import SUBSCORES, aggregate, image_quality, score_images
+from attnlab.vision.images import read_image_dirs
+from attnlab.world.envision_score import SUBSCORES, aggregate, image_quality, score_images
 
 CONSISTENCY = ("semantic", "factual", "spatial_temporal")
 

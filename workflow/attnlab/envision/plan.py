@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from attnlab.image_world.plan import check_real_path as _check, consistency_params
 from attnlab.seeds import derive_seed
+from attnlab.vision.plan import check_real_path as _check, consistency_params
 
 EXP = "envision"
 RESULTS = f"results/{EXP}"

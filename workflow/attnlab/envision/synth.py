@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_json
-from attnlab.world.envision import read_envision, synthesize
+from attnlab.world.envision_prompts import read_envision, synthesize
 
 
 def main(args: StepArgs) -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.envision import VARIANTS
 from attnlab.figures import sample_grid, save, subplots
-from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
 from attnlab.tables import mean_sd, table_paths, write_table
-from attnlab.world.envision import SUBSCORES, WEIGHTS
+from attnlab.vision.images import read_image_dir
+from attnlab.world.envision_score import SUBSCORES, WEIGHTS
 
 AGGREGATES = tuple(WEIGHTS)
 SHORT = {"semantic": "sem", "factual": "fact", "spatial_temporal": "spat-temp", "basic_properties": "basic",

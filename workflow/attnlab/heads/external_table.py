@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attnlab.attention_sinks.evaluate import per_run_metrics
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
+from attnlab.heads.summary import per_run_metrics, per_seed_metrics
 from attnlab.io import read_parquet
 from attnlab.provenance import provenance
-from attnlab.retrieval_heads.evaluate import per_seed_metrics
 from attnlab.tables import table_paths, write_table
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 from attnlab.claims import claim_row, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.image_world import PAPER
-from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_json, write_parquet
 from attnlab.metrics.bootstrap import bootstrap_paired_diff
+from attnlab.vision.images import read_image_dirs
 from attnlab.world.metrics import caption_accuracy
 from attnlab.world.parser import parse
 from attnlab.world.scene import Scene

@@ -9,9 +9,9 @@ import numpy as np
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import Item, plain
-from attnlab.image_world.images import write_image_dir
 from attnlab.seeds import derive_seed
+from attnlab.vision.consistency import Item, plain
+from attnlab.vision.images import write_image_dir
 from attnlab.world.caption import caption
 from attnlab.world.scene import random_scene
 

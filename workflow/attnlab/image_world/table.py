@@ -8,11 +8,11 @@ import textwrap
 import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
-from attnlab.image_world.evaluate import FIELDS
 from attnlab.figures import sample_grid
-from attnlab.image_world.images import read_image_dir
+from attnlab.image_world.evaluate import FIELDS
 from attnlab.io import read_json, read_parquet
 from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.vision.images import read_image_dir
 
 GRID_COLUMNS = 8
 

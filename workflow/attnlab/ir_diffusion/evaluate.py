@@ -13,10 +13,10 @@ import pandas as pd
 from attnlab import AttnlabError
 from attnlab.claims import claim_row, conjunction, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_parquet, write_parquet
 from attnlab.ir_diffusion import PAPER
 from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
+from attnlab.vision.images import read_image_dirs
 from attnlab.world.metrics import caption_accuracy, consistency, fusion, matched
 from attnlab.world.parser import parse
 from attnlab.world.scene import Scene

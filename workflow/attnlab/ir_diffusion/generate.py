@@ -1,6 +1,6 @@
 """Generate every case under every variant: the plain pass draws the references and the target
 from one shared initial noise; the subjects' masks are read from those drawings; each IR variant
-then regenerates references and target together on the same noise (attnlab.image_world.consistency)."""
+then regenerates references and target together on the same noise (attnlab.vision.consistency)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import Item, multi_subject, plain
-from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.ir_diffusion import VARIANTS
 from attnlab.seeds import derive_seed
+from attnlab.vision.consistency import Item, multi_subject, plain
+from attnlab.vision.images import write_image_dir
 from attnlab.world.scene import Scene
 
 

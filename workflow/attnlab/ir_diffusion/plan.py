@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from attnlab.image_world.plan import consistency_params
 from attnlab.seeds import derive_seed
+from attnlab.vision.plan import consistency_params
 
 EXP = "ir_diffusion"
 RESULTS = f"results/{EXP}"

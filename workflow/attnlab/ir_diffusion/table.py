@@ -7,10 +7,10 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
-from attnlab.image_world.images import read_image_dir
 from attnlab.io import read_json, read_parquet
 from attnlab.ir_diffusion import VARIANTS
 from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.vision.images import read_image_dir
 
 LABELS = {"vanilla": "vanilla", "share": "share only", "share_isolate": "share + isolate",
           "share_reposition": "share + reposition", "full": "full IR (share + isolate + reposition)"}

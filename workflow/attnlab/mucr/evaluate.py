@@ -12,10 +12,10 @@ import pandas as pd
 
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.image_world.images import read_image_dirs
 from attnlab.io import read_parquet, write_parquet
 from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
 from attnlab.mucr import PAPER, VARIANTS
+from attnlab.vision.images import read_image_dirs
 from attnlab.world.mucr import as_image, evaluate_levels, pair_validity
 from attnlab.world.parser import parse
 from attnlab.world.scene import Scene

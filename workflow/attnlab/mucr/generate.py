@@ -10,10 +10,10 @@ from tqdm.auto import tqdm
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import load_pipeline
-from attnlab.image_world.consistency import Item, plain, sequence
-from attnlab.image_world.images import write_image_dir
 from attnlab.io import read_parquet
 from attnlab.seeds import derive_seed
+from attnlab.vision.consistency import Item, plain, sequence
+from attnlab.vision.images import write_image_dir
 from attnlab.world.scene import Scene
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from attnlab.claims import claim_row, not_reproduced_row, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.heads import retrieval
+from attnlab.heads.summary import per_seed_metrics
 from attnlab.io import read_parquet, write_parquet
 from attnlab.retrieval_heads import PAPER
 
@@ -39,33 +39,6 @@ def gather(manifest: list[dict]) -> dict[str, pd.DataFrame]:
                 continue
             frames[name].append(read_parquet(item[name]).assign(seed_index=item["seed_index"]))
     return {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
-
-
-def overall(ablation: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (%) over the whole suite per (seed, condition, k, draw): cells weighted by n."""
-    g = ablation.assign(hits=ablation.accuracy * ablation.n).groupby(["seed_index", "condition", "k", "draw"])
-    return (100 * g.hits.sum() / g.n.sum()).rename("accuracy").reset_index()
-
-
-def per_seed_metrics(heads: pd.DataFrame, ablation: pd.DataFrame, ks: list[int]) -> pd.DataFrame:
-    acc = overall(ablation)
-    rows = []
-    for seed, h in heads.groupby("seed_index"):
-        S = h.pivot(index="layer", columns="head", values="retrieval_score").to_numpy()
-        a = acc[acc.seed_index == seed]
-        base = float(a[a.condition == "none"].accuracy.iloc[0])
-        row = {"seed_index": int(seed), **retrieval.summary(S), "base_accuracy": base,
-               "greedy_exact": float(h.greedy_exact.iloc[0]) * 100,
-               "top_heads": " ".join(f"L{l}H{hh}" for l, hh in retrieval.retrieval_heads(S)[:8])}
-        for k in ks:
-            top = a[(a.condition == "top") & (a.k == k)].accuracy
-            rnd = a[(a.condition == "random") & (a.k == k)].accuracy
-            row[f"top{k}_accuracy"] = float(top.iloc[0]) if len(top) else np.nan
-            row[f"random{k}_accuracy"] = float(rnd.mean()) if len(rnd) else np.nan
-            row[f"top{k}_drop"] = base - row[f"top{k}_accuracy"]
-            row[f"random{k}_drop"] = base - row[f"random{k}_accuracy"]
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:

@@ -13,7 +13,7 @@ SMALL, BIG = 0.14, 0.2  # circumradius below / above which a size word is used
 BACKGROUND_PHRASES = {"day": "in the day", "night": "at night", "fog": "in fog"}
 
 # Words of the Envision-style frame prompts and the rule cues (kept here so VOCAB is complete;
-# attnlab.world.envision and attnlab.world.rules draw their text from these words only).
+# attnlab.world.envision_prompts and attnlab.world.rules draw their text from these words only).
 PROMPT_WORDS = ("this is the 1th 2th 3th 4th event frame of a continuous four stage sequence "
                 "showing")
 CUE_WORDS = ("falls down ripens turns from to puts on divides into two four grows bigger "

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from attnlab.world.caption import caption
-from attnlab.world.envision import N_STAGES, frame_prompt
+from attnlab.world.envision_prompts import N_STAGES, frame_prompt
 from attnlab.world.render import render, to_png
 from attnlab.world.rules import RULES
 from attnlab.world.scene import random_scene

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from attnlab import AttnlabError
+from attnlab.io import read_parquet
 from attnlab.world.caption import caption
 from attnlab.world.metrics import matched
 from attnlab.world.parser import parse
@@ -79,8 +80,6 @@ def as_image(x, base: Path | None = None) -> np.ndarray:
 def read_mucr(path) -> pd.DataFrame:
     """A MuCR parquet (real or ours) with its schema checked; image_0 / image_1 decoded in place
     to (H, W, 3) uint8 arrays and false_cue to a list of str."""
-    from attnlab.io import read_parquet
-
     path = Path(path)
     df = read_parquet(path)
     missing = [c for c in SCHEMA if c not in df.columns]

@@ -24,14 +24,15 @@ from __future__ import annotations
 import numpy as np
 
 from attnlab.world.render import pixel_grid, signed_distance
-from attnlab.world.scene import (BACKGROUNDS, COLORS, CORE_COLORS, CORE_FRACTION, RING_FRACTION, SHAPES,
-                                 Scene, Subject)
+from attnlab.world.scene import BACKGROUNDS, COLORS, CORE_COLORS, CORE_FRACTION, RING_FRACTION, SHAPES, Scene, Subject
 
-_NAMES = list(COLORS) + [f"bg:{k}" for k in BACKGROUNDS] + ["white", "black"]
-_PALETTE = np.array(list(COLORS.values()) + list(BACKGROUNDS.values()) + [CORE_COLORS["white"], CORE_COLORS["black"]],
-                    float)
-_N_SUBJECT_COLORS = len(COLORS)
-_WHITE, _BLACK = len(_NAMES) - 2, len(_NAMES) - 1
+# The palette every pixel is classified against: subject colours first (indices < N_SUBJECT_COLORS),
+# then the backgrounds ("bg:<name>"), then white and black (cores and rings).
+PALETTE_NAMES = list(COLORS) + [f"bg:{k}" for k in BACKGROUNDS] + ["white", "black"]
+PALETTE = np.array(list(COLORS.values()) + list(BACKGROUNDS.values()) + [CORE_COLORS["white"], CORE_COLORS["black"]],
+                   float)
+N_SUBJECT_COLORS = len(COLORS)
+_WHITE, _BLACK = len(PALETTE_NAMES) - 2, len(PALETTE_NAMES) - 1
 # area of a shape of circumradius 1
 _AREA = {"circle": np.pi, "square": 2.0, "triangle": 3 * np.sqrt(3) / 4}
 TOL = 110.0  # RGB distance beyond which a pixel belongs to no palette colour
@@ -105,8 +106,8 @@ def dilate(mask: np.ndarray, steps: int = 1) -> np.ndarray:
 
 
 def classify_pixels(image: np.ndarray, tol: float = TOL) -> np.ndarray:
-    """Per pixel, the index of the nearest palette colour (see _NAMES), or -1 beyond `tol`."""
-    d = np.linalg.norm(image[..., None, :].astype(float) - _PALETTE, axis=-1)
+    """Per pixel, the index of the nearest palette colour (see PALETTE_NAMES), or -1 beyond `tol`."""
+    d = np.linalg.norm(image[..., None, :].astype(float) - PALETTE, axis=-1)
     idx = d.argmin(-1)
     return np.where(d.min(-1) <= tol, idx, -1)
 
@@ -190,9 +191,9 @@ def segments(image: np.ndarray, tol: float = TOL, min_area: int | None = None) -
     if min_area is None:
         min_area = max(4, int(round(0.006 * H * W)))
     cls = classify_pixels(image, tol)
-    bg = _NAMES.index("bg:" + background_of(image))
+    bg = PALETTE_NAMES.index("bg:" + background_of(image))
     # joints: foreground pixels of no subject colour (cores, rings, blurred mixtures)
-    core_lab, n_core = label((cls != bg) & ((cls >= _N_SUBJECT_COLORS) | (cls < 0)))
+    core_lab, n_core = label((cls != bg) & ((cls >= N_SUBJECT_COLORS) | (cls < 0)))
     cands = []
     for ci, color in enumerate(COLORS):
         masks, n_pieces = _pieces(cls, ci, core_lab, n_core)
@@ -229,7 +230,7 @@ def parse(image: np.ndarray, tol: float = TOL, min_area: int | None = None) -> S
         if not disc.any():
             disc = filled & (np.hypot(gx - cx, gy - cy) <= np.hypot(gx - cx, gy - cy)[filled].min() + 1e-9)
         px = image[disc].astype(float)
-        cand = np.stack([_PALETTE[ci], _PALETTE[_WHITE], _PALETTE[_BLACK]])
+        cand = np.stack([PALETTE[ci], PALETTE[_WHITE], PALETTE[_BLACK]])
         votes = np.bincount(np.linalg.norm(px[:, None] - cand, axis=-1).argmin(1), minlength=3) / len(px)
         core = "none"
         if max(votes[1], votes[2]) >= CORE_SHARE:
@@ -256,35 +257,3 @@ def perturb(image: np.ndarray, rng: np.random.Generator, noise: float = 0.0, blu
         out = out + rng.normal(0, noise, out.shape)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
-
-def validate(n: int, seed: int, size: int = 32, noise: float = 0.0, blur: float = 0.0) -> dict:
-    """Parser accuracy against ground truth on n scenes drawn like the training set (random 1-3
-    subject scenes and rule frames), rendered at `size` and optionally degraded (perturb).
-
-    Returns mean accuracies: strict (count, background and every subject's colour, shape, ring and
-    core right), colour, shape, core, ring, count, background (subject-level ones are fractions of
-    true subjects; an unmatched subject counts as wrong), and n.
-    """
-    import json
-
-    from attnlab.world.dataset import training_set
-    from attnlab.world.metrics import caption_accuracy, matched
-    from attnlab.world.render import render
-
-    rng = np.random.default_rng(seed + 1)
-    df = training_set(n, seed, size)
-    keys = ("strict", "colour", "shape", "core", "ring", "count", "background")
-    acc = {k: [] for k in keys}
-    for text in df.scene:
-        truth = Scene.from_dict(json.loads(text))
-        got = parse(perturb(render(truth, size).image, rng, noise, blur))
-        ca = caption_accuracy(got, truth)
-        m = matched(got, truth)
-        core = [g is not None and g.core == t.core for g, t in zip(m, truth.subjects)]
-        acc["core"].append(float(np.mean(core)) if core else 1.0)
-        for k in ("colour", "shape", "ring", "count", "background"):
-            acc[k].append(ca[k])
-        acc["strict"].append(float(ca["strict"] == 1 and all(core)))
-    out = {k: float(np.mean(v)) for k, v in acc.items()}
-    out["n"] = n
-    return out

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnlab.world.scene import (BACKGROUNDS, COLORS, CORE_COLORS, CORE_FRACTION, RING_COLOR,
-                                 RING_FRACTION, Scene, Subject)
+from attnlab.world.scene import (
+    BACKGROUNDS,
+    COLORS,
+    CORE_COLORS,
+    CORE_FRACTION,
+    RING_COLOR,
+    RING_FRACTION,
+    Scene,
+    Subject,
+)
 
 _COS30 = np.sqrt(3) / 2
 

@@ -5,7 +5,7 @@ how well a parsed trajectory obeys it (`adherence`, in [0, 1]). Every rule keeps
 hidden `core` across frames (identity), so a generated sequence can be checked for identity
 independently of the rule.
 
-Envision domains (one family each in attnlab.world.envision, ENVISION_RULES):
+Envision domains (one family each in attnlab.world.envision_prompts, ENVISION_RULES):
   Physics -> fall (free fall from rest, y - y0 proportional to t^2)
   Chemistry -> mix (two subjects approach; on contact both take the mixed colour)
   Biology -> divide (one subject becomes two, then four, same colour/shape/core, area kept)
@@ -29,7 +29,7 @@ import numpy as np
 
 from attnlab.world.caption import subject_phrase
 from attnlab.world.metrics import matched
-from attnlab.world.scene import COLORS, GAP, MARGIN, RING_REACH, SHAPES, Scene, Subject
+from attnlab.world.scene import COLORS, GAP, MARGIN, RING_REACH, SHAPES, Scene, Subject, random_scene
 
 DOMAINS = ("Biology", "Chemistry", "Physics", "Geography", "Meteorology", "Culture/History")
 CUE_TYPES = ("action", "appearance", "clothing", "environment")
@@ -236,8 +236,6 @@ def background_adherence(parsed: list[Scene], truth: list[Scene]) -> float:
 
 def _background_initial(before: str):
     def initial(rng) -> Scene:
-        from attnlab.world.scene import random_scene
-
         return random_scene(rng, int(rng.integers(1, 3)), backgrounds=(before,))
     return initial
 

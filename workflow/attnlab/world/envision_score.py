@@ -1,87 +1,15 @@
-"""Envision-format four-stage process prompts from the world's rule families, and Envision-Score.
-
-Schema of one record (Envision's own, arXiv 2512.01816):
-    {"index": int, "category": one of DOMAINS, "process_type": str,
-     "prompts": [{"step": 1..4, "prompt": str, "explanation": str} x 4]}
-Our prompts follow the paper's phrasing ("This is the 1th event frame of a continuous four-stage
-event sequence showing ...") in lower-case VOCAB words without punctuation ("four stage"), so the
-world's tokenizer reads them; each prompt ends with the caption of its ground-truth frame.
-"""
+"""Envision-Score (arXiv 2512.01816) of generated four-stage sequences, measured by parsing the
+frames and comparing them with the ground truth of attnlab.world.envision_prompts.synthesize:
+nine 0-5 sub-scores in three dimensions, aggregated with the paper's weights."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from attnlab.world.caption import caption
-from attnlab.world.rules import DOMAINS, ENVISION_RULES, RULES, Rule, get_rule
+from attnlab.world.metrics import caption_accuracy, fusion, matched
+from attnlab.world.parser import N_SUBJECT_COLORS, PALETTE, PALETTE_NAMES, TOL, background_of, dilate, parse, segments
+from attnlab.world.rules import Rule, get_rule
 from attnlab.world.scene import Scene
-
-N_STAGES = 4
-ORDINALS = ("1th", "2th", "3th", "4th")
-
-
-def frame_prompt(step: int, rule: Rule | str, frames: list[Scene]) -> str:
-    """Prompt of stage `step` (1-based) of the four-stage sequence `frames` under `rule`."""
-    rule = get_rule(rule)
-    return (f"this is the {ORDINALS[step - 1]} event frame of a continuous four stage event sequence "
-            f"showing {rule.describe(frames[0])} {caption(frames[step - 1])}")
-
-
-def frame_explanation(step: int, rule: Rule | str, frames: list[Scene]) -> str:
-    rule = get_rule(rule)
-    return f"{rule.describe(frames[0])} then {caption(frames[step - 1])}"
-
-
-def synthesize(n: int, seed: int) -> tuple[list[dict], dict[str, dict]]:
-    """n records cycling over the six domains (one rule family each, ENVISION_RULES), and the
-    ground truth keyed by str(index): {"rule": name, "frames": [4 scene dicts]}."""
-    rng = np.random.default_rng(seed)
-    records, truth = [], {}
-    for index in range(n):
-        category = DOMAINS[index % len(DOMAINS)]
-        rule = RULES[ENVISION_RULES[category]]
-        frames = rule.frames(rule.initial_scene(rng), N_STAGES)
-        records.append({
-            "index": index, "category": category, "process_type": rule.process,
-            "prompts": [{"step": k, "prompt": frame_prompt(k, rule, frames),
-                         "explanation": frame_explanation(k, rule, frames)} for k in range(1, N_STAGES + 1)],
-        })
-        truth[str(index)] = {"rule": rule.name, "frames": [f.to_dict() for f in frames]}
-    return records, truth
-
-
-def read_envision(path) -> list[dict]:
-    """An Envision prompt file (real or ours): a JSON list of records, each with index, category,
-    process_type and prompts (4 x {step, prompt, explanation}). Errors name the file and record."""
-    from pathlib import Path
-
-    from attnlab import AttnlabError
-    from attnlab.io import read_json
-
-    path = Path(path)
-    data = read_json(path)
-    if isinstance(data, dict):  # a {"data": [...]} wrapper or a single record
-        data = data.get("data", [data])
-    if not isinstance(data, list):
-        raise AttnlabError(f"{path}: expected a JSON list of Envision records, got {type(data).__name__}")
-    for k, rec in enumerate(data):
-        where = f"{path}: record {k} (index {rec.get('index', '?') if isinstance(rec, dict) else '?'})"
-        if not isinstance(rec, dict):
-            raise AttnlabError(f"{where}: not a JSON object")
-        missing = [key for key in ("index", "category", "process_type", "prompts") if key not in rec]
-        if missing:
-            raise AttnlabError(f"{where}: missing keys {missing}")
-        prompts = rec["prompts"]
-        if not isinstance(prompts, list) or len(prompts) != N_STAGES:
-            raise AttnlabError(f"{where}: prompts must be a list of {N_STAGES} stages")
-        for p in prompts:
-            miss = [key for key in ("step", "prompt", "explanation") if not isinstance(p, dict) or key not in p]
-            if miss:
-                raise AttnlabError(f"{where}: a stage lacks {miss}")
-    return data
-
-
-# ---------------------------------------------------------------- Envision-Score
 
 WEIGHTS = {
     "consistency": {"semantic": 0.33, "factual": 0.33, "spatial_temporal": 0.34},
@@ -104,8 +32,6 @@ def aggregate(sub: dict) -> dict:
 
 
 def _tracked(parsed: list[Scene], truth: list[Scene]):
-    from attnlab.world.metrics import matched
-
     return [matched(p, t)[0] if t.subjects and p.subjects else None for p, t in zip(parsed, truth)]
 
 
@@ -115,19 +41,17 @@ def image_quality(image: np.ndarray) -> dict:
     clean (1 - the share of subject-coloured pixels outside every parsed subject: stray
     fragments, the artifact rate), fidelity (1 - mean distance of pixels to the nearest palette
     colour / parser.TOL, clipped: how pure the colours are)."""
-    from attnlab.world.parser import _N_SUBJECT_COLORS, _NAMES, _PALETTE, TOL, background_of, dilate, segments
-
     image = np.asarray(image)
     segs, cls = segments(image)
-    bg = _NAMES.index("bg:" + background_of(image))
+    bg = PALETTE_NAMES.index("bg:" + background_of(image))
     covered = np.zeros(cls.shape, bool)
     for s in segs:
         covered |= dilate(s["filled"], 2)
     explained = float(((cls == bg) | covered).mean())
-    colored = (cls >= 0) & (cls < _N_SUBJECT_COLORS)
+    colored = (cls >= 0) & (cls < N_SUBJECT_COLORS)
     stray = colored & ~covered
     clean = 1.0 - (float(stray.sum() / colored.sum()) if colored.any() else 0.0)
-    d = np.linalg.norm(image[..., None, :].astype(float) - _PALETTE, axis=-1).min(-1)
+    d = np.linalg.norm(image[..., None, :].astype(float) - PALETTE, axis=-1).min(-1)
     fidelity = float(np.clip(1 - d.mean() / TOL, 0, 1))
     return {"explained": explained, "clean": clean, "fidelity": fidelity}
 
@@ -150,8 +74,6 @@ def score(parsed_frames: list[Scene], truth_frames: list[Scene], rule: Rule | st
                    then the aesthetics and overall are NaN too.
     The tracked subject is the true subject 0 of each frame, matched by colour, shape, position.
     """
-    from attnlab.world.metrics import caption_accuracy, fusion, matched
-
     rule = get_rule(rule)
     if len(parsed_frames) != len(truth_frames):
         raise ValueError(f"{len(parsed_frames)} parsed frames for {len(truth_frames)} true frames")
@@ -200,8 +122,6 @@ def score(parsed_frames: list[Scene], truth_frames: list[Scene], rule: Rule | st
 
 
 def score_images(images: list[np.ndarray], truth_entry: dict) -> dict:
-    """Parse four generated frames and score them against a truth entry of synthesize()."""
-    from attnlab.world.parser import parse
-
+    """Parse four generated frames and score them against a truth entry of envision_prompts.synthesize()."""
     truth = [Scene.from_dict(f) for f in truth_entry["frames"]]
     return score([parse(np.asarray(im)) for im in images], truth, truth_entry["rule"], images)

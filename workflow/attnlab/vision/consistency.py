@@ -1,4 +1,4 @@
-"""Generation that keeps subjects consistent with reference images (attnlab.diffusion.ir_attention).
+"""Generation that keeps subjects consistent with reference images (attnlab.diffusion.generate).
 
 Plain passes are batched across all cases of a step (the tiny UNet's cost is per call, not per
 image); each item keeps its own initial noise, shared by its references and targets, so the IR
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnlab.diffusion.ir_attention import generate_consistent
+from attnlab.diffusion.generate import generate_consistent
 from attnlab.diffusion.sample import generate
-from attnlab.image_world.masks import subject_masks
+from attnlab.vision.masks import subject_masks
 from attnlab.world.scene import Scene
 
 BATCH = 32

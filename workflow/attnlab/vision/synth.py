@@ -1,4 +1,7 @@
-"""The text-to-image model's training set: captioned world renders (PNG bytes, caption, scene)."""
+"""The text-to-image model's training set: captioned world renders (PNG bytes, caption, scene).
+
+    python -m attnlab.vision.synth --output data TRAIN.parquet --params JSON  (n, seed, size)
+"""
 
 from __future__ import annotations
 
