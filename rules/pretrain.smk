@@ -79,34 +79,6 @@ rule icl_regression_train:
         " --params {params.json:q} > {log:q} 2>&1"
 
 
-# --- random_features: synthesise one seed's data and fit every model by closed-form ridge ---------
-
-
-rule random_features_fit:
-    output:
-        fit="results/random_features/fits/seed{seed}.parquet",
-    log:
-        "results/logs/random_features/fit/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/random_features/fit/seed{seed}.tsv"
-    conda:
-        "../envs/train.yaml"
-    threads: 1
-    resources:
-        mem_mb=random_features_plan.mem_mb(exp_config("random_features")),
-        runtime=random_features_plan.runtime_min(exp_config("random_features")),
-    params:
-        json=lambda w: as_json(
-            random_features_plan.fit_params(
-                exp_config("random_features"), BASE_SEED, int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.random_features.fit"),
-    shell:
-        "python -m attnlab.random_features.fit --output fit {output.fit:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 # --- vision track: the tiny text-to-image model (skipped when vision.model.path is set) ------------
 
 

@@ -16,6 +16,8 @@ PLANS = [
     "attnlab.meta_tokens.plan",
     "attnlab.retrieval_heads.plan",
     "attnlab.attention_sinks.plan",
+    "attnlab.pavlov.plan",
+    "attnlab.random_features.plan",
 ]
 
 REGISTRY: dict[str, Experiment] = {}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, keyname, require, table_step
 from attnlab.seeds import derive_seed
 
 EXP = "pavlov"
 RESULTS = f"results/{EXP}"
 
 
+CAPACITY = RESULTS + "/capacity/seed{seed}.parquet"
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("capacity", "slopes")}
+
+
 def capacity_path(seed: int) -> str:
-    return f"{RESULTS}/capacity/seed{seed}.parquet"
+    return CAPACITY.format(seed=seed)
 
 
 def capacity_paths(cfg: dict) -> list[str]:
@@ -35,3 +40,27 @@ def runtime_min(cfg: dict) -> int:
     10 s per seed up to d_k = 256 with 100 trials on one thread; 3× margin."""
     scale = (max(cfg["d_ks"]) / 256) ** 3 * cfg["trials"] / 100
     return max(15, int(3 * 10 * scale / 60) + 1)
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    require(len(set(ctx.cfg["d_ks"])) >= 2, f"{keyname(EXP, 'd_ks')} = {ctx.cfg['d_ks']}: a capacity slope needs at "
+            "least two distinct key dimensions")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    return [
+        Step("capacity", "attnlab.pavlov.measure", "analysis", output={"capacity": CAPACITY},
+             runtime=runtime_min(cfg), params=lambda w: measure_params(cfg, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={"capacity": capacity_paths(cfg)}, output=METRICS,
+                      params=evaluate_params(cfg), mem_mb=1000, runtime=5),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),
+                   figures={"capacity": "capacity vs d_k"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="Transformers through the lens of Pavlovian conditioning (arXiv 2508.08289)",
+                        steps=steps, figures=("capacity",), check=check)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, keyname, require, table_step
 from attnlab.seeds import derive_seed
 
 EXP = "random_features"
 RESULTS = f"results/{EXP}"
 
 
+FIT = RESULTS + "/fits/seed{seed}.parquet"
+METRICS = {"metrics": f"{RESULTS}/metrics/fits.parquet"}
+
+
 def fit_path(seed: int) -> str:
-    return f"{RESULTS}/fits/seed{seed}.parquet"
+    return FIT.format(seed=seed)
 
 
 def fit_paths(cfg: dict) -> list[str]:
@@ -50,3 +55,27 @@ def runtime_min(cfg: dict) -> int:
     p, n = cfg["heads"] * cfg["d"], max(cfg["sample_sizes"])
     scale = (n * p**2 + p**3) / (1e4 * 1024**2 + 1024**3)
     return max(15, int(3 * 10 * scale * len(cfg["ridge_log10_lambda"]) / 60) + 1)
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    lo, hi = ctx.cfg["ridge_log10_lambda"]
+    require(lo <= hi, f"{keyname(EXP, 'ridge_log10_lambda')} = [{lo}, {hi}]: the lower end exceeds the upper end")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    return [
+        Step("fit", "attnlab.random_features.fit", "train", output={"fit": FIT}, mem_mb=mem_mb(cfg),
+             runtime=runtime_min(cfg), params=lambda w: fit_params(cfg, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={"fits": fit_paths(cfg)}, output=METRICS,
+                      params=evaluate_params(cfg), mem_mb=1000, runtime=5),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),
+                   figures={"mse": "MSE vs sample size"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="A single attention layer through the random-features lens (arXiv 2307.11353)",
+                        steps=steps, figures=("mse",), check=check)
