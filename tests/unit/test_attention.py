@@ -232,3 +232,24 @@ def test_masked_softmax_zeroes_rows_without_keys_and_keeps_gradients_finite():
     assert torch.equal(p[1], torch.zeros(3))
     (p * torch.arange(3.0)).sum().backward()
     assert torch.isfinite(scores.grad).all() and torch.equal(scores.grad[1], torch.zeros(3))
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_a_stack_of_models_under_vmap_equals_each_model_alone(attention):
+    """No mechanism branches on tensor values, so torch.func.vmap over stacked weights works."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    models, x = [make(attention, seed=s).train() for s in (0, 1)], torch.stack([tokens(seed=0), tokens(seed=1)])
+    params, buffers = stack_module_state(models)
+
+    def loss(p, b, ids):
+        return functional_call(models[0], (p, b), (ids,), {"labels": ids}).loss
+
+    stacked = vmap(loss)(params, buffers, x)
+    stacked.sum().backward()
+    for i, model in enumerate(models):
+        alone = model(x[i], labels=x[i]).loss
+        alone.backward()
+        torch.testing.assert_close(stacked[i], alone)
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(params[name].grad[i], p.grad, msg=name)

@@ -39,7 +39,7 @@ class DynamicMaskAttention(Attention):
         if T <= self.window:
             return causal.expand_as(bias), bias
         ranked = bias.masked_fill(~causal, float("-inf"))
-        keep = torch.zeros_like(ranked, dtype=torch.bool).scatter_(-1, ranked.topk(self.window, -1).indices, True)
+        keep = torch.zeros_like(ranked, dtype=torch.bool).scatter(-1, ranked.topk(self.window, -1).indices, True)
         return keep & causal, bias
 
     def attend(self, q, k, v, ctx):

@@ -47,7 +47,7 @@ class MoHAttention(Attention):
         alpha = torch.softmax(self.w_mix(x), dim=-1)
         routed_p = torch.softmax(self.w_routed(x), dim=-1)
         top = routed_p.topk(self.top_k, dim=-1).indices
-        chosen = torch.zeros_like(routed_p).scatter_(-1, top, 1.0)
+        chosen = torch.zeros_like(routed_p).scatter(-1, top, 1.0)  # out of place: batched under vmap
         routed = alpha[..., 1:2] * self.top_k * routed_p * chosen
         parts = [routed]
         if self.w_shared is not None:
