@@ -10,7 +10,7 @@ import torch
 
 from attnlab.icl_regression import evaluate, plan
 from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
-from attnlab.icl_regression.model import ICLAttention, prompt_tensors
+from attnlab.icl_regression.model import ICLAttention, ICLConfig, prompt_tensors
 from attnlab.icl_regression.patterns import head_patterns, homogeneity, last_entry_ratio, offdiag_ratio, omega, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
 from attnlab.icl_regression.synth import from_frame, sample_prompts, synthesize, to_frame
@@ -54,6 +54,10 @@ def test_synthesis_is_seeded():
 
 # --- model --------------------------------------------------------------------------------------
 
+def icl(d, heads, mechanism, train_length):
+    return ICLAttention(ICLConfig(d=d, heads=heads, mechanism=mechanism, train_length=train_length))
+
+
 def direct_forward(model, z, zq):
     """ŷ = Σ_h Σ_l attn_l · OV_h z_l, written as loops over heads and tokens."""
     kq, ov = model.kq().detach(), model.ov().detach()
@@ -61,12 +65,12 @@ def direct_forward(model, z, zq):
     for b in range(len(z)):
         for h in range(kq.shape[0]):
             s = torch.stack([z[b, l] @ kq[h] @ zq[b] for l in range(z.shape[1])])
-            if model.config["mechanism"] == "softmax":
+            if model.config.mechanism == "softmax":
                 w = torch.exp(s - s.max()) / torch.exp(s - s.max()).sum()
-            elif model.config["mechanism"] == "linear-length":
+            elif model.config.mechanism == "linear-length":
                 w = s / z.shape[1]
             else:
-                w = s / model.config["train_length"]
+                w = s / model.config.train_length
             out[b] += sum(w[l] * (ov[h] @ z[b, l]) for l in range(z.shape[1]))
     return out
 
@@ -75,7 +79,7 @@ def direct_forward(model, z, zq):
                                              ("linear-fixed", 2)])
 def test_forward_matches_direct_computation(mechanism, heads):
     torch.manual_seed(0)
-    model = ICLAttention(4, heads, mechanism, train_length=5)
+    model = icl(4, heads, mechanism, train_length=5)
     x, y, _ = sample_prompts(np.random.default_rng(1), 3, 7, 4, 0.1)
     z, zq, yq = prompt_tensors(x, y)
     assert z.shape == (3, 7, 5) and torch.all(zq[:, -1] == 0) and torch.equal(yq, torch.tensor(y[:, -1], dtype=torch.float32))
@@ -85,7 +89,7 @@ def test_forward_matches_direct_computation(mechanism, heads):
 
 def test_linear_normalisations_agree_at_the_training_length():
     torch.manual_seed(0)
-    a, b = ICLAttention(3, 1, "linear-length", 6), ICLAttention(3, 1, "linear-fixed", 6)
+    a, b = icl(3, 1, "linear-length", 6), icl(3, 1, "linear-fixed", 6)
     b.load_state_dict(a.state_dict())
     x, y, _ = sample_prompts(np.random.default_rng(2), 4, 6, 3, 0.1)
     torch.testing.assert_close(a(*prompt_tensors(x, y)[:2]), b(*prompt_tensors(x, y)[:2]))
@@ -93,19 +97,44 @@ def test_linear_normalisations_agree_at_the_training_length():
     torch.testing.assert_close(2 * a(*prompt_tensors(x, y)[:2]), b(*prompt_tensors(x, y)[:2]))
 
 
-def test_run_directory_round_trip(tmp_path):
+def test_initialisation_is_the_papers_uniform_fan_in():
+    """Seeded like nn.Linear's default init, in the order w_q, w_k, w_v, w_o (the numbers every
+    trained run starts from)."""
     torch.manual_seed(0)
-    model = ICLAttention(3, 2, "softmax", 8)
-    model.save_run(tmp_path)
-    loaded = ICLAttention.from_run_dir(tmp_path)
-    assert loaded.config == model.config
+    model = icl(2, 2, "softmax", 4)
+    torch.manual_seed(0)
+    b = 1 / math.sqrt(3)
+    want = [torch.empty(2, 3, 3).uniform_(-b, b) for _ in range(3)]
+    want.append(torch.empty(2, 3).uniform_(-1 / math.sqrt(6), 1 / math.sqrt(6)))  # fan-in H·(d+1)
+    for name, w in zip(("w_q", "w_k", "w_v", "w_o"), want):
+        assert torch.equal(getattr(model, name).detach(), w), name
+
+
+def test_run_directory_round_trip(tmp_path):
+    from transformers import AutoModel
+
+    import attnlab.models  # noqa: F401  (registers the Auto classes)
+
+    torch.manual_seed(0)
+    model = icl(3, 2, "softmax", 8)
+    model.save_pretrained(tmp_path)
+    assert {"config.json", "model.safetensors"} <= {p.name for p in tmp_path.iterdir()}
     x, y, _ = sample_prompts(np.random.default_rng(0), 2, 8, 3, 0.1)
-    torch.testing.assert_close(loaded(*prompt_tensors(x, y)[:2]), model(*prompt_tensors(x, y)[:2]))
+    for loaded in (ICLAttention.from_run_dir(tmp_path), AutoModel.from_pretrained(tmp_path)):
+        assert type(loaded) is ICLAttention and not loaded.training
+        c = loaded.config
+        assert (c.d, c.heads, c.mechanism, c.train_length) == (3, 2, "softmax", 8)
+        assert torch.equal(loaded(*prompt_tensors(x, y)[:2]), model(*prompt_tensors(x, y)[:2]))
+
+
+def test_unknown_mechanism_is_named():
+    with pytest.raises(ValueError, match="unknown mechanism 'cosine'"):
+        ICLConfig(mechanism="cosine")
 
 
 def test_training_lowers_the_test_mse():
     torch.manual_seed(0)
-    model = ICLAttention(3, 1, "linear-length", 10)
+    model = icl(3, 1, "linear-length", 10)
     x, y, _ = sample_prompts(np.random.default_rng(9), 2000, 10, 3, 0.1)
     before = evaluate.mse(evaluate.predict(model, x, y), y)
     log = train(model, steps=150, batch_size=64, lr=0.01, noise_var=0.1, seed=0, log_every=50)
@@ -160,7 +189,7 @@ def test_opposite_heads_implement_debiased_gd():
     """Two heads with KQ = ±ω I and OV = ±μ e_y: to first order in ω, the softmax layer is the
     debiased-GD predictor with η = Σ_h ω_h μ_h (the paper's mechanism)."""
     d, w, mu = 4, 0.02, 5.0
-    model = ICLAttention(d, 2, "softmax", 40)
+    model = icl(d, 2, "softmax", 40)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()

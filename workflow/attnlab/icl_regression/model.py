@@ -6,39 +6,67 @@ Q_h, K_h, V_h ∈ R^{(d+1)×(d+1)} and O_h ∈ R^{1×(d+1)} per head; no positio
 query attends to the L context tokens only. `attn` is a mechanism from attention.py (softmax,
 or linear attention with a 1/L or a fixed 1/L_train factor).
 
-A plain torch module rather than a transformers PreTrainedModel: importing transformers costs
-~6 s per process, more than training one of these models takes at mini scale. A run directory
-(config.json + model.safetensors) loads with `ICLAttention.from_run_dir(path)`.
+A transformers model: a run directory (config.json + model.safetensors, and the model's code,
+see attnlab.remote_code) loads with `AutoModel.from_pretrained(path)` after `import attnlab.models`,
+or with `trust_remote_code=True` where attnlab is not installed.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers import initialization as init
 
 from attnlab.icl_regression.attention import MECHANISMS
+from attnlab.remote_code import SelfDescribingModel
 
 
-class ICLAttention(nn.Module):
-    def __init__(self, d: int, heads: int, mechanism: str, train_length: int):
-        super().__init__()
-        if mechanism not in MECHANISMS:
-            raise ValueError(f"unknown mechanism {mechanism!r} (choose from {sorted(MECHANISMS)})")
-        self.config = {"d": d, "heads": heads, "mechanism": mechanism, "train_length": train_length}
-        D = d + 1
-        self.w_q = nn.Parameter(torch.empty(heads, D, D))
-        self.w_k = nn.Parameter(torch.empty(heads, D, D))
-        self.w_v = nn.Parameter(torch.empty(heads, D, D))
-        self.w_o = nn.Parameter(torch.empty(heads, D))
+class ICLConfig(PretrainedConfig):
+    """
+    d:             dimension of the covariates x (tokens are z = [x; y] ∈ R^{d+1})
+    heads:         number of attention heads H
+    mechanism:     a key of `attnlab.icl_regression.attention.MECHANISMS`
+    train_length:  the training prompt length L_train (the fixed factor of "linear-fixed")
+    """
+
+    model_type = "attnlab_icl_regression"
+
+    d: int = 5
+    heads: int = 1
+    mechanism: str = "softmax"
+    train_length: int = 40
+
+    def __post_init__(self, **kwargs):
+        if self.mechanism not in MECHANISMS:
+            raise ValueError(f"unknown mechanism {self.mechanism!r} (choose from {sorted(MECHANISMS)})")
+        super().__post_init__(**kwargs)
+
+
+class ICLAttention(SelfDescribingModel, PreTrainedModel):
+    config_class = ICLConfig
+    base_model_prefix = "icl"
+    main_input_name = "z"
+
+    def __init__(self, config: ICLConfig):
+        super().__init__(config)
+        D, H = config.d + 1, config.heads
+        self.w_q = nn.Parameter(torch.empty(H, D, D))
+        self.w_k = nn.Parameter(torch.empty(H, D, D))
+        self.w_v = nn.Parameter(torch.empty(H, D, D))
+        self.w_o = nn.Parameter(torch.empty(H, D))
+        self.post_init()
+
+    def _init_weights(self, module):
+        if module is not self:
+            return
         # nn.Linear's default init, as in the paper's code: U(±1/√fan_in)
+        D, H = self.config.d + 1, self.config.heads
         for w in (self.w_q, self.w_k, self.w_v):
-            nn.init.uniform_(w, -1 / math.sqrt(D), 1 / math.sqrt(D))
-        nn.init.uniform_(self.w_o, -1 / math.sqrt(heads * D), 1 / math.sqrt(heads * D))
+            init.uniform_(w, -1 / math.sqrt(D), 1 / math.sqrt(D))
+        init.uniform_(self.w_o, -1 / math.sqrt(H * D), 1 / math.sqrt(H * D))
 
     def kq(self) -> torch.Tensor:
         """KQ_h = W_Kᵀ W_Q / √(d+1), (H, d+1, d+1): score of token z_l is z_lᵀ KQ_h z_q."""
@@ -50,21 +78,12 @@ class ICLAttention(nn.Module):
 
     def forward(self, z: torch.Tensor, zq: torch.Tensor, per_head: bool = False) -> torch.Tensor:
         """z: (B, L, d+1) context tokens, zq: (B, d+1) query → ŷ (B,), or (B, H) per head."""
-        return predict(self.kq(), self.ov(), z, zq, self.config["mechanism"], self.config["train_length"],
-                       per_head)
-
-    def save_run(self, run_dir) -> None:
-        run_dir = Path(run_dir)
-        (run_dir / "config.json").write_text(json.dumps(self.config, indent=2) + "\n")
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()},
-                  str(run_dir / "model.safetensors"))
+        return predict(self.kq(), self.ov(), z, zq, self.config.mechanism, self.config.train_length, per_head)
 
     @classmethod
     def from_run_dir(cls, run_dir) -> "ICLAttention":
-        run_dir = Path(run_dir)
-        model = cls(**json.loads((run_dir / "config.json").read_text()))
-        model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
-        return model.eval()
+        """The trained model of a run directory (`from_pretrained`, in eval mode)."""
+        return cls.from_pretrained(run_dir).eval()
 
 
 def kq_matrix(w_q: torch.Tensor, w_k: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
-from attnlab.icl_regression.model import ICLAttention, kq_matrix, ov_vector, predict, prompt_tensors
+from attnlab.icl_regression.model import ICLAttention, ICLConfig, kq_matrix, ov_vector, predict, prompt_tensors
 from attnlab.icl_regression.synth import sample_prompts
 from attnlab.io import atomic_dir, write_jsonl_line
 
@@ -25,18 +25,19 @@ PARAMS = ("w_q", "w_k", "w_v", "w_o")
 
 
 def build_model(d: int, run: dict, train_length: int, seed: int) -> ICLAttention:
+    config = ICLConfig(d=d, heads=run["heads"], mechanism=run["mechanism"], train_length=train_length)
     torch.manual_seed(seed)
-    return ICLAttention(d, run["heads"], run["mechanism"], train_length)
+    return ICLAttention(config)
 
 
 def train_stacked(models: list[ICLAttention], *, steps: int, batch_size: int, lr: float, noise_var: float,
                   seeds: list[int], log_every: int, logs=None) -> list[list[dict]]:
     """Train `models` (same config) side by side; model i draws its prompts from seed i. Writes
     the trained weights back into the models; returns each model's log records."""
-    cfg = models[0].config
-    if any(m.config != cfg for m in models) or len(seeds) != len(models):
+    shape = lambda c: (c.d, c.heads, c.mechanism, c.train_length)  # noqa: E731
+    if any(shape(m.config) != shape(models[0].config) for m in models) or len(seeds) != len(models):
         raise AttnlabError("a training stack needs models of one config and one seed per model")
-    d, L, mech = cfg["d"], cfg["train_length"], cfg["mechanism"]
+    d, _, mech, L = shape(models[0].config)
     stack = nn.ParameterDict({k: nn.Parameter(torch.stack([getattr(m, k).detach() for m in models]))
                               for k in PARAMS})
     rngs = [np.random.default_rng(s) for s in seeds]
@@ -91,7 +92,7 @@ def main(args: StepArgs) -> None:
         train_stacked(models, steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
                       noise_var=p["noise_var"], seeds=seeds, log_every=p["log_every"], logs=logs)
         for m, t in zip(models, tmps):
-            m.save_run(t)
+            m.save_pretrained(t)
 
 
 if __name__ == "__main__":

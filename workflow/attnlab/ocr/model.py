@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
+
+from attnlab.remote_code import SelfDescribingModel
 
 
 class OCRConfig(PretrainedConfig):
@@ -39,7 +41,7 @@ class OCROutput(ModelOutput):
     attentions: torch.Tensor | None = None
 
 
-class OCRTransformer(PreTrainedModel):
+class OCRTransformer(SelfDescribingModel, PreTrainedModel):
     config_class = OCRConfig
     base_model_prefix = "ocr"
 
@@ -81,7 +83,3 @@ class OCRTransformer(PreTrainedModel):
         logits = (attn.unsqueeze(-1) * self._ov_rows(input_ids)).sum(dim=1)  # (B, V)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return OCROutput(loss=loss, logits=logits, attentions=attn)
-
-
-AutoConfig.register(OCRConfig.model_type, OCRConfig)
-AutoModel.register(OCRConfig, OCRTransformer)
