@@ -28,12 +28,18 @@ report: setup
 		$(SMK) $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html; \
 	else echo "results/report.html is up to date"; fi
 
+# Two pytest-xdist workers; a module's tests stay together (see SLOW_FIRST in tests/conftest.py).
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
+# ruff format --check joins once the code is formatted ([tool.attnlab.lint] ruff_format in pyproject.toml).
 lint: setup
 	$(SMK) --lint
 	$(VENV)/bin/snakefmt --check Snakefile rules
+	$(VENV)/bin/ruff check .
+	@if $(VENV)/bin/python -c 'import sys, tomllib; sys.exit(not tomllib.load(open("pyproject.toml", "rb"))["tool"]["attnlab"]["lint"]["ruff_format"])'; \
+	then $(VENV)/bin/ruff format --check .; else echo "ruff format --check: off until [tool.attnlab.lint] ruff_format = true"; fi
 
 smoke: setup
 	$(SMK) --cores $(CORES) --configfile config/smoke.yaml
