@@ -65,8 +65,6 @@ MODEL_DIR = vision_plan.model_dir(VISION)
 
 
 wildcard_constraints:
-    task=r"n\d+m\d+",
-    run=r"[a-z0-9-]+",
     seed=r"\d+",
 
 

@@ -1,59 +1,6 @@
 # Data synthesis: every experiment's generated data sets, written as Parquet.
 
 
-rule ocr_synth:
-    output:
-        data="results/ocr/data/{task}/seed{seed}.parquet",
-    log:
-        "results/logs/ocr/synth/{task}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/ocr/synth/{task}/seed{seed}.tsv"
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            ocr_plan.synth_params(exp_config("ocr"), BASE_SEED, w.task, int(w.seed))
-        ),
-        code=code_version("attnlab.ocr.synth"),
-    shell:
-        "python -m attnlab.ocr.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
-# --- icl_regression: fixed test prompts of in-context linear regression ----------------------------
-
-
-rule icl_regression_synth:
-    output:
-        data="results/icl_regression/data/d{dim}/seed{seed}.parquet",
-    log:
-        "results/logs/icl_regression/synth/d{dim}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/icl_regression/synth/d{dim}/seed{seed}.tsv"
-    wildcard_constraints:
-        dim=r"\d+",
-    conda:
-        "../envs/synth.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=lambda w: as_json(
-            icl_regression_plan.synth_params(
-                exp_config("icl_regression"), BASE_SEED, int(w.dim), int(w.seed)
-            )
-        ),
-        code=code_version("attnlab.icl_regression.synth"),
-    shell:
-        "python -m attnlab.icl_regression.synth --output data {output.data:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
-
-
 # --- vision track: world renders, IR cases, MuCR pairs, Envision prompts ---------------------------
 
 

@@ -1,56 +1,6 @@
 # Paper tables (Markdown, CSV, LaTeX, HTML), figures, and the gathered claims table.
 
 
-rule ocr_table:
-    input:
-        metrics="results/ocr/metrics/metrics.parquet",
-        spectra="results/ocr/metrics/spectra.parquet",
-        claims="results/claims/ocr.json",
-    output:
-        md="results/tables/ocr.md",
-        csv="results/tables/ocr.csv",
-        tex="results/tables/ocr.tex",
-        html=report(
-            "results/tables/ocr.html",
-            caption="report/ocr_table.rst",
-            category="ocr",
-            labels={"figure": "paper table"},
-        ),
-        spectra_fig=report(
-            "results/figures/ocr_spectra.png",
-            caption="report/ocr_spectra.rst",
-            category="ocr",
-            labels={"figure": "W_OV spectrum"},
-        ),
-        head_dim_fig=report(
-            "results/figures/ocr_head_dim.png",
-            caption="report/ocr_head_dim.rst",
-            category="ocr",
-            labels={"figure": "head-dim sweep"},
-        ),
-    log:
-        "results/logs/ocr/table.log",
-    benchmark:
-        "results/benchmarks/ocr/table.tsv"
-    conda:
-        "../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=as_json(
-            {**ocr_plan.table_params(exp_config("ocr")), **common_params("ocr")}
-        ),
-        code=code_version("attnlab.ocr.table"),
-    shell:
-        "python -m attnlab.ocr.table --input metrics {input.metrics:q}"
-        " --input spectra {input.spectra:q} --input claims {input.claims:q}"
-        " --output md {output.md:q} --output csv {output.csv:q} --output tex {output.tex:q}"
-        " --output html {output.html:q} --output spectra_fig {output.spectra_fig:q}"
-        " --output head_dim_fig {output.head_dim_fig:q} --params {params.json:q} > {log:q} 2>&1"
-
-
 rule claims:
     input:
         claims=expand("results/claims/{exp}.json", exp=EXPERIMENTS),
@@ -79,64 +29,6 @@ rule claims:
         "python -m attnlab.report.claims_md --input claims {input.claims:q}"
         " --output md {output.md:q} --output csv {output.csv:q} --output html {output.html:q}"
         " > {log:q} 2>&1"
-
-
-# --- icl_regression -----------------------------------------------------------------------------
-
-
-rule icl_regression_table:
-    input:
-        mse="results/icl_regression/metrics/mse.parquet",
-        runs="results/icl_regression/metrics/runs.parquet",
-        heads="results/icl_regression/metrics/heads.parquet",
-        claims="results/claims/icl_regression.json",
-    output:
-        md="results/tables/icl_regression.md",
-        csv="results/tables/icl_regression.csv",
-        tex="results/tables/icl_regression.tex",
-        html=report(
-            "results/tables/icl_regression.html",
-            caption="report/icl_regression_table.rst",
-            category="icl_regression",
-            labels={"figure": "paper table"},
-        ),
-        mse_fig=report(
-            "results/figures/icl_regression_mse.png",
-            caption="report/icl_regression_mse.rst",
-            category="icl_regression",
-            labels={"figure": "MSE vs prompt length"},
-        ),
-        heads_fig=report(
-            "results/figures/icl_regression_heads.png",
-            caption="report/icl_regression_heads.rst",
-            category="icl_regression",
-            labels={"figure": "KQ and OV per head"},
-        ),
-    log:
-        "results/logs/icl_regression/table.log",
-    benchmark:
-        "results/benchmarks/icl_regression/table.tsv"
-    conda:
-        "../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        json=as_json(
-            {
-                **icl_regression_plan.table_params(exp_config("icl_regression")),
-                **common_params("icl_regression"),
-            }
-        ),
-        code=code_version("attnlab.icl_regression.table"),
-    shell:
-        "python -m attnlab.icl_regression.table --input mse {input.mse:q}"
-        " --input runs {input.runs:q} --input heads {input.heads:q}"
-        " --input claims {input.claims:q} --output md {output.md:q} --output csv {output.csv:q}"
-        " --output tex {output.tex:q} --output html {output.html:q}"
-        " --output mse_fig {output.mse_fig:q} --output heads_fig {output.heads_fig:q}"
-        " --params {params.json:q} > {log:q} 2>&1"
 
 
 rule external_model_table:

@@ -210,9 +210,23 @@ def keyname(exp: str, *path: str) -> str:
     return ".".join(["experiments", exp, *path])
 
 
+RUN_FILES = ("config", "train_log", "model")
+
+
 def run_outputs(run: str) -> dict[str, str]:
     """The files of a run directory template, as named outputs of the step that trains it."""
-    return dict(zip(("config", "train_log", "model"), run_files(run)))
+    return dict(zip(RUN_FILES, run_files(run)))
+
+
+def stack_runs(run: str, seeds) -> list[str]:
+    """The run directories of every seed of a run template (`{seed}` filled, other wildcards kept)."""
+    return [run.replace("{seed}", str(s)) for s in seeds]
+
+
+def stack_outputs(run: str, seeds) -> dict[str, list[str]]:
+    """The files of every seed's run directory, for a step that trains all seeds as one stack."""
+    files = [run_files(r) for r in stack_runs(run, seeds)]
+    return {name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}
 
 
 def lm_train_step(run: str, data: Callable[[Wildcards], str], params: Callable[[Wildcards], dict],

@@ -11,6 +11,8 @@ import importlib
 from attnlab.experiment import Experiment
 
 PLANS = [
+    "attnlab.ocr.plan",
+    "attnlab.icl_regression.plan",
     "attnlab.moh.plan",
     "attnlab.dynamic_mask.plan",
     "attnlab.meta_tokens.plan",

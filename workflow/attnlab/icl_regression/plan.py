@@ -3,6 +3,8 @@ at parse time (no torch import); the steps themselves never import it."""
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
+                                require, stack_outputs, stack_runs, table_step)
 from attnlab.seeds import derive_seed
 
 EXP = "icl_regression"
@@ -18,12 +20,17 @@ def runs(cfg: dict) -> dict[str, dict]:
     return out
 
 
+DATA = RESULTS + "/data/d{dim}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/d{dim}/{run}/seed{seed}"
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("mse", "runs", "heads")}
+
+
 def data_path(d: int, seed: int) -> str:
-    return f"{RESULTS}/data/d{d}/seed{seed}.parquet"
+    return DATA.format(dim=d, seed=seed)
 
 
 def run_dir(d: int, run: str, seed: int) -> str:
-    return f"{RESULTS}/runs/d{d}/{run}/seed{seed}"
+    return RUN.format(dim=d, run=run, seed=seed)
 
 
 def synth_params(cfg: dict, base_seed: int, d: int, seed: int) -> dict:
@@ -72,3 +79,35 @@ def train_runtime_min(cfg: dict) -> int:
     h, d = max(cfg["softmax_heads"]), max(cfg["dims"])
     ms = 3.0 * cfg["seeds"] * (cfg["batch_size"] / 256) * max(1.0, h / 4) * max(1.0, d / 5)
     return max(10, int(2 * cfg["steps"] * ms / 60000) + 1)
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    cfg = ctx.cfg
+    require(cfg["train_length"] in cfg["test_lengths"], f"{keyname(EXP, 'train_length')} = {cfg['train_length']} "
+            f"must be one of {keyname(EXP, 'test_lengths')} = {cfg['test_lengths']} (in-distribution error)")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    dim = {"dim": r"\d+"}
+    return [
+        Step("synth", "attnlab.icl_regression.synth", "synth", output={"data": DATA}, constraints=dim,
+             params=lambda w: synth_params(cfg, seed0, int(w["dim"]), int(w["seed"]))),
+        # one job per (d, mechanism) trains every seed as one stack; fresh prompts every step
+        Step("train", "attnlab.icl_regression.train", "train", threads=None, runtime=train_runtime_min(cfg),
+             output=stack_outputs(RUN, ctx.seeds), cli_outputs=lambda w: {
+                 "run_dir": [r.format(**w) for r in stack_runs(RUN, ctx.seeds)]},
+             constraints={**dim, "run": "[a-z0-9-]+"},
+             params=lambda w: train_params(cfg, seed0, int(w["dim"]), w["run"])),
+        evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
+                      params=evaluate_params(cfg, seed0), runtime=10),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),
+                   figures={"mse": "MSE vs prompt length", "heads": "KQ and OV per head"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="In-context linear regression with multi-head softmax attention (arXiv 2503.12734)",
+                        steps=steps, figures=("mse", "heads"), check=check)

@@ -3,6 +3,8 @@ time (no torch import); the steps themselves never import it."""
 
 from __future__ import annotations
 
+from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
+                                require, run_outputs, table_step)
 from attnlab.seeds import derive_seed
 
 RESULTS = "results/ocr"
@@ -34,12 +36,17 @@ def primary_optimizer(cfg: dict) -> str:
     return next(iter(cfg["optimizers"]))
 
 
+DATA = RESULTS + "/data/{task}/seed{seed}.parquet"
+RUN = RESULTS + "/runs/{task}/{run}/seed{seed}"
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "spectra")}
+
+
 def data_path(task: str, seed: int) -> str:
-    return f"{RESULTS}/data/{task}/seed{seed}.parquet"
+    return DATA.format(task=task, seed=seed)
 
 
 def run_dir(task: str, run: str, seed: int) -> str:
-    return f"{RESULTS}/runs/{task}/{run}/seed{seed}"
+    return RUN.format(task=task, run=run, seed=seed)
 
 
 def vocab_size(task: dict) -> int:
@@ -96,3 +103,34 @@ def table_params(cfg: dict) -> dict:
         "primary_optimizer": primary_optimizer(cfg),
         "head_dim": cfg["head_dim"],
     }
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+
+def check(ctx: Context) -> None:
+    ids = [task_id(t) for t in ctx.cfg["tasks"]]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    require(not dup, f"{keyname('ocr', 'tasks')}: tasks {dup} share n_pairs and train_subjects_per_pair "
+            "(their outputs would overwrite each other)")
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    task = {"task": r"n\d+m\d+"}
+    return [
+        Step("synth", "attnlab.ocr.synth", "synth", output={"data": DATA}, constraints=task,
+             params=lambda w: synth_params(cfg, seed0, w["task"], int(w["seed"]))),
+        Step("train", "attnlab.ocr.train", "train", threads=None, mem_mb=2000, runtime=30,
+             input=lambda w: {"data": data_path(w["task"], int(w["seed"]))}, output=run_outputs(RUN),
+             cli_outputs=lambda w: {"run_dir": RUN.format(**w)}, constraints={**task, "run": "[a-z0-9-]+"},
+             params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
+                      params=evaluate_params(cfg, seed0)),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("ocr")}, params=table_params(cfg),
+                   figures={"spectra": "W_OV spectrum", "head_dim": "head-dim sweep"}),
+    ]
+
+
+EXPERIMENT = Experiment(id="ocr", paper="Out-of-context reasoning in transformers (arXiv 2506.10887)",
+                        steps=steps, figures=("spectra", "head_dim"), check=check)
