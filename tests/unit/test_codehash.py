@@ -1,4 +1,7 @@
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -70,3 +73,13 @@ def test_editing_one_mechanism_reruns_only_the_jobs_that_use_it(package_copy):
     assert rerun_after_editing("attention/softmax.py") == set(jobs)
     assert rerun_after_editing("attention/base.py") == set(jobs)  # the shared interface
     assert rerun_after_editing("ocr/model.py") == set()
+
+
+def test_hashing_imports_no_torch_and_attention_imports_nothing_from_lm():
+    # Snakemake computes versions at parse time: the registry must come without torch
+    code = "import sys, attnlab.codehash, attnlab.attention; assert 'torch' not in sys.modules, 'torch imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(codehash.ROOT.parent)})
+    assert proc.returncode == 0, proc.stderr
+    closure = module_closure("attnlab.attention", *mechanism_modules(MECHANISMS))
+    assert "attnlab.hooks" in closure and not [m for m in closure if m.startswith("attnlab.lm")]
