@@ -18,11 +18,6 @@ report: "rules/report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/experiments.smk"
-include: "rules/synth.smk"
-include: "rules/generate.smk"
-include: "rules/pretrain.smk"
-include: "rules/heads.smk"
-include: "rules/evaluate.smk"
 include: "rules/tables.smk"
 
 

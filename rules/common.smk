@@ -1,4 +1,5 @@
-# Config validation, target lists, path helpers and code-version params.
+# Config validation, the experiment registry as steps, and the helpers that wire a step's record
+# into a rule (rules/experiments.smk).
 import json
 import shlex
 import sys
@@ -12,60 +13,30 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(WORKFLOW_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
+from attnlab import registry
 from attnlab.codehash import code_version
-from attnlab.config import (
-    ConfigError,
-    config_hash,
-    enabled_experiments,
-    validate_config,
-)
-import attnlab.ocr.plan as ocr_plan
-import attnlab.icl_regression.plan as icl_regression_plan
-import attnlab.pavlov.plan as pavlov_plan
-import attnlab.random_features.plan as random_features_plan
-import attnlab.moh.plan as moh_plan
-import attnlab.dynamic_mask.plan as dynamic_mask_plan
-import attnlab.meta_tokens.plan as meta_tokens_plan
-import attnlab.retrieval_heads.plan as retrieval_heads_plan
-import attnlab.attention_sinks.plan as attention_sinks_plan
-import attnlab.vision.plan as vision_plan
-import attnlab.image_world.plan as image_world_plan
-import attnlab.ir_diffusion.plan as ir_diffusion_plan
-import attnlab.mucr.plan as mucr_plan
-import attnlab.envision.plan as envision_plan
-from attnlab.heads.external import external_models
-from attnlab.registry import REGISTRY
+from attnlab.config import ConfigError, enabled_experiments, validate_config
 
-try:
+try:  # the schema, then every cross-key constraint: before any job starts
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
-    # heads.external_models: each model directory checked before any job starts
-    EXTERNAL_MODELS = {m["name"]: m for m in external_models(config)}
+    registry.check(config)
+    STEPS = registry.steps(config)
 except ConfigError as e:
     sys.stderr.write(f"attnlab: {e}\n")
     sys.exit(1)
-try:  # local paths of the vision track: a Stable Diffusion directory, real MuCR / Envision files
-    vision_plan.check_model_path(config["vision"])
-    mucr_plan.check_real_path(config["experiments"]["mucr"])
-    envision_plan.check_real_path(config["experiments"]["envision"])
-except ValueError as e:
-    sys.stderr.write(f"attnlab: {e}\n")
-    sys.exit(1)
-
 EXPERIMENTS = enabled_experiments(config)
-try:  # every record's cross-key constraints, before any job starts
-    for _exp in EXPERIMENTS:
-        if _exp in REGISTRY and REGISTRY[_exp].check:
-            REGISTRY[_exp].check(REGISTRY[_exp].context(config))
-except ConfigError as e:
-    sys.stderr.write(f"attnlab: {e}\n")
-    sys.exit(1)
-BASE_SEED = config["base_seed"]
-VISION = config["vision"]
-MODEL_DIR = vision_plan.model_dir(VISION)
+STEP_SHELL = (
+    "{params.prefix}python -m {params.module} {params.args}"
+    " --params {params.json:q} > {log:q} 2>&1"
+)
 
 
 wildcard_constraints:
     seed=r"\d+",
+
+
+def final_outputs():
+    return ["results/claims.md", *registry.final_outputs(config, EXPERIMENTS)]
 
 
 def as_json(obj):
@@ -73,84 +44,8 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def exp_config(exp):
-    return config["experiments"][exp]
-
-
-def common_params(exp):
-    """Params every experiment's evaluate/table steps share: scale, seeds, config hash."""
-    cfg = exp_config(exp)
-    return {
-        "scale": config["scale"],
-        "base_seed": BASE_SEED,
-        "seeds": list(range(cfg["seeds"])),
-        "config_hash": config_hash({"base_seed": BASE_SEED, exp: cfg}),
-        "threads": config["threads"],
-    }
-
-
-def table_outputs(exp):
-    return expand(
-        "results/tables/{exp}.{ext}", exp=exp, ext=["md", "csv", "tex", "html"]
-    )
-
-
-FIGURES = {
-    "ocr": ["spectra", "head_dim"],
-    "icl_regression": ["mse", "heads"],
-    "pavlov": ["capacity"],
-    "random_features": ["mse"],
-    "moh": ["load"],
-    "dynamic_mask": ["accuracy"],
-    "meta_tokens": ["accuracy"],
-    "retrieval_heads": ["scores", "ablation", "maps"],
-    "attention_sinks": ["sink_rate", "maps"],
-    "image_world": ["samples"],
-    "ir_diffusion": ["samples"],
-    "mucr": ["samples"],
-    "envision": ["samples", "scores"],
-}
-
-
-def final_outputs():
-    targets = ["results/claims.md"]
-    for exp in EXPERIMENTS:
-        targets += table_outputs(exp)
-        targets += expand("results/figures/{exp}_{fig}.png", exp=exp, fig=FIGURES[exp])
-    for name in EXTERNAL_MODELS:
-        targets += table_outputs(f"external_{name}")
-        targets.append(f"results/figures/external_{name}_heads.png")
-    return targets
-
-
-def external_model_params(name):
-    """Params of the table of a heads.external_models entry."""
-    blocks = {e: exp_config(e) for e in ("retrieval_heads", "attention_sinks")}
-    return {
-        **EXTERNAL_MODELS[name],
-        "scale": config["scale"],
-        "config_hash": config_hash(
-            {"base_seed": BASE_SEED, "model": EXTERNAL_MODELS[name], **blocks}
-        ),
-    }
-
-
-# --- the experiment records, as rules (rules/experiments.smk) -------------------------------------
-
-STEPS = [
-    (e, step)
-    for e in EXPERIMENTS
-    if e in REGISTRY
-    for step in REGISTRY[e].steps(REGISTRY[e].context(config))
-]
-STEP_SHELL = (
-    "{params.prefix}python -m {params.module} {params.args}"
-    " --params {params.json:q} > {log:q} 2>&1"
-)
-
-
 def cli_args(names):
-    """The step's named inputs/outputs as `--input NAME PATH...` / `--output NAME PATH...`."""
+    """Named paths as `--input NAME PATH...` / `--output NAME PATH...` (attnlab.cli)."""
     args = []
     for flag, files in names:
         for name, paths in files.items():
@@ -163,19 +58,21 @@ def step_inputs(step):
     return lambda w: step.inputs_for(dict(w.items()))
 
 
-def step_outputs(exp, step):
+def step_outputs(group, step):
     out = {}
     for name, path in step.output.items():
         if name in step.directories:
             path = directory(path)
         if name in step.report:
-            caption, label = step.report[name]
-            path = report(path, caption=caption, category=exp, labels={"figure": label})
+            caption, labels = step.report[name]
+            labels = labels if isinstance(labels, dict) else {"figure": labels}
+            path = report(path, caption=caption, category=group, labels=labels)
         out[name] = path
     return out
 
 
-def step_params(exp, step):
+def step_params(step):
+    """The command's module, its named inputs/outputs, its JSON params and a hash of its code."""
     return {
         "module": step.module,
         "prefix": lambda w, resources: (

@@ -1,21 +1,21 @@
-# Every step of every enabled experiment, one rule each, from the records in attnlab.registry.
-# A step's record (its experiment's plan.py) holds its paths, params and resources; this loop
-# only wires them into Snakemake.
+# Every step of every registered experiment (and of the shared groups: the vision model,
+# heads.external_models), one rule each, named <experiment>_<step>. A step's record in its
+# experiment's plan.py holds its paths, params and resources; this loop only wires them.
 
 
-for exp, step in STEPS:
+for group, step in STEPS:
 
     rule:
         name:
-            f"{exp}_{step.name}"
+            f"{group}_{step.name}"
         input:
             unpack(step_inputs(step)),
         output:
-            **step_outputs(exp, step),
+            **step_outputs(group, step),
         log:
-            step.log_path(exp),
+            step.log_path(group),
         benchmark:
-            step.log_path(exp, "benchmarks", "tsv")
+            step.log_path(group, "benchmarks", "tsv")
         wildcard_constraints:
             **step.constraints,
         conda:
@@ -26,6 +26,6 @@ for exp, step in STEPS:
             runtime=step.runtime,
             gpu=config.get("gpu", 0) if step.gpu else 0,
         params:
-            **step_params(exp, step),
+            **step_params(step),
         shell:
             STEP_SHELL

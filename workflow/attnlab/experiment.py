@@ -53,7 +53,7 @@ class Step:
     input: Mapping[str, Any] | Callable[[Wildcards], Mapping[str, Any]] = field(default_factory=dict)
     params: Mapping[str, Any] | Callable[[Wildcards], Mapping[str, Any]] = field(default_factory=dict)
     directories: tuple[str, ...] = ()  # output names that are directories
-    report: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # output -> (caption, label)
+    report: Mapping[str, tuple[str, str | dict]] = field(default_factory=dict)  # output -> (caption, labels)
     constraints: Mapping[str, str] = field(default_factory=dict)  # wildcard constraints
     threads: int | None = 1  # None: the config's `threads` (training steps)
     mem_mb: int = 1000

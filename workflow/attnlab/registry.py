@@ -1,7 +1,9 @@
 """Every experiment the workflow runs, one line each. Read at parse time (no torch import).
 
 Adding an experiment: write its package with an `EXPERIMENT` record in its plan.py
-(attnlab.experiment), add its schema and config blocks, and add its plan module below.
+(attnlab.experiment), add its schema and config blocks, and add its plan module to PLANS.
+Step groups that serve several experiments (the vision track's model, heads.external_models)
+are in SHARED: each maps the running config to its steps.
 """
 
 from __future__ import annotations
@@ -9,18 +11,27 @@ from __future__ import annotations
 import importlib
 
 from attnlab.experiment import Experiment
+from attnlab.heads import external_plan
+from attnlab.vision import plan as vision_plan
 
 PLANS = [
     "attnlab.ocr.plan",
     "attnlab.icl_regression.plan",
+    "attnlab.pavlov.plan",
+    "attnlab.random_features.plan",
     "attnlab.moh.plan",
     "attnlab.dynamic_mask.plan",
     "attnlab.meta_tokens.plan",
     "attnlab.retrieval_heads.plan",
     "attnlab.attention_sinks.plan",
-    "attnlab.pavlov.plan",
-    "attnlab.random_features.plan",
+    "attnlab.image_world.plan",
+    "attnlab.ir_diffusion.plan",
+    "attnlab.mucr.plan",
+    "attnlab.envision.plan",
 ]
+
+SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
+SHARED_CHECKS = [vision_plan.check]
 
 REGISTRY: dict[str, Experiment] = {}
 for _plan in PLANS:
@@ -28,3 +39,22 @@ for _plan in PLANS:
     if _exp.id in REGISTRY:
         raise ValueError(f"experiment {_exp.id!r} registered twice ({_plan})")
     REGISTRY[_exp.id] = _exp
+
+
+def check(config: dict) -> None:
+    """Every cross-key constraint of the config (attnlab.config.ConfigError names the keys)."""
+    for c in SHARED_CHECKS:
+        c(config)
+    for exp in REGISTRY.values():
+        if exp.check:
+            exp.check(exp.context(config))
+
+
+def steps(config: dict) -> list[tuple[str, object]]:
+    """(group id, Step) for every step of every registered experiment and shared group."""
+    out = [(g, s) for g, fn in SHARED.items() for s in fn(config)]
+    return out + [(e.id, s) for e in REGISTRY.values() for s in e.steps(e.context(config))]
+
+
+def final_outputs(config: dict, enabled: list[str]) -> list[str]:
+    return [f for e in enabled for f in REGISTRY[e].final_outputs()] + external_plan.final_outputs(config)

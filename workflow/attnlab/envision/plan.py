@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import check_real_path as _check, consistency_params
+from attnlab.config import ConfigError
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.vision.plan import check_real_path as _check, consistency_params, generate_step, sample_dirs
 
 EXP = "envision"
 RESULTS = f"results/{EXP}"
@@ -26,3 +28,32 @@ def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
 
 def evaluate_params(cfg: dict) -> dict:
     return {"bootstrap": cfg["bootstrap"]}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+SCORES = f"{RESULTS}/metrics/scores.parquet"
+
+
+def check(ctx: Context) -> None:
+    try:
+        check_real_path(ctx.cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, vision, seed0 = ctx.cfg, ctx.vision, ctx.base_seed
+    images, data = sample_dirs(EXP, cfg), {"prompts": PROMPTS, "truth": TRUTH}
+    return [
+        Step("prompts", "attnlab.envision.synth", "synth", output=data, params=synth_params(cfg, vision, seed0)),
+        generate_step(ctx, input=data, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={**data, "images": images}, output={"scores": SCORES},
+                      params=evaluate_params(cfg), mem_mb=1000, runtime=10),
+        table_step(EXPERIMENT, ctx, input={"scores": SCORES, "claims": claims_path(EXP), "images": images}, params={},
+                   figures={"samples": "sample grid", "scores": "sub-scores"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="Envision: causal world-process generation (arXiv 2512.01816)",
+                        steps=steps, figures=("samples", "scores"), check=check, shared_blocks=("vision",))

@@ -4,7 +4,8 @@ steps (training set, model, sampling) are planned in attnlab.vision.plan."""
 from __future__ import annotations
 
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import sampling_params
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.vision.plan import generate_step, sample_dirs, sampling_params
 
 EXP = "image_world"
 RESULTS = f"results/{EXP}"
@@ -18,3 +19,27 @@ def validate_params(cfg: dict, vision: dict, base_seed: int) -> dict:
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
     return {"n": cfg["n_generate"], "size": vision["image_size"], "seed_index": seed,
             "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision)}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+PARSER = f"{RESULTS}/metrics/parser.json"
+SAMPLES = f"{RESULTS}/metrics/samples.parquet"
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, vision, seed0 = ctx.cfg, ctx.vision, ctx.base_seed
+    images = sample_dirs(EXP, cfg)
+    return [
+        Step("validate", "attnlab.image_world.validate", "analysis", output={"parser": PARSER}, runtime=10,
+             params=validate_params(cfg, vision, seed0)),
+        generate_step(ctx, input={}, runtime=30, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={"parser": PARSER, "images": images}, output={"samples": SAMPLES},
+                      params={}, mem_mb=1000, runtime=10),
+        table_step(EXPERIMENT, ctx, input={"parser": PARSER, "samples": SAMPLES, "claims": claims_path(EXP),
+                                           "images": images}, params={}, figures={"samples": "sample grid"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="the vision track's shared ground truth (image world, parser, text-to-image model)",
+                        steps=steps, figures=("samples",), shared_blocks=("vision",))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import consistency_params
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
 EXP = "ir_diffusion"
 RESULTS = f"results/{EXP}"
@@ -22,3 +23,26 @@ def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
 def evaluate_params(cfg: dict) -> dict:
     return {"variants": cfg["variants"], "bootstrap": cfg["bootstrap"],
             "bootstrap_seed": 0, "subject_counts": cfg["subject_counts"]}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("subjects", "summary")}
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, vision, seed0 = ctx.cfg, ctx.vision, ctx.base_seed
+    images = sample_dirs(EXP, cfg)
+    return [
+        Step("cases", "attnlab.ir_diffusion.synth", "synth", output={"cases": CASES},
+             params=synth_params(cfg, vision, seed0)),
+        generate_step(ctx, input={"cases": CASES}, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={"cases": CASES, "images": images}, output=METRICS,
+                      params=evaluate_params(cfg), mem_mb=1000, runtime=10),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP), "images": images}, params={},
+                   figures={"samples": "sample grid"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="IR-Diffusion: isolation and reposition attention (arXiv 2411.19261)",
+                        steps=steps, figures=("samples",), shared_blocks=("vision",))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import check_real_path as _check, consistency_params
+from attnlab.config import ConfigError
+from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.vision.plan import check_real_path as _check, consistency_params, generate_step, sample_dirs
 
 EXP = "mucr"
 RESULTS = f"results/{EXP}"
@@ -25,3 +27,32 @@ def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
     return {"bootstrap": cfg["bootstrap"], "reasoner_seed": derive_seed(base_seed, EXP, "reasoner")}
+
+
+# --- the experiment record ---------------------------------------------------------------------
+
+METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("pairs", "levels")}
+
+
+def check(ctx: Context) -> None:
+    try:
+        check_real_path(ctx.cfg)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def steps(ctx: Context) -> list[Step]:
+    cfg, vision, seed0 = ctx.cfg, ctx.vision, ctx.base_seed
+    images = sample_dirs(EXP, cfg)
+    return [
+        Step("pairs", "attnlab.mucr.synth", "synth", output={"pairs": PAIRS}, params=synth_params(cfg, vision, seed0)),
+        generate_step(ctx, input={"pairs": PAIRS}, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
+        evaluate_step(EXPERIMENT, ctx, input={"pairs": PAIRS, "images": images}, output=METRICS,
+                      params=evaluate_params(cfg, seed0), mem_mb=1000, runtime=10),
+        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP), "images": images}, params={},
+                   figures={"samples": "sample grid"}),
+    ]
+
+
+EXPERIMENT = Experiment(id=EXP, paper="MuCR: multimodal causal reasoning with siamese images (arXiv 2408.08105)",
+                        steps=steps, figures=("samples",), check=check, shared_blocks=("vision",))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attnlab.config import ConfigError
+from attnlab.experiment import Context, Step
 from attnlab.seeds import derive_seed
 
 TRAIN_DATA = "results/vision/data/train.parquet"
@@ -72,3 +74,38 @@ def consistency_params(exp: str, cfg: dict, vision: dict, base_seed: int, seed: 
     return {"layers": cfg["layers"], "token_dropout": cfg["token_dropout"], "ref_bias": cfg["ref_bias"],
             "seed_index": seed, "seed": derive_seed(base_seed, exp, "generate", seed),
             **sampling_params(vision)}
+
+
+# --- the steps the vision experiments share (attnlab.registry.SHARED) --------------------------
+
+
+def images_template(exp: str) -> str:
+    return f"results/{exp}/images/seed{{seed}}"
+
+
+def generate_step(ctx: Context, input: dict, params, runtime: int = 60) -> Step:
+    """Sample a vision experiment's images for one seed from the track's pipeline directory."""
+    return Step("generate", f"attnlab.{ctx.id}.generate", "diffusion", mem_mb=3000, runtime=runtime,
+                input={"model": model_dir(ctx.vision), **input}, output={"images": images_template(ctx.id)},
+                directories=("images",), params=params)
+
+
+def shared_steps(config: dict) -> list[Step]:
+    """The world training set and the tiny text-to-image model (none when vision.model.path is set)."""
+    vision, seed0 = config["vision"], config["base_seed"]
+    if not uses_trained_model(vision):
+        return []
+    return [
+        Step("train_data", "attnlab.vision.synth", "synth", output={"data": TRAIN_DATA}, mem_mb=2000, runtime=10,
+             params=data_params(vision, seed0)),
+        Step("model", "attnlab.diffusion.train", "diffusion", threads=None, gpu=True, mem_mb=3000, runtime=120,
+             input={"data": TRAIN_DATA}, output={"model": TRAINED_MODEL}, directories=("model",),
+             params=train_params(vision, seed0)),
+    ]
+
+
+def check(config: dict) -> None:
+    try:
+        check_model_path(config["vision"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
