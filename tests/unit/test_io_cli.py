@@ -39,8 +39,36 @@ def test_truncated_parquet_and_missing_files_name_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(AttnlabError, match="d.parquet"):
         read_parquet(path)
-    with pytest.raises(AttnlabError, match="missing input file: .*nope.json"):
+    with pytest.raises(AttnlabError, match="nope.json: missing input file"):
         read_json(tmp_path / "nope.json")
+
+
+def test_parquet_without_the_expected_columns_names_file_and_columns(tmp_path):
+    path = tmp_path / "metrics.parquet"
+    write_parquet(path, pd.DataFrame({"seed_index": [0, 1], "acc": [0.5, 0.7]}))
+    assert list(read_parquet(path, ["acc"]).columns) == ["seed_index", "acc"]  # every column is read
+    with pytest.raises(AttnlabError) as e:
+        read_parquet(path, ["seed_index", "loss", "variant"])
+    assert str(e.value) == f"{path}: missing columns loss, variant (it has seed_index, acc)"
+
+
+def test_parquet_files_concatenate_in_order_and_none_is_an_error(tmp_path):
+    from attnlab.io import read_parquets
+
+    for i in range(2):
+        write_parquet(tmp_path / f"{i}.parquet", pd.DataFrame({"x": [i, i + 10]}))
+    df = read_parquets([tmp_path / "1.parquet", tmp_path / "0.parquet"], ["x"])
+    assert df.x.tolist() == [1, 11, 0, 10] and df.index.tolist() == [0, 1, 2, 3]
+    with pytest.raises(AttnlabError, match="no fits files to read"):
+        read_parquets([], ["x"], "fits")
+
+
+def test_truncated_json_names_the_file_and_the_place(tmp_path):
+    path = tmp_path / "claims.json"
+    path.write_text('{"claims": [1, 2')
+    with pytest.raises(AttnlabError) as e:
+        read_json(path)
+    assert str(e.value).startswith(f"{path}: corrupt JSON file") and "line 1, column" in str(e.value)
 
 
 def test_parse_named_paths_and_params():
@@ -64,7 +92,8 @@ def test_step_with_missing_input_exits_2_and_writes_nothing(tmp_path):
         capture_output=True, text=True, env={"PYTHONPATH": "workflow", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2, proc.stderr
-    assert "missing input file" in proc.stderr and "no.parquet" in proc.stderr
+    # every run directory is checked before any data is read: the first missing input is the run
+    assert proc.stderr.startswith("error: ") and "no-such-run: missing model directory" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

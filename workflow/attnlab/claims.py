@@ -79,6 +79,40 @@ def not_reproduced_row(*, experiment: str, paper: str, claim: str, why: str, sca
     }
 
 
+class ClaimSet:
+    """The claim rows of one experiment's evaluate step, with the fields every row shares
+    (experiment, paper, scale, seeds, substitute) given once.
+
+        claims = ClaimSet("moh", PAPER, scale=scale, seeds=seeds, substitute=True)
+        claims.add(claim=..., metric=..., threshold=..., paper_value=..., measured=...,
+                   per_seed_pass=[...], per_seed_values={...})
+        claims.add(..., substitute=False)            # any shared field can be overridden per row
+        claims.not_reproduced("a claim we cannot run", why="needs a 7B checkpoint")
+        return claims.rows
+    """
+
+    def __init__(self, experiment: str, paper: str, *, scale: str, seeds: Sequence[int] = (),
+                 substitute: bool = False):
+        self.experiment, self.paper, self.scale = experiment, paper, scale
+        self.seeds, self.substitute = list(seeds), substitute
+        self.rows: list[dict] = []
+
+    def add(self, **fields) -> dict:
+        """Append a claim_row built from the shared fields and `fields` (which win); returns it."""
+        shared = dict(experiment=self.experiment, paper=self.paper, scale=self.scale, seeds=self.seeds,
+                      substitute=self.substitute)
+        row = claim_row(**{**shared, **fields})
+        self.rows.append(row)
+        return row
+
+    def not_reproduced(self, claim: str, why: str) -> dict:
+        """Append a NOT RUN row: a claim of the paper that cannot be run here, and why."""
+        row = not_reproduced_row(experiment=self.experiment, paper=self.paper, claim=claim, why=why,
+                                 scale=self.scale)
+        self.rows.append(row)
+        return row
+
+
 def write_claims(path, experiment: str, claims: list[dict], params: dict, wall_time_s: float) -> None:
     """Write results/claims/<experiment>.json: the claim rows and their provenance.
 

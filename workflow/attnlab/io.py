@@ -70,13 +70,17 @@ def _json_default(obj):
 
 
 def read_json(path) -> Any:
+    """The JSON in `path`; an AttnlabError that starts with the file names what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise AttnlabError(f"missing input file: {path}")
+        raise AttnlabError(f"{path}: missing input file")
     try:
         return json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise AttnlabError(f"{path}: not a text file (corrupt JSON file)") from None
     except json.JSONDecodeError as e:
-        raise AttnlabError(f"corrupt JSON file {path}: {e}") from None
+        raise AttnlabError(f"{path}: corrupt JSON file, truncated or not JSON "
+                           f"({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def write_parquet(path, df) -> None:
@@ -84,17 +88,39 @@ def write_parquet(path, df) -> None:
         df.to_parquet(tmp, index=False)
 
 
-def read_parquet(path):
+def read_parquet(path, columns=None):
+    """The frame in the Parquet file `path`, which must hold at least `columns` (if given).
+
+    A missing, truncated or corrupt file, or one without the expected columns, is an
+    AttnlabError that starts with the file (`<file>: missing columns a, b (it has x, y)`), not a
+    KeyError far from the read. Every column is read; `columns` only states what must be there."""
     import pandas as pd
     import pyarrow
 
     path = Path(path)
     if not path.is_file():
-        raise AttnlabError(f"missing input file: {path}")
+        raise AttnlabError(f"{path}: missing input file")
     try:
-        return pd.read_parquet(path)
+        df = pd.read_parquet(path)
     except (pyarrow.ArrowException, OSError, ValueError) as e:
-        raise AttnlabError(f"corrupt or truncated Parquet file {path}: {e}") from None
+        raise AttnlabError(f"{path}: corrupt or truncated Parquet file ({e})") from None
+    if columns is not None:
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise AttnlabError(f"{path}: missing columns {', '.join(map(str, missing))} (it has "
+                               f"{', '.join(map(str, df.columns)) or 'no columns'})")
+    return df
+
+
+def read_parquets(paths, columns=None, what: str = "input"):
+    """The Parquet files `paths` (each holding `columns`) concatenated in order; an AttnlabError
+    when there are none (`what` names the missing inputs in that message)."""
+    import pandas as pd
+
+    paths = list(paths)
+    if not paths:
+        raise AttnlabError(f"no {what} files to read")
+    return pd.concat([read_parquet(p, columns) for p in paths], ignore_index=True)
 
 
 def write_jsonl_line(fh, obj: dict) -> None:

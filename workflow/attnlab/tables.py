@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import pandas as pd
 
-from attnlab.io import write_text
+from attnlab import AttnlabError
+from attnlab.io import read_json, write_text
 from attnlab.provenance import provenance_lines
 
 
@@ -80,3 +81,39 @@ def write_table(
         f"<h2>{html.escape(title)}</h2>\n{rows}\n<ul>{notes_html}</ul>\n"
         f"<details><summary>provenance</summary><ul>{prov_html}</ul></details>\n",
     )
+
+
+def per_seed_cell(g: pd.DataFrame, col: str, digits: int = 2) -> str:
+    """'0.91/0.88/0.95': `col` of each seed's row of `g`, in seed order (a table's per-seed cell)."""
+    return "/".join(f"{v:.{digits}f}" for v in g.sort_values("seed_index")[col])
+
+
+def mean_sd_columns(g: pd.DataFrame, cols, sd: str = "sd") -> dict:
+    """{'<name>_mean': mean, '<name>_<sd>': sd (ddof 1)} over the rows of `g` for each column: the
+    numbers behind a mean ± sd cell, for a table's CSV. `cols` lists column names, or maps an
+    output name to the column it summarises."""
+    pairs = cols.items() if isinstance(cols, dict) else ((c, c) for c in cols)
+    out = {}
+    for name, col in pairs:
+        out[f"{name}_mean"], out[f"{name}_{sd}"] = g[col].mean(), g[col].std(ddof=1)
+    return out
+
+
+def scale_note(params: dict, detail: str) -> str:
+    """The note every paper table starts with: 'Scale <scale>: <detail>; mean ± sd over N seeds.'
+    (`params` are the table step's params, which carry `scale` and `seeds`)."""
+    return f"Scale {params['scale']}: {detail}; mean ± sd over {len(params['seeds'])} seeds."
+
+
+def write_paper_table(args, display: pd.DataFrame, *, title: str, numeric: pd.DataFrame | None = None,
+                      scale: str | None = None, notes: list[str] = ()) -> None:
+    """A table step's paper table: the four files of its outputs md, csv, tex and html
+    (write_table), stamped with the provenance of its evaluate step's claims file (input
+    `claims`), the shared scale note first when `scale` (its detail) is given, then `notes`."""
+    claims = args.input("claims")
+    doc = read_json(claims)
+    if not isinstance(doc, dict) or "provenance" not in doc:
+        raise AttnlabError(f"{claims}: not a claims file (no provenance)")
+    lead = [scale_note(args.params, scale)] if scale is not None else []
+    write_table(table_paths(args), display, title=title, provenance=doc["provenance"], numeric=numeric,
+                notes=[*lead, *notes])

@@ -11,36 +11,30 @@ sink lasts; fewer sinks than that leave the seed unmeasured (INCONCLUSIVE).
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from attnlab.attention_sinks import PAPER
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads.summary import per_run_metrics
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
+from attnlab.runs import gather_frames, train_wall_s
 
-NAMES = ("heads", "samples", "secondary", "maps")
-
-
-def train_wall(model_dir: str) -> float:
-    lines = (Path(model_dir) / "train_log.jsonl").read_text().splitlines()
-    return float(json.loads(lines[-1])["wall_time_s"]) if lines else 0.0
+# The per-run outputs of heads.sink_step that this step reads, and the columns each must hold.
+COLUMNS = {
+    "heads": ["alpha1", "entropy", "distance", "analysis_wall_s"],
+    "samples": ["sample", "sink_rate"],
+    "secondary": ["sample", "score", "layers", "cos_primary", "mlp_cos", "control_cos", "mlp_norm"],
+    "maps": ["rank", "layer", "head", "query", "key", "weight", "alpha1"],
+}
 
 
 def gather(manifest: list[dict]) -> dict[str, pd.DataFrame]:
-    frames = {n: [] for n in NAMES}
-    first = manifest[0]["seed_index"]
-    for item in manifest:
-        for n in NAMES:
-            if n == "maps" and item["seed_index"] != first:
-                continue
-            frames[n].append(read_parquet(item[n]).assign(variant=item["variant"], seed_index=item["seed_index"]))
-    return {n: pd.concat(v, ignore_index=True) for n, v in frames.items()}
+    return gather_frames(manifest, list(COLUMNS), keys=("variant", "seed_index"), first_seed_only=("maps",),
+                         columns=COLUMNS)
 
 
 def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: float, tau: float,
@@ -53,8 +47,8 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         a, b = soft.sink1[s], sig.sink1[s]
         per_seed.append(bool(a > 0 and a >= ratio * b))
         measured.append(f"seed {s}: softmax {a:.2f}%, sigmoid {b:.2f}%")
-    rows = [claim_row(
-        experiment="attention_sinks", paper=PAPER, substitute=True, scale=scale, seeds=seeds,
+    claims = ClaimSet("attention_sinks", PAPER, scale=scale, seeds=seeds, substitute=True)
+    claims.add(
         claim="Softmax attention puts a sink on the first token; unnormalised sigmoid attention removes it "
               "(substitute: a tiny LM on the Bigram-Backcopy trigger task, not a 60M-1B LM on natural text)",
         metric=f"Sink₁^ε (ε = {epsilon}): fraction of heads whose first-token importance α₁ > ε, mean over sequences",
@@ -63,7 +57,7 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         measured="; ".join(measured),
         per_seed_pass=per_seed,
         per_seed_values={"softmax_sink1": {s: soft.sink1[s] for s in seeds}, "sigmoid_sink1": {s: sig.sink1[s] for s in seeds}},
-    )]
+    )
     sec_pass, sec_measured = [], []
     for s in sorted(soft.index):
         r = soft.loc[s]
@@ -79,8 +73,8 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         sec_measured.append(f"seed {s}: {int(r.n_secondary)} sinks ({r.secondary_per_seq:.2f}/seq), MLP cos {r.mlp_cos:.2f} "
                             f"vs control {r.control_cos:.2f}, ρ(norm, score) {r.rho_norm_score:+.2f}, "
                             f"ρ(norm, layers) {r.rho_norm_layers:+.2f}")
-    rows.append(claim_row(
-        experiment="attention_sinks", paper=PAPER, substitute=True, scale=scale, seeds=[int(s) for s in soft.index],
+    claims.add(
+        seeds=[int(s) for s in soft.index],
         claim="Secondary sinks (exploratory): non-first tokens become sinks in middle layers, created by an MLP whose "
               "output aligns with the primary-sink direction; that output's norm sets the sink score and lifetime",
         metric=f"secondary sinks (α > τ = {tau} in a middle layer) of the softmax model: creating-MLP cosine vs "
@@ -93,17 +87,13 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         per_seed_pass=sec_pass,
         per_seed_values={c: {int(s): soft.loc[s, c] for s in soft.index}
                          for c in ("n_secondary", "mlp_cos", "control_cos", "rho_norm_score", "rho_norm_layers")},
-    ))
-    rows += [
-        not_reproduced_row(experiment="attention_sinks", paper=PAPER, scale=scale,
-                           claim="Secondary sinks come in discrete levels: 3 in QwQ-32B, 6 in Qwen3-14B",
-                           why="needs large pretrained models (run one through heads.external_models to measure "
-                               "its secondary sinks)"),
-        not_reproduced_row(experiment="attention_sinks", paper=PAPER, scale=scale,
-                           claim="Sink₁ grows with weight decay (41.08% at 0.5) and model scale (45.11% at 1B)",
-                           why="a sweep of 60M-1B models trained on natural text is beyond the mini scale"),
-    ]
-    return rows
+    )
+    claims.not_reproduced("Secondary sinks come in discrete levels: 3 in QwQ-32B, 6 in Qwen3-14B",
+                          why="needs large pretrained models (run one through heads.external_models to measure "
+                              "its secondary sinks)")
+    claims.not_reproduced("Sink₁ grows with weight decay (41.08% at 0.5) and model scale (45.11% at 1B)",
+                          why="a sweep of 60M-1B models trained on natural text is beyond the mini scale")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:
@@ -118,7 +108,7 @@ def main(args: StepArgs) -> None:
     write_parquet(args.output("secondary"), frames["secondary"])
     write_parquet(args.output("maps"), frames["maps"])
     wall = (time.perf_counter() - t0 + float(frames["heads"].groupby(["variant", "seed_index"]).analysis_wall_s.first().sum())
-            + sum(train_wall(item["model_dir"]) for item in p["manifest"]))
+            + train_wall_s(p["manifest"]))
     write_claims(args.output("claims"), "attention_sinks", claims, p, wall)
 
 

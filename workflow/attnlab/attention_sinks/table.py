@@ -8,9 +8,11 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
+METRICS = ("sink1", "alpha1_mean", "alpha1_max", "entropy", "distance", "secondary_per_seq", "cos_primary",
+           "mlp_cos", "control_cos", "mlp_norm", "mean_layers", "rho_norm_score", "rho_norm_layers")
 PAPER_SINK1 = {"softmax": "18.18% (60M); 45.11% (1B)", "sigmoid": "0.44% (60M, no normalisation); 2.46% (1B)"}
 
 
@@ -28,11 +30,7 @@ def summarise(m: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "creating-MLP ‖out‖": mean_sd(g.mlp_norm[has], 2),
             "ρ(‖out‖, score)": mean_sd(g.rho_norm_score, 2), "ρ(‖out‖, layers)": mean_sd(g.rho_norm_layers, 2),
         })
-        row = {"variant": variant, "n_seeds": len(g)}
-        for col in ("sink1", "alpha1_mean", "alpha1_max", "entropy", "distance", "secondary_per_seq", "cos_primary",
-                    "mlp_cos", "control_cos", "mlp_norm", "mean_layers", "rho_norm_score", "rho_norm_layers"):
-            row[f"{col}_mean"], row[f"{col}_sd"] = g[col].mean(), g[col].std(ddof=1)
-        numeric.append(row)
+        numeric.append({"variant": variant, "n_seeds": len(g), **mean_sd_columns(g, METRICS)})
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
@@ -73,11 +71,9 @@ def maps_figure(maps: pd.DataFrame, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    prov = read_json(args.input("claims"))["provenance"]
+    metrics = read_parquet(args.input("metrics"), ["variant", "n_secondary", *METRICS])
     display, numeric = summarise(metrics)
     notes = [
-        f"Scale {p['scale']}: {p['model_note']}; mean ± sd over {len(p['seeds'])} seeds.",
         f"Task: {p['task_note']}.",
         f"Sink₁^ε (Gu et al.): fraction of heads whose first-token importance α₁ = mean_i A[i, 0] exceeds ε = "
         f"{p['epsilon']}, per sequence, averaged over sequences; sigmoid attention is unnormalised (bias −log T).",
@@ -87,11 +83,12 @@ def main(args: StepArgs) -> None:
         "Substitute: the paper's numbers come from 60M-1B LMs pre-trained on natural text; ours from tiny models on "
         "a synthetic task that needs a sink. Entropy and distance: per-head mean over queries, averaged over heads.",
     ]
-    write_table(table_paths(args), display,
-                title="Attention sinks — first-token and secondary sinks, softmax vs sigmoid (arXiv 2410.10781, 2512.22213)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
+                      title="Attention sinks — first-token and secondary sinks, softmax vs sigmoid "
+                            "(arXiv 2410.10781, 2512.22213)")
     sink_rate_figure(metrics, args.output("sink_rate_fig"))
-    maps_figure(read_parquet(args.input("maps")), args.output("maps_fig"))
+    maps_figure(read_parquet(args.input("maps"), ["variant", "rank", "layer", "head", "query", "key", "weight", "alpha1"]),
+                args.output("maps_fig"))
 
 
 if __name__ == "__main__":

@@ -6,44 +6,36 @@ seed, K, length). The claim reads the mean over K at length 4w.
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pandas as pd
 from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
-from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.dynamic_mask import PAPER
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
+from attnlab.runs import iter_runs
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
 # Thresholds of the claim check in shared/papers/dynamic_mask.md (accuracy points as fractions).
 VS_MHA = -0.03  # DMA ≥ MHA − 3 points
 VS_SWA = 0.20  # DMA ≥ sliding window + 20 points
+DATA_COLUMNS = ("input_ids", "target_mask", "n_pairs", "seq_len")  # SequenceData's and the grouping's
 
 
 def evaluate_all(manifest: list[dict], batch_size: int) -> pd.DataFrame:
-    rows, cache = [], {}
-    for item in manifest:
-        if item["data"] not in cache:
-            cache[item["data"]] = SequenceData(read_parquet(item["data"]))
-        d = Path(item["model_dir"])
-        if not (d / "model.safetensors").is_file():
-            raise AttnlabError(f"not a run directory (no model.safetensors): {d}")
-        model = AutoModelForCausalLM.from_pretrained(d).eval()
-        s = score(model, cache[item["data"]], batch_size)
-        log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
+    rows = []
+    for run in iter_runs(manifest, data=SequenceData, data_columns=DATA_COLUMNS):
+        model = AutoModelForCausalLM.from_pretrained(run.dir).eval()
+        s = score(model, run.data, batch_size)
         for (k, length), g in s.groupby(["n_pairs", "seq_len"]):
-            rows.append({"variant": item["variant"], "seed_index": item["seed_index"], "seed": item["seed"],
-                         "n_pairs": int(k), "seq_len": int(length),
+            rows.append({**run.keys("variant", "seed_index", "seed"), "n_pairs": int(k), "seq_len": int(length),
                          "accuracy": float(g.n_correct.sum() / g.n_targets.sum()),
                          "loss": float(g.nll.sum() / g.n_targets.sum()),
-                         "final_train_loss": log[-1]["loss"], "train_wall_s": log[-1]["wall_time_s"]})
+                         "final_train_loss": run.final_train_loss, "train_wall_s": run.train_wall_s})
     return pd.DataFrame(rows)
 
 
@@ -52,34 +44,30 @@ def check_claims(metrics: pd.DataFrame, *, window: int, scale: str) -> list[dict
     at = metrics[metrics.seq_len == L]
     need = {"mha", "swa", "dma"}
     seeds = sorted(metrics.seed_index.unique())
-    common = dict(experiment="dynamic_mask", paper=PAPER, substitute=False, scale=scale, seeds=seeds)
+    claims = ClaimSet("dynamic_mask", PAPER, scale=scale, seeds=seeds)
     claim = (f"DMA matches multi-head attention and beats sliding-window attention of the same window "
              f"on MQAR at length 4w = {L}")
     threshold = f"DMA ≥ MHA − {-VS_MHA * 100:.0f} pts and DMA ≥ SWA + {VS_SWA * 100:.0f} pts on every seed"
     if at.empty or not need <= set(at.variant):
-        rows = [claim_row(**common, claim=claim, metric=f"MQAR accuracy at length {L}", threshold=threshold,
-                          paper_value="DMA best on MQAR", measured=f"not measured: needs variants {sorted(need)} "
-                          f"tested at length {L}", per_seed_pass=[None])]
+        claims.add(claim=claim, metric=f"MQAR accuracy at length {L}", threshold=threshold,
+                   paper_value="DMA best on MQAR", measured=f"not measured: needs variants {sorted(need)} "
+                   f"tested at length {L}", per_seed_pass=[None])
     else:
         acc = at.groupby(["variant", "seed_index"]).accuracy.mean()  # mean over K
         per = {v: {int(s): float(acc[v][s]) for s in seeds} for v in need}
         ok = [per["dma"][s] >= per["mha"][s] + VS_MHA and per["dma"][s] >= per["swa"][s] + VS_SWA for s in seeds]
-        rows = [claim_row(
-            **common, claim=claim,
+        claims.add(
+            claim=claim,
             metric=f"MQAR accuracy at length {L}, mean over K ∈ {sorted(at.n_pairs.unique())}",
             threshold=threshold, paper_value="DMA best on MQAR (paper: DMA > MHA, SWA, MLA, NSA)",
             measured="; ".join(f"seed {s}: DMA {per['dma'][s]:.3f}, MHA {per['mha'][s]:.3f}, SWA {per['swa'][s]:.3f}"
                                for s in seeds),
-            per_seed_pass=ok, per_seed_values=per)]
-    rows += [
-        not_reproduced_row(experiment="dynamic_mask", paper=PAPER, scale=scale,
-                           claim="DMA is faster than dense attention (sparse CUDA kernel)",
-                           why="the speed-up needs the flash-dmattn CUDA kernel; ours is a dense CPU emulation"),
-        not_reproduced_row(experiment="dynamic_mask", paper=PAPER, scale=scale,
-                           claim="DMA beats MLA and NSA on perplexity (SmolLM-corpus pre-training)",
-                           why="MLA/NSA are not implemented and pre-training corpora are unavailable offline"),
-    ]
-    return rows
+            per_seed_pass=ok, per_seed_values=per)
+    claims.not_reproduced("DMA is faster than dense attention (sparse CUDA kernel)",
+                          why="the speed-up needs the flash-dmattn CUDA kernel; ours is a dense CPU emulation")
+    claims.not_reproduced("DMA beats MLA and NSA on perplexity (SmolLM-corpus pre-training)",
+                          why="MLA/NSA are not implemented and pre-training corpora are unavailable offline")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:

@@ -6,8 +6,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, per_seed_cell, write_paper_table
 
 NAMES = {"mha": "MHA", "swa": "sliding window", "dma": "DMA (dense emulation)"}
 COLORS = {"mha": "tab:blue", "swa": "tab:orange", "dma": "tab:green"}
@@ -19,9 +19,9 @@ def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for (v, k, L), g in metrics.groupby(["variant", "n_pairs", "seq_len"], sort=True):
         display.append({"attention": NAMES.get(v, v), "K": k, "length": L,
                         "MQAR accuracy": mean_sd(g.accuracy, 3),
-                        "per seed": "/".join(f"{a:.2f}" for a in g.sort_values("seed_index").accuracy)})
+                        "per seed": per_seed_cell(g, "accuracy")})
         numeric.append({"variant": v, "n_pairs": k, "seq_len": L, "n_seeds": len(g),
-                        "accuracy_mean": g.accuracy.mean(), "accuracy_sd": g.accuracy.std(ddof=1)})
+                        **mean_sd_columns(g, ["accuracy"])})
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
@@ -49,20 +49,17 @@ def accuracy_figure(metrics: pd.DataFrame, window: int, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    prov = read_json(args.input("claims"))["provenance"]
+    metrics = read_parquet(args.input("metrics"), ["variant", "n_pairs", "seq_len", "seed_index", "accuracy"])
     display, numeric = summarise(metrics)
     notes = [
-        f"Scale {p['scale']}: {p['model_note']}; mean ± sd over {len(p['seeds'])} seeds.",
         p["data_note"] + ".",
         f"Models are trained at length {p['train_len']} only; longer test lengths measure length generalisation.",
         "DMA is a dense emulation (all scores computed, then masked to the top-w keys): the same function "
         "as the flash-dmattn kernel, none of its speed. The paper's numbers are for larger models and "
         "mixed training lengths; it reports no MQAR table we can place beside these cells.",
     ]
-    write_table(table_paths(args), display,
-                title="Dynamic-mask attention vs MHA and sliding window on MQAR (arXiv 2508.02124)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
+                      title="Dynamic-mask attention vs MHA and sliding window on MQAR (arXiv 2508.02124)")
     accuracy_figure(metrics, p["window"], args.output("accuracy_fig"))
 
 

@@ -9,20 +9,17 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads import needle_suite
-from attnlab.heads.adapters import load_head_model
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
+from attnlab.runs import analysis_inputs
 
 
 def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
-    model = load_head_model(Path(args.input("model")).parent, token_offset=p.get("token_offset", 0))
-    df = read_parquet(args.input("data"))
-    model.check_vocab(int(max(max(x) for x in df.input_ids)) + 1)
+    model, df = analysis_inputs(args, ("input_ids", "target_mask", "length", "needle_pos", "depth"))
     out = needle_suite.analyze(model, df, key_len=p["key_len"], value_len=p["value_len"], ks=p["ks"],
                                n_draws=p["n_draws"], seed=p["seed"], batch_size=p.get("batch_size", 32))
     out["heads"] = out["heads"].assign(analysis_wall_s=time.perf_counter() - t0)

@@ -9,20 +9,17 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads import sink_suite
-from attnlab.heads.adapters import load_head_model
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
+from attnlab.runs import analysis_inputs
 
 
 def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
-    model = load_head_model(Path(args.input("model")).parent, token_offset=p.get("token_offset", 0))
-    df = read_parquet(args.input("data"))
-    model.check_vocab(int(max(max(x) for x in df.input_ids)) + 1)
+    model, df = analysis_inputs(args, ("input_ids", "length"))
     out = sink_suite.analyze(model, df, T=p["T"], eps=p["epsilon"], tau=p["tau"], min_queries=p["min_queries"],
                              batch_size=p.get("batch_size", 16))
     out["heads"] = out["heads"].assign(analysis_wall_s=time.perf_counter() - t0)

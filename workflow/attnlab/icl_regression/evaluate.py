@@ -8,16 +8,14 @@ and the relative difference to the debiased-GD predictor built from the run's ow
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.icl_regression import PAPER
 from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
@@ -25,7 +23,8 @@ from attnlab.icl_regression.model import ICLAttention, prompt_tensors
 from attnlab.icl_regression.patterns import head_patterns, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
 from attnlab.icl_regression.synth import from_frame
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
+from attnlab.runs import iter_runs, per_seed, seed_values_text
 
 # Thresholds of the claim check in shared/papers/icl_regression.md.
 MSE_RATIO = 0.75  # multi-head: MSE(H=2) < 0.75 · MSE(H=1) at the training length
@@ -38,14 +37,6 @@ LINEAR_BLOWUP = 2.0  # unnormalised linear attention: MSE(longest L) > 2 · MSE(
 BAYES_GAP = 1.1
 
 
-def load_run(model_dir: str) -> ICLAttention:
-    d = Path(model_dir)
-    if not (d / "model.safetensors").is_file() or not (d / "config.json").is_file():
-        raise AttnlabError(f"not an icl_regression run directory (needs config.json and "
-                           f"model.safetensors): {d}")
-    return ICLAttention.from_run_dir(d)
-
-
 def predict(model: ICLAttention, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     z, zq, _ = prompt_tensors(x, y)
     with torch.no_grad():
@@ -56,37 +47,31 @@ def mse(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((pred - y[:, -1]) ** 2))
 
 
-def _last_log(model_dir: str) -> dict:
-    lines = (Path(model_dir) / "train_log.jsonl").read_text().splitlines()
-    return json.loads(lines[-1]) if lines else {}
-
-
 def evaluate_all(manifest: list[dict], test_lengths: list[int], train_length: int,
                  noise_var: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Three frames: test MSE (one row per model, seed and length; ridge included as a model),
     runs (one row per run and seed) and heads (one row per head, with its KQ and OV)."""
-    mse_rows, run_rows, head_rows, tests = [], [], [], {}
-    for item in manifest:
-        key = (item["d"], item["seed_index"])
-        if key not in tests:
-            df = read_parquet(item["data"])
-            tests[key] = {L: from_frame(df, L) for L in test_lengths}
+    mse_rows, run_rows, head_rows, scored = [], [], [], set()
+    prompts = lambda df: {L: from_frame(df, L) for L in test_lengths}  # noqa: E731
+    for run in iter_runs(manifest, data=prompts, data_columns=("length", "prompt", "position", "y")):
+        item, tests = run.item, run.data
+        if item["data"] not in scored:  # the ridge optimum, once per test file, on the same prompts
+            scored.add(item["data"])
             lam = bayes_lambda(noise_var, item["d"])
             mse_rows += [{"d": item["d"], "model": "ridge", "seed_index": item["seed_index"],
                           "length": L, "mse": mse(ridge_predict(x, y, lam), y)}
-                         for L, (x, y) in tests[key].items()]
-        model = load_run(item["model_dir"])
-        for L, (x, y) in tests[key].items():
+                         for L, (x, y) in tests.items()]
+        model = ICLAttention.from_run_dir(run.dir)
+        for L, (x, y) in tests.items():
             mse_rows.append({"d": item["d"], "model": item["run"], "seed_index": item["seed_index"],
                              "length": L, "mse": mse(predict(model, x, y), y)})
         kq, ov = model.kq().detach().double().numpy(), model.ov().detach().double().numpy()
         heads = head_patterns(kq, ov)
-        x, y = tests[key][train_length]
+        x, y = tests[train_length]
         pred = predict(model, x, y)
         eta_value = eta([h["omega"] for h in heads], [h["mu"] for h in heads])
         dgd = dgd_predict(x, y, eta_value)
         zs = zero_sum([h["mu"] for h in heads]) if item["heads"] > 1 else float("nan")
-        log = _last_log(item["model_dir"])
         run_rows.append({
             "d": item["d"], "run": item["run"], "mechanism": item["mechanism"],
             "heads": item["heads"], "seed_index": item["seed_index"], "seed": item["seed"],
@@ -95,19 +80,12 @@ def evaluate_all(manifest: list[dict], test_lengths: list[int], train_length: in
             "max_offdiag_ratio": max(h["offdiag_ratio"] for h in heads),
             "max_homogeneity": max(h["homogeneity"] for h in heads),
             "min_last_entry_ratio": min(h["last_entry_ratio"] for h in heads),
-            "final_train_loss": log.get("loss"), "train_wall_s": log.get("wall_time_s"),
+            "final_train_loss": run.final_train_loss, "train_wall_s": run.train_wall_s,
         })
         head_rows += [{"d": item["d"], "run": item["run"], "seed_index": item["seed_index"], **h,
                        "kq": kq[h["head"]].ravel().tolist(), "ov": ov[h["head"]].tolist()}
                       for h in heads]
     return pd.DataFrame(mse_rows), pd.DataFrame(run_rows), pd.DataFrame(head_rows)
-
-
-def _per_seed(df: pd.DataFrame, col: str, **match) -> dict[int, float]:
-    for k, v in match.items():
-        df = df[df[k] == v]
-    df = df.sort_values("seed_index")
-    return dict(zip(df["seed_index"].astype(int), df[col].astype(float)))
 
 
 def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_length: int,
@@ -117,15 +95,14 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     m, r = mse_df[mse_df["d"] == d], runs[runs["d"] == d]
     if not {1, 2} <= set(softmax_heads):
         raise AttnlabError("icl_regression claims need softmax_heads to include 1 and 2")
-    at = lambda model, L: _per_seed(m, "mse", model=model, length=L)  # noqa: E731
+    at = lambda model, L: per_seed(m, "mse", model=model, length=L)  # noqa: E731
     h1, h2, ridge = at("softmax-h1", train_length), at("softmax-h2", train_length), at("ridge", train_length)
     seeds = sorted(h2)
-    f2 = lambda v: "/".join(f"{v[s]:.3f}" for s in seeds)  # noqa: E731
-    f_pct = lambda v: "/".join(f"{100 * v[s]:.1f}%" for s in seeds)  # noqa: E731
-    common = dict(experiment="icl_regression", paper=PAPER, substitute=False, scale=scale, seeds=seeds)
+    f2 = lambda v: seed_values_text(v, seeds, ".3f")  # noqa: E731
+    f_pct = lambda v: seed_values_text(v, seeds, ".1%")  # noqa: E731
+    claims = ClaimSet("icl_regression", PAPER, scale=scale, seeds=seeds)
     where = f"d={d}, L={train_length}"
-    rows = [claim_row(
-        **common,
+    claims.add(
         claim="Multi-head softmax attention beats single-head on in-context linear regression",
         metric=f"test MSE of H=2 vs H=1, {where}",
         threshold=f"MSE(H=2) < {MSE_RATIO}·MSE(H=1) on every seed",
@@ -133,11 +110,10 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"H=2 {f2(h2)}; H=1 {f2(h1)}",
         per_seed_pass=[h2[s] < MSE_RATIO * h1[s] for s in seeds],
         per_seed_values={"mse_h2": h2, "mse_h1": h1},
-    )]
-    off, hom = _per_seed(r, "max_offdiag_ratio", run="softmax-h2"), _per_seed(r, "max_homogeneity", run="softmax-h2")
-    last, zs = _per_seed(r, "min_last_entry_ratio", run="softmax-h2"), _per_seed(r, "zero_sum", run="softmax-h2")
-    rows.append(claim_row(
-        **common,
+    )
+    off, hom = per_seed(r, "max_offdiag_ratio", run="softmax-h2"), per_seed(r, "max_homogeneity", run="softmax-h2")
+    last, zs = per_seed(r, "min_last_entry_ratio", run="softmax-h2"), per_seed(r, "zero_sum", run="softmax-h2")
+    claims.add(
         claim="Trained KQ is diagonal and homogeneous (H=2, every head)",
         metric=f"max over heads of off-diagonal ratio and homogeneity of KQ_h[:d,:d], {where}",
         threshold=f"off-diagonal < {OFFDIAG_MAX} and homogeneity < {HOMOGENEITY_MAX} on every seed",
@@ -145,9 +121,8 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"off-diagonal {f2(off)}; homogeneity {f2(hom)}",
         per_seed_pass=[off[s] < OFFDIAG_MAX and hom[s] < HOMOGENEITY_MAX for s in seeds],
         per_seed_values={"offdiag_ratio": off, "homogeneity": hom},
-    ))
-    rows.append(claim_row(
-        **common,
+    )
+    claims.add(
         claim="Trained OV reads only the label entry, with label weights summing to zero across heads (H=2)",
         metric=f"min over heads of last-entry ratio |μ_h|/‖OV_h‖; zero-sum |Σμ_h|/Σ|μ_h|, {where}",
         threshold=f"last-entry > {LAST_ENTRY_MIN} and zero-sum < {ZERO_SUM_MAX} on every seed",
@@ -155,10 +130,9 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"last-entry {f2(last)}; zero-sum {f2(zs)}",
         per_seed_pass=[last[s] > LAST_ENTRY_MIN and zs[s] < ZERO_SUM_MAX for s in seeds],
         per_seed_values={"last_entry_ratio": last, "zero_sum": zs},
-    ))
-    dgd = _per_seed(r, "dgd_rel_diff", run="softmax-h2")
-    rows.append(claim_row(
-        **common,
+    )
+    dgd = per_seed(r, "dgd_rel_diff", run="softmax-h2")
+    claims.add(
         claim="The H=2 model implements debiased GD: ŷ = (η/L) Σ_l y_l (x_l − x̄)ᵀ x_q, η = Σ_h ω_h μ_h",
         metric=f"‖ŷ_model − ŷ_DGD‖/‖ŷ_model‖ with the model's own (ω, μ), {where}",
         threshold=f"< {DGD_MAX:.0%} on every seed",
@@ -166,14 +140,13 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f_pct(dgd),
         per_seed_pass=[dgd[s] < DGD_MAX for s in seeds],
         per_seed_values={"dgd_rel_diff": dgd},
-    ))
+    )
     softmax_runs = [f"softmax-h{h}" for h in softmax_heads]
     rise = {run: {s: at(run, longest)[s] / at(run, train_length)[s] for s in seeds} for run in softmax_runs}
     worst = {s: max(rise[run][s] for run in softmax_runs) for s in seeds}
     if "linear-fixed" in linear_attention:
         blow = {s: at("linear-fixed", longest)[s] / at("linear-fixed", train_length)[s] for s in seeds}
-        rows.append(claim_row(
-            **common,
+        claims.add(
             claim="Softmax attention generalises to longer prompts than trained on; unnormalised "
                   "linear attention does not",
             metric=f"MSE(L={longest}) / MSE(L={train_length}), worst softmax model (H ∈ "
@@ -183,11 +156,10 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
             measured=f"softmax (worst) {f2(worst)}; unnormalised linear {f2(blow)}",
             per_seed_pass=[worst[s] <= 1.0 and blow[s] > LINEAR_BLOWUP for s in seeds],
             per_seed_values={"softmax_worst_ratio": worst, "linear_fixed_ratio": blow},
-        ))
+        )
     if "linear-length" in linear_attention:
         norm = {s: at("linear-length", longest)[s] / at("linear-length", train_length)[s] for s in seeds}
-        rows.append(claim_row(
-            **common,
+        claims.add(
             claim="Caveat (ours): 1/L-normalised linear attention generalises in length as well as "
                   "softmax, so the length claim holds only against the unnormalised form",
             metric=f"MSE(L={longest}) / MSE(L={train_length}) of 1/L-normalised linear attention, d={d}",
@@ -196,10 +168,9 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
             measured=f"normalised linear {f2(norm)}; softmax (worst) {f2(worst)}",
             per_seed_pass=[norm[s] <= 1.0 for s in seeds],
             per_seed_values={"linear_length_ratio": norm},
-        ))
+        )
     best = {s: min(at(run, train_length)[s] for run in softmax_runs) for s in seeds}
-    rows.append(claim_row(
-        **common,
+    claims.add(
         claim="Caveat: multi-head softmax attention approaches but does not reach the Bayes-optimal "
               "ridge predictor",
         metric=f"best softmax MSE (H ∈ {softmax_heads}) / ridge MSE (λ = σ²d), {where}",
@@ -208,13 +179,10 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"best softmax {f2(best)}; ridge {f2(ridge)}",
         per_seed_pass=[best[s] > BAYES_GAP * ridge[s] for s in seeds],
         per_seed_values={"best_softmax_mse": best, "ridge_mse": ridge},
-    ))
-    rows.append(not_reproduced_row(
-        experiment="icl_regression", paper=PAPER, scale=scale,
-        claim="The same mechanism with anisotropic covariates and in multi-task regression",
-        why="these task variants are not implemented in attnlab",
-    ))
-    return rows
+    )
+    claims.not_reproduced("The same mechanism with anisotropic covariates and in multi-task regression",
+                          why="these task variants are not implemented in attnlab")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:

@@ -8,8 +8,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, write_paper_table
 
 PAPER_MSE = {"softmax-h1": "≈ 0.40", "softmax-h2": "0.243 (DGD at fitted ω, μ)", "ridge": "0.115"}
 LABELS = {"linear-length": "linear attention, 1/L", "linear-fixed": "linear attention, fixed 1/L_train",
@@ -92,26 +92,26 @@ def heads_figure(heads: pd.DataFrame, d: int, run: str, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    mse = read_parquet(args.input("mse"))
-    runs = read_parquet(args.input("runs"))
-    heads = read_parquet(args.input("heads"))
-    prov = read_json(args.input("claims"))["provenance"]
+    mse = read_parquet(args.input("mse"), ["d", "model", "seed_index", "length", "mse"])
+    runs = read_parquet(args.input("runs"), ["d", "run", "seed_index", "max_offdiag_ratio", "max_homogeneity",
+                                             "min_last_entry_ratio", "zero_sum", "dgd_rel_diff",
+                                             "multi_head_solution"])
+    heads = read_parquet(args.input("heads"), ["d", "run", "seed_index", "head", "kq", "ov", "omega", "mu"])
     L = p["train_length"]
     display, numeric = summarise(mse, runs, p["test_lengths"], L)
     notes = [
-        f"Scale {p['scale']}: L_train={L}, σ²={p['noise_var']}, Adam lr {p['lr']} with cosine decay, "
-        f"{p['steps']} steps of batch {p['batch_size']}; test MSE on {p['n_test']} fresh prompts per "
-        f"length (noisy y_q, floor σ²); mean ± sd over {len(p['seeds'])} seeds.",
         "Pattern metrics on KQ_h[:d,:d] and OV_h (worst head per run), DGD diff at L_train; "
         "multi-head solution = zero-sum < 0.05 (spec); the paper trains 500k steps.",
         f"Paper values from the spec: d=5, L={L}, σ²=0.1.",
         "config/full.yaml adds d ∈ {10, 20} and H=8; anisotropic covariates and multi-task "
         "variants are not implemented.",
     ]
-    write_table(table_paths(args), display,
-                title="icl_regression — in-context linear regression with multi-head softmax "
-                      "attention (arXiv 2503.12734)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, notes=notes,
+                      scale=f"L_train={L}, σ²={p['noise_var']}, Adam lr {p['lr']} with cosine decay, "
+                            f"{p['steps']} steps of batch {p['batch_size']}; test MSE on {p['n_test']} fresh "
+                            "prompts per length (noisy y_q, floor σ²)",
+                      title="icl_regression — in-context linear regression with multi-head softmax "
+                            "attention (arXiv 2503.12734)")
     mse_figure(mse, p["primary_d"], args.output("mse_fig"))
     heads_figure(heads, p["primary_d"], "softmax-h2", args.output("heads_fig"))
 

@@ -7,45 +7,39 @@ see them in the test sequences too, inserted at the training rate (never as targ
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pandas as pd
 from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
-from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
 from attnlab.meta_tokens import PAPER
+from attnlab.runs import iter_runs
 from attnlab.seeds import derive_seed
 from attnlab.train.data import SequenceData, insert_meta_tokens
 from attnlab.train.scoring import score
 
 GAIN = 0.10  # shared/papers/meta_tokens.md: meta-tokens ≥ +10 points over the baseline at 2× length
+DATA_COLUMNS = ("input_ids", "target_mask", "seq_len")  # SequenceData's and the per-length grouping's
 
 
 def evaluate_all(manifest: list[dict], batch_size: int) -> pd.DataFrame:
-    rows, cache = [], {}
-    for item in manifest:
-        if item["data"] not in cache:
-            cache[item["data"]] = SequenceData(read_parquet(item["data"]))
-        d = Path(item["model_dir"])
-        if not (d / "model.safetensors").is_file():
-            raise AttnlabError(f"not a run directory (no model.safetensors): {d}")
-        model = AutoModelForCausalLM.from_pretrained(d).eval()
+    rows = []
+    for run in iter_runs(manifest, data=SequenceData, data_columns=DATA_COLUMNS):
+        item = run.item
+        model = AutoModelForCausalLM.from_pretrained(run.dir).eval()
         rate = item["meta_rate"]
-        s = score(model, cache[item["data"]], batch_size, transform=insert_meta_tokens(rate) if rate > 0 else None,
+        s = score(model, run.data, batch_size, transform=insert_meta_tokens(rate) if rate > 0 else None,
                   seed=derive_seed(item["seed"], "eval"))
-        log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
         for length, g in s.groupby("seq_len"):
-            rows.append({"task": item["task"], "variant": item["variant"], "seed_index": item["seed_index"],
-                         "seed": item["seed"], "seq_len": int(length), "accuracy": float(g.exact.mean()),
+            rows.append({**run.keys("task", "variant", "seed_index", "seed"), "seq_len": int(length),
+                         "accuracy": float(g.exact.mean()),
                          "token_accuracy": float(g.n_correct.sum() / g.n_targets.sum()),
                          "loss": float(g.nll.sum() / g.n_targets.sum()),
-                         "final_train_loss": log[-1]["loss"], "train_wall_s": log[-1]["wall_time_s"]})
+                         "final_train_loss": run.final_train_loss, "train_wall_s": run.train_wall_s})
     return pd.DataFrame(rows)
 
 
@@ -53,14 +47,14 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
     L = 2 * train_len
     at = metrics[(metrics.task == task) & (metrics.seq_len == L)]
     seeds = sorted(metrics.seed_index.unique())
-    common = dict(experiment="meta_tokens", paper=PAPER, substitute=False, scale=scale, seeds=seeds)
+    claims = ClaimSet("meta_tokens", PAPER, scale=scale, seeds=seeds)
     claim = f"Meta-tokens + meta-attention improve {task} at 2× the training length ({train_len} → {L})"
     threshold = f"meta − baseline ≥ +{GAIN * 100:.0f} pts on every seed"
     if at.empty or not {"meta", "baseline"} <= set(at.variant):
-        rows = [claim_row(**common, claim=claim, metric=f"{task} exact-match accuracy at length {L}",
-                          threshold=threshold, paper_value="list recall 92.9–100%",
-                          measured=f"not measured: needs variants baseline and meta tested on {task} at length {L}",
-                          per_seed_pass=[None])]
+        claims.add(claim=claim, metric=f"{task} exact-match accuracy at length {L}",
+                   threshold=threshold, paper_value="list recall 92.9–100%",
+                   measured=f"not measured: needs variants baseline and meta tested on {task} at length {L}",
+                   per_seed_pass=[None])
     else:
         acc = at.set_index(["variant", "seed_index"]).accuracy
         base = {int(s): float(acc["baseline"][s]) for s in seeds}
@@ -68,23 +62,19 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
         # in-distribution accuracy shown beside it: a gap at 2x means little if neither learned the task
         own = metrics[(metrics.task == task) & (metrics.seq_len == train_len)].groupby("variant").accuracy.mean()
         at_train = ", ".join(f"{v} {own[v]:.2f}" for v in ("meta", "baseline") if v in own)
-        rows = [claim_row(
-            **common, claim=claim, metric=f"{task} exact-match accuracy at length {L}", threshold=threshold,
+        claims.add(
+            claim=claim, metric=f"{task} exact-match accuracy at length {L}", threshold=threshold,
             paper_value="list recall 92.9–100% up to 8k tokens (with YaRN); no baseline figure at 2×",
             measured="; ".join(f"seed {s}: meta {meta[s]:.3f}, baseline {base[s]:.3f} ({meta[s] - base[s]:+.3f})"
                                for s in seeds) + (f" [at the training length {train_len}: {at_train}]"
                                                   if at_train else ""),
             per_seed_pass=[meta[s] - base[s] >= GAIN for s in seeds],
-            per_seed_values={"meta": meta, "baseline": base})]
-    rows += [
-        not_reproduced_row(experiment="meta_tokens", paper=PAPER, scale=scale,
-                           claim="Meta-token pre-training is data-efficient (< 100B tokens of C4)",
-                           why="needs C4 and GPT-2-scale pre-training; no corpus can be downloaded here"),
-        not_reproduced_row(experiment="meta_tokens", paper=PAPER, scale=scale,
-                           claim="Generalisation to 8k tokens after YaRN extension; PG19 perplexity 14.79 vs 16.13",
-                           why="YaRN context extension and PG19 are not part of this mini-scale reproduction"),
-    ]
-    return rows
+            per_seed_values={"meta": meta, "baseline": base})
+    claims.not_reproduced("Meta-token pre-training is data-efficient (< 100B tokens of C4)",
+                          why="needs C4 and GPT-2-scale pre-training; no corpus can be downloaded here")
+    claims.not_reproduced("Generalisation to 8k tokens after YaRN extension; PG19 perplexity 14.79 vs 16.13",
+                          why="YaRN context extension and PG19 are not part of this mini-scale reproduction")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:

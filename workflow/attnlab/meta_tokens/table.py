@@ -6,8 +6,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, per_seed_cell, write_paper_table
 
 NAMES = {"baseline": "baseline (no meta-tokens)", "meta": "meta-tokens + meta-attention",
          "meta_zero": "meta-tokens, positions zeroed at meta"}
@@ -20,9 +20,9 @@ def summarise(metrics: pd.DataFrame, train_len: int) -> tuple[pd.DataFrame, pd.D
         display.append({"task": task, "variant": NAMES.get(v, v),
                         "test length": f"{L} ({L / train_len:g}× train)",
                         "accuracy (exact)": mean_sd(g.accuracy, 3), "token accuracy": mean_sd(g.token_accuracy, 3),
-                        "per seed (exact)": "/".join(f"{a:.2f}" for a in g.sort_values("seed_index").accuracy)})
+                        "per seed (exact)": per_seed_cell(g, "accuracy")})
         numeric.append({"task": task, "variant": v, "seq_len": L, "n_seeds": len(g),
-                        **{f"{c}_{s}": getattr(g[c], s)() for c in ("accuracy", "token_accuracy") for s in ("mean", "std")}})
+                        **mean_sd_columns(g, ("accuracy", "token_accuracy"), sd="std")})
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
@@ -46,12 +46,10 @@ def accuracy_figure(metrics: pd.DataFrame, train_len: int, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    prov = read_json(args.input("claims"))["provenance"]
+    metrics = read_parquet(args.input("metrics"), ["task", "variant", "seq_len", "seed_index", "accuracy",
+                                                   "token_accuracy"])
     display, numeric = summarise(metrics, p["train_len"])
     notes = [
-        f"Scale {p['scale']}: {p['model_note']}; trained at length {p['train_len']}; mean ± sd over "
-        f"{len(p['seeds'])} seeds.",
         *[f"Task {t}" for t in p["task_notes"]],
         "Accuracy: the whole answer right (teacher-forced argmax at every target token); token accuracy "
         "gives partial credit. Lengths count task tokens; meta-tokens come on top (~rate × length).",
@@ -59,9 +57,9 @@ def main(args: StepArgs) -> None:
         "positions up to +38.9 points. Those are GPT-2-scale models fine-tuned after C4 pre-training, "
         "not comparable cell by cell.",
     ]
-    write_table(table_paths(args), display,
-                title="Meta-tokens with meta-attention: accuracy against test length (arXiv 2509.16278)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, notes=notes,
+                      scale=f"{p['model_note']}; trained at length {p['train_len']}",
+                      title="Meta-tokens with meta-attention: accuracy against test length (arXiv 2509.16278)")
     accuracy_figure(metrics, p["train_len"], args.output("accuracy_fig"))
 
 

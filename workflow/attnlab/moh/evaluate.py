@@ -8,10 +8,8 @@ routed heads' load distribution (normalised: 1 = perfectly balanced).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,23 +18,18 @@ from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
 from attnlab.moh import PAPER
+from attnlab.runs import iter_runs, per_seed
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
 # Thresholds of the claim check in shared/papers/moh.md.
 REL_LOSS_MARGIN = 0.02  # MoH val loss within 2% (relative) of MHA
 FRACTION_TOLERANCE = 0.02  # realised active fraction within 2 points of the target
-
-
-def load_run(model_dir: str):
-    d = Path(model_dir)
-    if not (d / "model.safetensors").is_file():
-        raise AttnlabError(f"not a run directory (no model.safetensors): {d}")
-    return AutoModelForCausalLM.from_pretrained(d).eval()
+DATA_COLUMNS = ("input_ids", "target_mask")  # what SequenceData reads (oracle_nll is optional)
 
 
 @torch.no_grad()
@@ -67,21 +60,18 @@ def load_entropy(load: np.ndarray, shared: int) -> float:
 
 
 def evaluate_all(manifest: list[dict], shared: int, batch_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, loads, cache = [], [], {}
-    for item in manifest:
-        if item["data"] not in cache:
-            cache[item["data"]] = SequenceData(read_parquet(item["data"]))
-        data = cache[item["data"]]
-        model = load_run(item["model_dir"])
+    rows, loads = [], []
+    for run in iter_runs(manifest, data=SequenceData, data_columns=DATA_COLUMNS):
+        item, data = run.item, run.data
+        model = AutoModelForCausalLM.from_pretrained(run.dir).eval()
         s = score(model, data, batch_size)
         load = head_load(model, data, batch_size)
         n_heads = model.config.n_head
         fraction = float(load.mean()) if load is not None else 1.0
-        log = [json.loads(x) for x in (Path(item["model_dir"]) / "train_log.jsonl").read_text().splitlines()]
-        row = {k: item[k] for k in ("task", "variant", "target_fraction", "seed_index", "seed")}
+        row = run.keys("task", "variant", "target_fraction", "seed_index", "seed")
         row.update(val_loss=float(s.nll.sum() / s.n_targets.sum()), val_acc=float(s.n_correct.sum() / s.n_targets.sum()),
                    active_fraction=fraction, load_entropy=load_entropy(load, shared) if load is not None else float("nan"),
-                   final_train_loss=log[-1]["loss"] if log else None, train_wall_s=log[-1]["wall_time_s"] if log else None)
+                   final_train_loss=run.final_train_loss, train_wall_s=run.train_wall_s)
         if "oracle_nll" in data.frame:
             row["oracle_nll"] = float((data.frame.oracle_nll * s.n_targets).sum() / s.n_targets.sum())
         rows.append(row)
@@ -93,22 +83,16 @@ def evaluate_all(manifest: list[dict], shared: int, batch_size: int) -> tuple[pd
     return pd.DataFrame(rows), pd.DataFrame(loads, columns=load_cols)
 
 
-def _per_seed(m: pd.DataFrame, variant: str, col: str) -> dict[int, float]:
-    part = m[m.variant == variant].sort_values("seed_index")
-    return dict(zip(part.seed_index.astype(int), part[col].astype(float)))
-
-
 def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale: str) -> list[dict]:
     m = metrics[metrics.task == task]
     if claim_variant not in set(m.variant) or "mha" not in set(m.variant):
         raise AttnlabError(f"moh claims need variants mha and {claim_variant} of task {task}")
-    mha, moh = _per_seed(m, "mha", "val_loss"), _per_seed(m, claim_variant, "val_loss")
+    mha, moh = per_seed(m, "val_loss", variant="mha"), per_seed(m, "val_loss", variant=claim_variant)
     seeds = sorted(mha)
     rel = {s: (moh[s] - mha[s]) / mha[s] if s in moh else None for s in seeds}
     target = float(m[m.variant == claim_variant].target_fraction.iloc[0])
-    common = dict(experiment="moh", paper=PAPER, substitute=True, scale=scale, seeds=seeds)
-    rows = [claim_row(
-        **common,
+    claims = ClaimSet("moh", PAPER, scale=scale, seeds=seeds, substitute=True)
+    claims.add(
         claim=f"MoH with {target:.0%} of heads active is non-inferior to multi-head attention "
               "(substitute task: synthetic LM instead of 100B-token pre-training)",
         metric=f"relative validation loss (MoH − MHA)/MHA, task {task}",
@@ -118,12 +102,12 @@ def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale:
                            if rel[s] is not None else f"seed {s}: missing" for s in seeds),
         per_seed_pass=[None if rel[s] is None else rel[s] <= REL_LOSS_MARGIN for s in seeds],
         per_seed_values={"mha_val_loss": mha, "moh_val_loss": moh, "relative": rel},
-    )]
+    )
     moh_variants = sorted(v for v in set(m.variant) if v != "mha")
-    frac = {v: _per_seed(m, v, "active_fraction") for v in moh_variants}
+    frac = {v: per_seed(m, "active_fraction", variant=v) for v in moh_variants}
     targets = {v: float(m[m.variant == v].target_fraction.iloc[0]) for v in moh_variants}
-    rows.append(claim_row(
-        **{**common, "substitute": False},
+    claims.add(
+        substitute=False,
         claim="MoH activates the target fraction of heads per token (top-k routing; by construction "
               "in this dense emulation, so this checks the implementation)",
         metric="realised active-head fraction (gates > 0), every MoH variant",
@@ -133,16 +117,12 @@ def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale:
                            for v in moh_variants),
         per_seed_pass=[all(abs(frac[v][s] - targets[v]) <= FRACTION_TOLERANCE for v in moh_variants) for s in seeds],
         per_seed_values={v: frac[v] for v in moh_variants},
-    ))
-    rows += [
-        not_reproduced_row(experiment="moh", paper=PAPER, scale=scale,
-                           claim="MoH-LLaMA3-8B (continue-tuned, 75% heads) 64.0 vs 61.6",
-                           why="needs the LLaMA3-8B checkpoint and billions of tokens"),
-        not_reproduced_row(experiment="moh", paper=PAPER, scale=scale,
-                           claim="MoH-ViT and MoH-DiT match or beat their baselines (ImageNet, FID)",
-                           why="image models at ImageNet scale are out of scope of this CPU project"),
-    ]
-    return rows
+    )
+    claims.not_reproduced("MoH-LLaMA3-8B (continue-tuned, 75% heads) 64.0 vs 61.6",
+                          why="needs the LLaMA3-8B checkpoint and billions of tokens")
+    claims.not_reproduced("MoH-ViT and MoH-DiT match or beat their baselines (ImageNet, FID)",
+                          why="image models at ImageNet scale are out of scope of this CPU project")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:

@@ -7,8 +7,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
 # Table 5 of the paper (LLM-S, 100B tokens; average accuracy over 14 benchmarks, higher is better)
 PAPER_VALUES = {"mha": "LLM-S: 43.9 (100% heads)", "moh75": "LLM-S: 44.6 (75% heads)",
@@ -31,10 +31,9 @@ def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "load entropy": "—" if g.load_entropy.isna().all() else mean_sd(g.load_entropy, 3),
             "paper": PAPER_VALUES.get(variant, "—"),
         })
-        row = {"task": task, "variant": variant, "target_fraction": g.target_fraction.iloc[0], "n_seeds": len(g)}
-        for col in ("val_loss", "val_acc", "active_fraction", "load_entropy"):
-            row[f"{col}_mean"], row[f"{col}_sd"] = g[col].mean(), g[col].std(ddof=1)
-        numeric.append(row)
+        numeric.append({"task": task, "variant": variant, "target_fraction": g.target_fraction.iloc[0],
+                        "n_seeds": len(g),
+                        **mean_sd_columns(g, ("val_loss", "val_acc", "active_fraction", "load_entropy"))})
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
@@ -60,12 +59,11 @@ def load_figure(loads: pd.DataFrame, task: str, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    loads = read_parquet(args.input("load"))
-    prov = read_json(args.input("claims"))["provenance"]
+    metrics = read_parquet(args.input("metrics"), ["task", "variant", "seed_index", "target_fraction", "val_loss",
+                                                   "val_acc", "active_fraction", "load_entropy"])
+    loads = read_parquet(args.input("load"), ["task", "variant", "layer", "head", "shared", "load"])
     display, numeric = summarise(metrics)
     notes = [
-        f"Scale {p['scale']}: {p['model_note']}; mean ± sd over {len(p['seeds'])} seeds.",
         *[f"Task {t}" for t in p["task_notes"]],
         "Substitute: synthetic tasks stand in for the paper's 100B-token pre-training; the paper's "
         "column is average benchmark accuracy (higher is better), ours is validation loss (lower is "
@@ -74,9 +72,8 @@ def main(args: StepArgs) -> None:
         "Load entropy: normalised entropy of the routed heads' load (1 = balanced). Oracle loss: the "
         "cross-entropy of a predictor that knows which chain generated each sequence (a floor).",
     ]
-    write_table(table_paths(args), display,
-                title="MoH — Mixture-of-Head attention vs multi-head attention (arXiv 2410.11842)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
+                      title="MoH — Mixture-of-Head attention vs multi-head attention (arXiv 2410.11842)")
     load_figure(loads, p["tasks"][0], args.output("load_fig"))
 
 

@@ -7,17 +7,15 @@ the c-tokens and over the full vocabulary; test cross-entropy over the full voca
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import read_parquet, write_parquet
 from attnlab.metrics.classification import accuracy, cross_entropy
@@ -26,15 +24,11 @@ from attnlab.ocr import PAPER
 from attnlab.ocr.model import OCRTransformer
 from attnlab.ocr.synth import Vocabulary
 from attnlab.ocr.train import tensors
-from attnlab.rundir import check_run_dir
+from attnlab.runs import iter_runs, per_seed, seed_values_text
 
 # Thresholds of the claim check in shared/papers/ocr.md.
 GENERALISES = 0.9  # held-out accuracy that counts as out-of-context reasoning
 CHANCE_FACTOR = 2.0  # combined W_OV must stay within this factor of chance (1/n)
-
-
-def load_run(model_dir: str) -> OCRTransformer:
-    return OCRTransformer.from_pretrained(check_run_dir(model_dir), use_safetensors=True)
 
 
 def evaluate_run(model: OCRTransformer, df: pd.DataFrame) -> tuple[dict, np.ndarray]:
@@ -61,31 +55,20 @@ def evaluate_run(model: OCRTransformer, df: pd.DataFrame) -> tuple[dict, np.ndar
     return metrics, sv
 
 
-def _last_log(model_dir: str) -> dict:
-    lines = (Path(model_dir) / "train_log.jsonl").read_text().splitlines()
-    return json.loads(lines[-1]) if lines else {}
+DATA_COLUMNS = ("pair", "split", "subject", "relation", "answer")  # what evaluate_run reads
 
 
 def evaluate_all(manifest: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, spectra, data_cache = [], [], {}
-    for item in manifest:
-        if item["data"] not in data_cache:
-            data_cache[item["data"]] = read_parquet(item["data"])
-        model = load_run(item["model_dir"])
-        metrics, sv = evaluate_run(model, data_cache[item["data"]])
-        log = _last_log(item["model_dir"])
-        key = {k: item[k] for k in ("task", "run", "parametrization", "head_dim", "optimizer",
-                                    "seed_index", "seed")}
-        rows.append({**key, **metrics, "final_train_loss": log.get("loss"),
-                     "train_wall_s": log.get("wall_time_s")})
-        spectra += [{"task": item["task"], "run": item["run"], "seed_index": item["seed_index"],
-                     "k": k, "sigma": float(s)} for k, s in enumerate(sv)]
+    rows, spectra = [], []
+    for run in iter_runs(manifest, data=lambda df: df, data_columns=DATA_COLUMNS):
+        model = OCRTransformer.from_pretrained(run.dir, use_safetensors=True)
+        metrics, sv = evaluate_run(model, run.data)
+        key = run.keys("task", "run", "parametrization", "head_dim", "optimizer", "seed_index", "seed")
+        rows.append({**key, **metrics, "final_train_loss": run.final_train_loss,
+                     "train_wall_s": run.train_wall_s})
+        spectra += [{**run.keys("task", "run", "seed_index"), "k": k, "sigma": float(s)}
+                    for k, s in enumerate(sv)]
     return pd.DataFrame(rows), pd.DataFrame(spectra)
-
-
-def _per_seed(df, run, col):
-    part = df[df["run"] == run].sort_values("seed_index")
-    return dict(zip(part["seed_index"].astype(int), part[col].astype(float)))
 
 
 def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_dim: int | None,
@@ -97,56 +80,51 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
         raise AttnlabError(f"ocr claims need runs {fact} and {comb} of task {task} in the metrics")
     n = int(m["n_pairs"].iloc[0])
     chance = 1.0 / n
-    f_c, c_c = _per_seed(m, fact, "test_acc_c"), _per_seed(m, comb, "test_acc_c")
-    f_full, f_ce = _per_seed(m, fact, "test_acc_full"), _per_seed(m, fact, "test_ce")
+    f_c, c_c = per_seed(m, "test_acc_c", run=fact), per_seed(m, "test_acc_c", run=comb)
+    f_full, f_ce = per_seed(m, "test_acc_full", run=fact), per_seed(m, "test_ce", run=fact)
     seeds = sorted(f_c)
-    fmt = lambda d: "/".join(f"{d[s]:.2f}" for s in seeds)  # noqa: E731
-    common = dict(experiment="ocr", paper=PAPER, substitute=False, scale=scale, seeds=seeds)
-    rows = [
-        claim_row(
-            **common,
-            claim="Factorized W_OV generalises to held-out implications; combined W_OV stays at chance "
-                  "(ranking within the implication answers)",
-            metric=f"held-out acc over c-tokens, task {task}, d_h={head_dim}, {optimizer}",
-            threshold=f"factorized ≥ {GENERALISES} and combined ≤ {CHANCE_FACTOR:g}×chance "
-                      f"({CHANCE_FACTOR * chance:.2f}) on every seed",
-            paper_value="factorized: zero test loss; combined: chance",
-            measured=f"factorized {fmt(f_c)}; combined {fmt(c_c)} (chance {chance:.2f})",
-            per_seed_pass=[f_c[s] >= GENERALISES and c_c.get(s, 1.0) <= CHANCE_FACTOR * chance
-                           for s in seeds],
-            per_seed_values={"factorized": f_c, "combined": c_c},
-        ),
-        claim_row(
-            **common,
-            claim="Factorized W_OV answers held-out implications over the full vocabulary "
-                  "(the paper's zero test loss)",
-            metric=f"held-out acc over full vocab and test CE, task {task}, d_h={head_dim}, {optimizer}",
-            threshold=f"acc ≥ {GENERALISES} and CE < log(n)/2 = {math.log(n) / 2:.2f} on every seed",
-            paper_value="test loss → 0",
-            measured=f"acc {fmt(f_full)}; CE {fmt(f_ce)}",
-            per_seed_pass=[f_full[s] >= GENERALISES and f_ce[s] < math.log(n) / 2 for s in seeds],
-            per_seed_values={"acc_full": f_full, "test_ce": f_ce},
-        ),
-    ]
+    fmt = lambda d: seed_values_text(d, seeds)  # noqa: E731
+    claims = ClaimSet("ocr", PAPER, scale=scale, seeds=seeds)
+    claims.add(
+        claim="Factorized W_OV generalises to held-out implications; combined W_OV stays at chance "
+              "(ranking within the implication answers)",
+        metric=f"held-out acc over c-tokens, task {task}, d_h={head_dim}, {optimizer}",
+        threshold=f"factorized ≥ {GENERALISES} and combined ≤ {CHANCE_FACTOR:g}×chance "
+                  f"({CHANCE_FACTOR * chance:.2f}) on every seed",
+        paper_value="factorized: zero test loss; combined: chance",
+        measured=f"factorized {fmt(f_c)}; combined {fmt(c_c)} (chance {chance:.2f})",
+        per_seed_pass=[f_c[s] >= GENERALISES and c_c.get(s, 1.0) <= CHANCE_FACTOR * chance
+                       for s in seeds],
+        per_seed_values={"factorized": f_c, "combined": c_c},
+    )
+    claims.add(
+        claim="Factorized W_OV answers held-out implications over the full vocabulary "
+              "(the paper's zero test loss)",
+        metric=f"held-out acc over full vocab and test CE, task {task}, d_h={head_dim}, {optimizer}",
+        threshold=f"acc ≥ {GENERALISES} and CE < log(n)/2 = {math.log(n) / 2:.2f} on every seed",
+        paper_value="test loss → 0",
+        measured=f"acc {fmt(f_full)}; CE {fmt(f_ce)}",
+        per_seed_pass=[f_full[s] >= GENERALISES and f_ce[s] < math.log(n) / 2 for s in seeds],
+        per_seed_values={"acc_full": f_full, "test_ce": f_ce},
+    )
     small = f"factorized-d{small_head_dim}-{optimizer}"
     if small_head_dim is not None and small_head_dim < head_dim and small in set(m["run"]):
-        s_c = _per_seed(m, small, "test_acc_c")
-        rows.append(claim_row(
-            **{**common, "seeds": sorted(s_c)},
+        s_c = per_seed(m, "test_acc_c", run=small)
+        claims.add(
+            seeds=sorted(s_c),
             claim=f"Generalisation holds with head dim as small as {small_head_dim}",
             metric=f"held-out acc over c-tokens, task {task}, d_h={small_head_dim}, {optimizer}",
             threshold=f"≥ {GENERALISES} on every seed",
             paper_value="generalises with d_h as small as 4",
-            measured=fmt(s_c) if sorted(s_c) == seeds else "/".join(f"{v:.2f}" for v in s_c.values()),
+            measured=seed_values_text(s_c),
             per_seed_pass=[v >= GENERALISES for v in s_c.values()],
             per_seed_values={"factorized_small": s_c},
-        ))
-    rows.append(not_reproduced_row(
-        experiment="ocr", paper=PAPER, scale=scale,
-        claim="OCR (generalisation and hallucination) in fine-tuned pretrained LLMs (five models)",
+        )
+    claims.not_reproduced(
+        "OCR (generalisation and hallucination) in fine-tuned pretrained LLMs (five models)",
         why="needs pretrained LLM checkpoints; none may be downloaded here",
-    ))
-    return rows
+    )
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:

@@ -8,14 +8,16 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
 PAPER_VALUES = {
     "factorized": "train and test loss → 0",
     "combined": "train loss → 0; test loss ≥ log n (chance)",
 }
 METRICS = ["train_acc", "test_acc_c", "test_acc_full", "test_ce", "nuclear_norm", "effective_rank"]
+METRIC_COLUMNS = ["task", "run", "parametrization", "head_dim", "optimizer", "seed_index", "n_pairs", "chance_ce",
+                  *METRICS]
 
 
 def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,11 +41,8 @@ def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "per seed (c-acc/full acc/CE)": per_seed,
             "paper": PAPER_VALUES[par],
         })
-        row = {"task": task, "run": run, "parametrization": par, "head_dim": d, "optimizer": opt,
-               "n_seeds": len(g)}
-        for m in METRICS:
-            row[f"{m}_mean"], row[f"{m}_sd"] = g[m].mean(), g[m].std(ddof=1)
-        numeric.append(row)
+        numeric.append({"task": task, "run": run, "parametrization": par, "head_dim": d, "optimizer": opt,
+                        "n_seeds": len(g), **mean_sd_columns(g, METRICS)})
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
@@ -83,22 +82,19 @@ def head_dim_figure(metrics: pd.DataFrame, task: str, optimizer: str, path: str)
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    spectra = read_parquet(args.input("spectra"))
-    prov = read_json(args.input("claims"))["provenance"]
+    metrics = read_parquet(args.input("metrics"), METRIC_COLUMNS)
+    spectra = read_parquet(args.input("spectra"), ["task", "run", "seed_index", "k", "sigma"])
     display, numeric = summarise(metrics)
     n = int(metrics["n_pairs"].iloc[0])
     notes = [
-        f"Scale {p['scale']}: tasks {', '.join(p['task_notes'])}; mean ± sd over {len(p['seeds'])} seeds.",
         f"Chance: accuracy 1/n = {1 / n:.2f}, cross-entropy log n = {math.log(n):.2f} (task {p['primary_task']}).",
         "Held-out acc (c-tokens) ranks only the implication answers; full-vocab acc is what the "
         "model would output. They differ when a model prefers the fact's answer b_i.",
         "Not reproduced: the paper's fine-tuning table on five pretrained LLMs (no pretrained "
         "checkpoints may be downloaded here).",
     ]
-    write_table(table_paths(args), display,
-                title="OCR — out-of-context reasoning: factorized vs combined W_OV (arXiv 2506.10887)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, scale=f"tasks {', '.join(p['task_notes'])}", notes=notes,
+                      title="OCR — out-of-context reasoning: factorized vs combined W_OV (arXiv 2506.10887)")
     opt = p["primary_optimizer"]
     spectra_figure(spectra, [f"factorized-d{p['head_dim']}-{opt}", f"combined-{opt}"],
                    p["primary_task"], args.output("spectra_fig"))

@@ -7,11 +7,12 @@ import time
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import read_parquets, write_parquet
 from attnlab.pavlov import PAPER
 from attnlab.pavlov.capacity import CRITERIA, loglog_slope
+from attnlab.runs import seed_values_text
 
 # Slope bands of the claim check in shared/papers/pavlov.md.
 TYPICAL_BAND = (0.85, 1.15)  # O(d_k)
@@ -32,43 +33,41 @@ def check_claims(sl: pd.DataFrame, *, scale: str, d_ks: list[int]) -> list[dict]
     if set(per) != set(CRITERIA):
         raise AttnlabError(f"pavlov: slopes for criteria {sorted(per)}, expected {list(CRITERIA)}")
     seeds = sorted(per["typical"])
-    fmt = lambda c: "/".join(f"{per[c][s]:.2f}" for s in seeds)  # noqa: E731
+    fmt = lambda c: seed_values_text(per[c], seeds)  # noqa: E731
     inside = lambda v, band: band[0] <= v <= band[1]  # noqa: E731
-    common = dict(experiment="pavlov", paper=PAPER, substitute=False, scale=scale, seeds=seeds)
+    claims = ClaimSet("pavlov", PAPER, scale=scale, seeds=seeds)
     sweep = f"d_k ∈ {{{', '.join(map(str, d_ks))}}}, d_v = 64"
-    return [
-        claim_row(
-            **common,
-            claim="A linear-attention (Hebbian) memory stores O(d_k) associations under the typical "
-                  "criterion and O(√d_k) under the worst-case interference bound",
-            metric=f"log-log slope of capacity vs d_k: (a) mean accuracy ≥ 95%, (c) max_j Σ_i≠j "
-                   f"|k_i·k_j| < 1 in ≥ 90% of trials; {sweep}",
-            threshold=f"slope (a) in [{TYPICAL_BAND[0]}, {TYPICAL_BAND[1]}] and slope (c) in "
-                      f"[{WORST_CASE_BAND[0]}, {WORST_CASE_BAND[1]}] on every seed",
-            paper_value="O(d_k) (current version); O(√d_k) (earlier version)",
-            measured=f"(a) {fmt('typical')}; (c) {fmt('worst_case')}",
-            per_seed_pass=[inside(per["typical"][s], TYPICAL_BAND)
-                           and inside(per["worst_case"][s], WORST_CASE_BAND) for s in seeds],
-            per_seed_values={"slope_typical": per["typical"], "slope_worst_case": per["worst_case"]},
-        ),
-        claim_row(
-            **common,
-            claim="Capacity with every stored pair retrieved (in ≥ 90% of trials) also grows like d_k",
-            metric=f"log-log slope of capacity vs d_k, criterion (b); {sweep}",
-            threshold=f"slope (b) in [{TYPICAL_BAND[0]}, {TYPICAL_BAND[1]}] on every seed "
-                      "(the typical band; the spec's check names (a) and (c) only)",
-            paper_value="O(d_k)",
-            measured=fmt("all_pairs"),
-            per_seed_pass=[inside(per["all_pairs"][s], TYPICAL_BAND) for s in seeds],
-            per_seed_values={"slope_all_pairs": per["all_pairs"]},
-        ),
-    ]
+    claims.add(
+        claim="A linear-attention (Hebbian) memory stores O(d_k) associations under the typical "
+              "criterion and O(√d_k) under the worst-case interference bound",
+        metric=f"log-log slope of capacity vs d_k: (a) mean accuracy ≥ 95%, (c) max_j Σ_i≠j "
+               f"|k_i·k_j| < 1 in ≥ 90% of trials; {sweep}",
+        threshold=f"slope (a) in [{TYPICAL_BAND[0]}, {TYPICAL_BAND[1]}] and slope (c) in "
+                  f"[{WORST_CASE_BAND[0]}, {WORST_CASE_BAND[1]}] on every seed",
+        paper_value="O(d_k) (current version); O(√d_k) (earlier version)",
+        measured=f"(a) {fmt('typical')}; (c) {fmt('worst_case')}",
+        per_seed_pass=[inside(per["typical"][s], TYPICAL_BAND)
+                       and inside(per["worst_case"][s], WORST_CASE_BAND) for s in seeds],
+        per_seed_values={"slope_typical": per["typical"], "slope_worst_case": per["worst_case"]},
+    )
+    claims.add(
+        claim="Capacity with every stored pair retrieved (in ≥ 90% of trials) also grows like d_k",
+        metric=f"log-log slope of capacity vs d_k, criterion (b); {sweep}",
+        threshold=f"slope (b) in [{TYPICAL_BAND[0]}, {TYPICAL_BAND[1]}] on every seed "
+                  "(the typical band; the spec's check names (a) and (c) only)",
+        paper_value="O(d_k)",
+        measured=fmt("all_pairs"),
+        per_seed_pass=[inside(per["all_pairs"][s], TYPICAL_BAND) for s in seeds],
+        per_seed_values={"slope_all_pairs": per["all_pairs"]},
+    )
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
-    capacity = pd.concat([read_parquet(f) for f in args.inputs.get("capacity", [])], ignore_index=True)
+    capacity = read_parquets(args.inputs.get("capacity", []),
+                             ["seed_index", "criterion", "d_k", "capacity", "wall_s"], "capacity")
     if capacity.empty:
         raise AttnlabError("pavlov: no capacity measurements to evaluate")
     sl = slopes(capacity)

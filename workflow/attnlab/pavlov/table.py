@@ -8,8 +8,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, write_paper_table
 
 LABELS = {"typical": "(a) mean accuracy ≥ 95%", "all_pairs": "(b) all pairs correct in ≥ 90% of trials",
           "worst_case": "(c) interference bound < 1 in ≥ 90% of trials"}
@@ -55,21 +55,18 @@ def capacity_figure(capacity: pd.DataFrame, sl: pd.DataFrame, path: str) -> None
 
 def main(args: StepArgs) -> None:
     p = args.params
-    capacity = read_parquet(args.input("capacity"))
-    sl = read_parquet(args.input("slopes"))
-    prov = read_json(args.input("claims"))["provenance"]
+    capacity = read_parquet(args.input("capacity"), ["seed_index", "criterion", "d_k", "capacity"])
+    sl = read_parquet(args.input("slopes"), ["seed_index", "criterion", "slope"])
     display, numeric = summarise(capacity, sl)
     notes = [
-        f"Scale {p['scale']}: random unit keys (d_k) and values (d_v = {p['d_v']}); {p['trials']} "
-        f"trials per (d_k, N) for (b) and (c), ⌈{p['min_pairs']}/N⌉ (at most {p['trials']}) for "
-        f"(a); mean ± sd over {len(p['seeds'])} seeds.",
         "Capacity = largest N meeting the criterion (exponential search then bisection); slope = "
         "least-squares fit of log capacity against log d_k.",
         "Not run: the optional trained linear-attention head with learned keys.",
     ]
-    write_table(table_paths(args), display,
-                title="pavlov — capacity of linear attention as a Hebbian memory (arXiv 2508.08289)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, notes=notes,
+                      scale=f"random unit keys (d_k) and values (d_v = {p['d_v']}); {p['trials']} trials per "
+                            f"(d_k, N) for (b) and (c), ⌈{p['min_pairs']}/N⌉ (at most {p['trials']}) for (a)",
+                      title="pavlov — capacity of linear attention as a Hebbian memory (arXiv 2508.08289)")
     capacity_figure(capacity, sl, args.output("capacity_fig"))
 
 

@@ -7,14 +7,15 @@ import time
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import read_parquets, write_parquet
 from attnlab.random_features import PAPER
 from attnlab.random_features.synth import TARGETS, describe
 
 # Threshold of the claim check in shared/papers/random_features.md: comparisons at every n ≥ 10³.
 N_MIN = 1000
+FIT_COLUMNS = ["seed_index", "target", "model", "n", "features", "test_mse", "test_nmse", "fit_wall_s"]
 
 
 def _wins(df: pd.DataFrame, better: str, worse: str, targets: list[str]) -> tuple[bool, list[str]]:
@@ -30,11 +31,9 @@ def check_claims(fits: pd.DataFrame, *, targets: list[str], scale: str) -> list[
         raise AttnlabError(f"random_features claims need sample sizes n ≥ {N_MIN}")
     seeds = sorted(fits["seed_index"].unique().tolist())
     x0_dependent = [t for t in targets if TARGETS[t] >= 1]
-    common = dict(experiment="random_features", paper=PAPER, scale=scale, seeds=seeds,
-                  substitute=True)
+    claims = ClaimSet("random_features", PAPER, scale=scale, seeds=seeds, substitute=True)
     family = ("targets " + "; ".join(describe(t) for t in targets) + " (the spec's family; the "
               "paper's exact experiment targets could not be checked offline)")
-    rows = []
     for claim, better, worse, tgts, paper in [
         ("Random-feature attention learns permutation-invariant targets with lower test error "
          "than a random-feature MLP with as many trainable weights", "rfa-unbiased", "rf-mlp",
@@ -51,8 +50,8 @@ def check_claims(fits: pd.DataFrame, *, targets: list[str], scale: str) -> list[
         mean = fits[(fits["n"] == fits["n"].max()) & fits["target"].isin(tgts)].groupby(
             ["target", "model"])["test_nmse"].mean().unstack()
         at_max = ", ".join(f"{t} {mean.loc[t, better]:.3f} vs {mean.loc[t, worse]:.3f}" for t in tgts)
-        rows.append(claim_row(
-            **common, claim=claim,
+        claims.add(
+            claim=claim,
             metric=f"test MSE of {better} vs {worse} at every n ≥ {N_MIN}; {family}",
             threshold=f"{better} < {worse} at every n ≥ {N_MIN} on every listed target, every seed",
             paper_value=paper,
@@ -60,14 +59,14 @@ def check_claims(fits: pd.DataFrame, *, targets: list[str], scale: str) -> list[
                      f"(mean over seeds): {at_max}",
             per_seed_pass=per_seed,
             per_seed_values={"targets_lost": lost},
-        ))
-    return rows
+        )
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
-    fits = pd.concat([read_parquet(f) for f in args.inputs.get("fits", [])], ignore_index=True)
+    fits = read_parquets(args.inputs.get("fits", []), FIT_COLUMNS, "fits")
     if fits.empty:
         raise AttnlabError("random_features: no fits to evaluate")
     claims = check_claims(fits, targets=p["targets"], scale=p["scale"])

@@ -7,12 +7,13 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
+from attnlab.io import read_parquet
 from attnlab.random_features.synth import describe
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.tables import mean_sd, write_paper_table
 
 LABELS = {"rfa-unbiased": "RFA, zero-mean W", "rfa-biased": "RFA, mean ∝ I (biased)",
           "rf-mlp": "RF-MLP"}
+FIT_COLUMNS = ["seed_index", "target", "model", "n", "features", "test_mse", "test_nmse"]
 COLORS = {"rfa-unbiased": "tab:blue", "rfa-biased": "tab:green", "rf-mlp": "tab:red"}
 
 
@@ -55,23 +56,21 @@ def mse_figure(fits: pd.DataFrame, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    fits = read_parquet(args.input("metrics"))
-    prov = read_json(args.input("claims"))["provenance"]
+    fits = read_parquet(args.input("metrics"), FIT_COLUMNS)
     display, numeric = summarise(fits)
     notes = [
-        f"Scale {p['scale']}: d={p['d']}, N={p['n_keys']} keys, M={p['heads']} heads (M·d = "
-        f"{p['heads'] * p['d']} trainable weights; the RF-MLP gets as many hidden units), "
-        f"biased mean {p['qk_mean']}·I; mean ± sd over {len(p['seeds'])} seeds.",
         "Cells: test MSE divided by the target's test variance (1 = predicting the mean); ridge "
         "penalty chosen per model, target and n on a held-out validation set "
         f"({p['n_val']} samples), test on {p['n_test']}.",
         "Targets: the spec's family (1/N) Σ_i ψ(⟨x₀,x_i⟩)⟨β,x_i⟩ with ψ = He_k(√d⟨x₀,x_i⟩); the "
         "paper's exact experiment targets could not be checked offline.",
     ]
-    write_table(table_paths(args), display,
-                title="random_features — random-feature attention vs random-feature MLP "
-                      "(arXiv 2307.11353)",
-                provenance=prov, numeric=numeric, notes=notes)
+    write_paper_table(args, display, numeric=numeric, notes=notes,
+                      scale=f"d={p['d']}, N={p['n_keys']} keys, M={p['heads']} heads (M·d = "
+                            f"{p['heads'] * p['d']} trainable weights; the RF-MLP gets as many hidden units), "
+                            f"biased mean {p['qk_mean']}·I",
+                      title="random_features — random-feature attention vs random-feature MLP "
+                            "(arXiv 2307.11353)")
     mse_figure(fits, args.output("mse_fig"))
 
 

@@ -8,37 +8,33 @@ task (accuracy < 50%) cannot show a 50-point drop: it counts as unmeasured (INCO
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from attnlab.claims import claim_row, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, write_claims
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads.summary import per_seed_metrics
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
 from attnlab.retrieval_heads import PAPER
+from attnlab.runs import gather_frames, train_wall_s
 
 TOP_DROP_MIN = 50.0  # points: masking the top-K retrieval heads breaks NIAH
 RANDOM_DROP_MAX = 10.0  # points: masking K random non-retrieval heads does not
 MIN_BASE_ACCURACY = 50.0  # below this a 50-point drop is impossible: the seed is unmeasured
 
 
-def train_wall(model_dir: str) -> float:
-    lines = (Path(model_dir) / "train_log.jsonl").read_text().splitlines()
-    return float(json.loads(lines[-1])["wall_time_s"]) if lines else 0.0
+# The per-seed outputs of heads.retrieval_step that this step reads, and the columns each must hold.
+COLUMNS = {
+    "heads": ["layer", "head", "retrieval_score", "greedy_exact", "analysis_wall_s"],
+    "ablation": ["condition", "k", "draw", "n", "accuracy"],
+    "maps": ["rank", "layer", "head", "score", "query", "key", "weight", "span_start", "span_end"],
+}
 
 
 def gather(manifest: list[dict]) -> dict[str, pd.DataFrame]:
-    frames = {"heads": [], "ablation": [], "maps": []}
-    for item in manifest:
-        for name in frames:
-            if name == "maps" and item["seed_index"] != manifest[0]["seed_index"]:
-                continue
-            frames[name].append(read_parquet(item[name]).assign(seed_index=item["seed_index"]))
-    return {k: pd.concat(v, ignore_index=True) for k, v in frames.items()}
+    return gather_frames(manifest, list(COLUMNS), keys=("seed_index",), first_seed_only=("maps",), columns=COLUMNS)
 
 
 def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
@@ -54,35 +50,32 @@ def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
                        else f"no random control (fewer than {k} heads score ≤ 0.1)")
         measured.append(f"seed {r.seed_index}: base {r.base_accuracy:.1f}%, top-{k} drop {top:.1f}, {random_text}; "
                         f"{r.frac_retrieval:.1%} of heads > 0.1, {r.frac_zero:.1%} score 0")
-    common = dict(experiment="retrieval_heads", paper=PAPER, scale=scale, seeds=seeds)
-    return [
-        claim_row(
-            **common, substitute=True,
-            claim=f"Masking the top-{k} retrieval heads breaks needle-in-a-haystack retrieval; masking {k} random "
-                  "non-retrieval heads does not (substitute: a tiny LM trained on synthetic needles, not a 7B LLM)",
-            metric=f"NIAH exact-match accuracy drop (points): top-{k} retrieval heads vs {k} random non-retrieval heads "
-                   "(mean over draws)",
-            threshold=f"top drop ≥ {TOP_DROP_MIN:.0f} and random drop ≤ {RANDOM_DROP_MAX:.0f} on every seed "
-                      f"(a seed with base accuracy < {MIN_BASE_ACCURACY:.0f}% is unmeasured)",
-            paper_value="masking the top-30 retrieval heads breaks NIAH (Llama-2-7B-80K); 30 random heads do not",
-            measured="; ".join(measured),
-            per_seed_pass=per_seed,
-            per_seed_values={"base_accuracy": dict(zip(seeds, m.base_accuracy)),
-                             "top_drop": dict(zip(seeds, m[f"top{k}_drop"])),
-                             "random_drop": dict(zip(seeds, m[f"random{k}_drop"])),
-                             "frac_retrieval": dict(zip(seeds, m.frac_retrieval)),
-                             "frac_zero": dict(zip(seeds, m.frac_zero))},
-        ),
-        not_reproduced_row(experiment="retrieval_heads", paper=PAPER, scale=scale,
-                           claim="Retrieval heads are sparse: < 5% of heads in 7B models score > 0.1 "
-                                 "(our fraction is in the table, not gated: a 32-head model is too small for it)",
-                           why="needs 7B-scale models with ~1000 heads"),
-        not_reproduced_row(experiment="retrieval_heads", paper=PAPER, scale=scale,
-                           claim="Retrieval heads are universal across model families and intrinsic (present "
-                                 "before long-context extension), and masking them causes hallucinated answers",
-                           why="needs several pretrained LLM families and their base checkpoints; run a local "
-                               "model through heads.external_models for a measurement on one model"),
-    ]
+    claims = ClaimSet("retrieval_heads", PAPER, scale=scale, seeds=seeds)
+    claims.add(
+        substitute=True,
+        claim=f"Masking the top-{k} retrieval heads breaks needle-in-a-haystack retrieval; masking {k} random "
+              "non-retrieval heads does not (substitute: a tiny LM trained on synthetic needles, not a 7B LLM)",
+        metric=f"NIAH exact-match accuracy drop (points): top-{k} retrieval heads vs {k} random non-retrieval heads "
+               "(mean over draws)",
+        threshold=f"top drop ≥ {TOP_DROP_MIN:.0f} and random drop ≤ {RANDOM_DROP_MAX:.0f} on every seed "
+                  f"(a seed with base accuracy < {MIN_BASE_ACCURACY:.0f}% is unmeasured)",
+        paper_value="masking the top-30 retrieval heads breaks NIAH (Llama-2-7B-80K); 30 random heads do not",
+        measured="; ".join(measured),
+        per_seed_pass=per_seed,
+        per_seed_values={"base_accuracy": dict(zip(seeds, m.base_accuracy)),
+                         "top_drop": dict(zip(seeds, m[f"top{k}_drop"])),
+                         "random_drop": dict(zip(seeds, m[f"random{k}_drop"])),
+                         "frac_retrieval": dict(zip(seeds, m.frac_retrieval)),
+                         "frac_zero": dict(zip(seeds, m.frac_zero))},
+    )
+    claims.not_reproduced("Retrieval heads are sparse: < 5% of heads in 7B models score > 0.1 "
+                          "(our fraction is in the table, not gated: a 32-head model is too small for it)",
+                          why="needs 7B-scale models with ~1000 heads")
+    claims.not_reproduced("Retrieval heads are universal across model families and intrinsic (present "
+                          "before long-context extension), and masking them causes hallucinated answers",
+                          why="needs several pretrained LLM families and their base checkpoints; run a local "
+                              "model through heads.external_models for a measurement on one model")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:
@@ -97,7 +90,7 @@ def main(args: StepArgs) -> None:
     write_parquet(args.output("ablation"), frames["ablation"])
     write_parquet(args.output("maps"), frames["maps"])
     wall = (time.perf_counter() - t0 + float(frames["heads"].groupby("seed_index").analysis_wall_s.first().sum())
-            + sum(train_wall(item["model_dir"]) for item in p["manifest"]))
+            + train_wall_s(p["manifest"]))
     write_claims(args.output("claims"), "retrieval_heads", claims, p, wall)
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
-from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.io import read_parquet
+from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
 PAPER_ROW = {"K": "30", "heads > 0.1": "3–6%", "heads = 0": "45–73%", "top head score": "0.94 (Llama-2-7B-80K L16H19)",
              "NIAH acc": "≈100%", "top-K masked": "breaks NIAH", "random-K masked": "≈ unchanged",
@@ -27,12 +27,10 @@ def summarise(metrics: pd.DataFrame, ks: list[int], scale: str) -> tuple[pd.Data
             "random-K masked": mean_sd(metrics[f"random{k}_accuracy"], 1) + " %",
             "source": f"ours ({scale}, {len(metrics)} seeds)",
         })
-        row = {"k": k, "n_seeds": len(metrics)}
-        for col in ("frac_retrieval", "frac_zero", "max_score", "base_accuracy", f"top{k}_accuracy",
-                    f"random{k}_accuracy", f"top{k}_drop", f"random{k}_drop"):
-            name = col.replace(f"top{k}", "top").replace(f"random{k}", "random")
-            row[f"{name}_mean"], row[f"{name}_sd"] = metrics[col].mean(), metrics[col].std(ddof=1)
-        numeric.append(row)
+        cols = ("frac_retrieval", "frac_zero", "max_score", "base_accuracy", f"top{k}_accuracy",
+                f"random{k}_accuracy", f"top{k}_drop", f"random{k}_drop")
+        names = {c.replace(f"top{k}", "top").replace(f"random{k}", "random"): c for c in cols}
+        numeric.append({"k": k, "n_seeds": len(metrics), **mean_sd_columns(metrics, names)})
     display.append(PAPER_ROW)
     return pd.DataFrame(display), pd.DataFrame(numeric)
 
@@ -88,13 +86,14 @@ def maps_figure(maps: pd.DataFrame, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    metrics = read_parquet(args.input("metrics"))
-    ablation = read_parquet(args.input("ablation"))
-    prov = read_json(args.input("claims"))["provenance"]
+    ablation = read_parquet(args.input("ablation"), ["seed_index", "condition", "k", "draw", "n", "accuracy"])
     ks = sorted(set(ablation.k[ablation.condition == "top"]))
+    metrics = read_parquet(args.input("metrics"), ["seed_index", "frac_retrieval", "frac_zero", "max_score",
+                                                   "base_accuracy", "top_heads",
+                                                   *[f"{c}{k}_{m}" for k in ks for c in ("top", "random")
+                                                     for m in ("accuracy", "drop")]])
     display, numeric = summarise(metrics, ks, p["scale"])
     notes = [
-        f"Scale {p['scale']}: {p['model_note']}; mean ± sd over {len(p['seeds'])} seeds.",
         f"Task: {p['task_note']}.",
         "Retrieval score exactly as in the paper: at each greedily generated answer token a head earns 1/|needle| "
         "if its top-1 attended position lies in the needle value and holds the generated token; mean over needles.",
@@ -105,12 +104,14 @@ def main(args: StepArgs) -> None:
         "gated: with 32 heads one head is already 3%.",
         "Top heads per seed: " + "; ".join(f"seed {r.seed_index}: {r.top_heads or '—'}" for r in metrics.itertuples()),
     ]
-    write_table(table_paths(args), display,
-                title="Retrieval heads — retrieval scores and head masking (arXiv 2404.15574)",
-                provenance=prov, numeric=numeric, notes=notes)
-    scores_figure(read_parquet(args.input("scores")), args.output("scores_fig"))
+    write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
+                      title="Retrieval heads — retrieval scores and head masking (arXiv 2404.15574)")
+    scores_figure(read_parquet(args.input("scores"), ["seed_index", "layer", "head", "retrieval_score"]),
+                  args.output("scores_fig"))
     ablation_figure(ablation, args.output("ablation_fig"))
-    maps_figure(read_parquet(args.input("maps")), args.output("maps_fig"))
+    maps_figure(read_parquet(args.input("maps"), ["rank", "layer", "head", "score", "query", "key", "weight",
+                                                  "span_start", "span_end"]),
+                args.output("maps_fig"))
 
 
 if __name__ == "__main__":
