@@ -45,8 +45,14 @@ def env_pins(path: Path) -> dict[str, str]:
 
 
 def stage_modules() -> dict[str, set[str]]:
-    """env file name -> attnlab modules run by the rules that use it."""
+    """env file name -> attnlab modules run by the rules that use it: every step of the registry
+    (rules/experiments.smk) and the rules written out in rules/*.smk."""
+    from attnlab import registry
+    from tests.fixtures import load_config
+
     out: dict[str, set[str]] = {}
+    for _, step in registry.steps(load_config()):
+        out.setdefault(f"{step.env}.yaml", set()).update({step.module, *(["attnlab.gpuslots"] if step.gpu else [])})
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
             env = re.search(r'conda:\s*"\.\./envs/([\w-]+\.yaml)"', block)
