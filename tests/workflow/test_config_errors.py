@@ -16,6 +16,7 @@ pytestmark = pytest.mark.workflow
     ("vision:\n  model:\n    path: /no/such/sd-model\n", "vision.model.path"),
     ("experiments:\n  mucr:\n    real_path: /no/such/mucr.parquet\n", "experiments.mucr.real_path"),
     ("experiments:\n  ir_diffusion:\n    variants: [share, full]\n", "experiments.ir_diffusion.variants"),
+    ("experiments:\n  mucr:\n    token_dropout: 1\n", "experiments.mucr.token_dropout"),
 ])
 def test_bad_config_fails_naming_the_key(fresh_copy, override, key):
     (fresh_copy / "bad.yaml").write_text(override)
@@ -24,6 +25,25 @@ def test_bad_config_fails_naming_the_key(fresh_copy, override, key):
     assert key in proc.stderr + proc.stdout
     assert list((fresh_copy / "results").iterdir()) == []
     assert not (fresh_copy / "pwned").exists()
+
+
+@pytest.mark.parametrize("override,keys", [
+    ("experiments:\n  moh:\n    claim_fraction: 0.6\n",
+     ["experiments.moh.claim_fraction", "experiments.moh.active_fractions"]),
+    ("experiments:\n  dynamic_mask:\n    model: {n_layer: 1, n_head: 3, n_embd: 16}\n",
+     ["experiments.dynamic_mask.model.n_embd", "experiments.dynamic_mask.model.n_head"]),
+    ("experiments:\n  meta_tokens:\n    test_lengths: [32, 48]\n",
+     ["experiments.meta_tokens.train_len", "experiments.meta_tokens.test_lengths"]),
+])
+def test_cross_key_mistakes_fail_at_dry_run_naming_both_keys(fresh_copy, override, keys):
+    """A value that must agree with another key fails at parse time (`snakemake -n`), not after
+    training, and the message names both keys."""
+    (fresh_copy / "bad.yaml").write_text(override)
+    proc = snakemake(fresh_copy, "-n", "--cores", "1", "--configfile", "config/smoke.yaml", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    for key in keys:
+        assert key in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_a_local_stable_diffusion_folder_replaces_the_trained_model(fresh_copy, tmp_path):
