@@ -43,6 +43,11 @@ LOADER = textwrap.dedent("""
                 out[name] = model(inputs["ocr_ids"]).logits
             else:
                 out[name] = model(inputs["icl_z"], inputs["icl_zq"])
+        if name == "lm_sliding_window":  # saved again from its own code, it still loads
+            model.save_pretrained("resaved")
+            again = AutoModelForCausalLM.from_pretrained("resaved", trust_remote_code=True)
+            with torch.no_grad():
+                out["resaved"] = again(inputs["lm_ids"]).logits
     save_file({k: v.contiguous() for k, v in out.items()}, "outputs.safetensors")
     print("loaded", sorted(out), "modules:", sorted(m for m in sys.modules if m.startswith("transformers_modules")))
 """)
@@ -98,6 +103,7 @@ def test_run_dirs_load_without_attnlab(saved, repo):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     got, want = load_file(str(root / "outputs.safetensors")), outputs(models, inputs)
+    want["resaved"] = want["lm_sliding_window"]
     assert set(got) == set(want)
     for name in want:
         if name.endswith("_generated"):
