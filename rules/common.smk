@@ -86,5 +86,7 @@ def step_params(step):
                 ("--output", step.cli_outputs_for(dict(w.items()))),
             ]
         ),
-        "code": code_version(step.module, *step.code),
+        "code": lambda w: code_version(
+            step.module, *step.code, mechanisms=step.mechanisms_for(dict(w.items()))
+        ),
     }

@@ -110,6 +110,12 @@ def test_code_edits_rerun_exactly_the_jobs_that_use_the_module(done):
     model = plan_after_edit("ocr/model.py")
     assert model["ocr_train"] == 10 and "ocr_synth" not in model
     assert {"ocr_evaluate", "ocr_table", "claims"} <= set(model)
+    # one attention mechanism: only the models that use it (MoH's routed variants, not its MHA
+    # baseline, nor any other experiment) retrain
+    mechanism = plan_after_edit("attention/moh.py")
+    assert set(mechanism) == {"moh_train", "moh_evaluate", "moh_table", "claims", "all"}
+    every_moh_train = planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE, "--forcerun", "moh_train"))
+    assert 3 * mechanism["moh_train"] == 2 * every_moh_train["moh_train"]  # moh50 + moh75 of {mha, moh50, moh75}
     assert planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE)) == {}
 
 

@@ -60,6 +60,9 @@ class Step:
     runtime: int = 5  # minutes
     gpu: bool = False  # holds the `gpu` resource and runs under attnlab.gpuslots
     code: tuple[str, ...] = ()  # further modules whose source the job depends on
+    # attention mechanisms (attnlab.attention.MECHANISMS) the job's models use: their files join
+    # the code hash, so editing one mechanism reruns only the jobs whose models use it
+    mechanisms: tuple[str, ...] | Callable[[Wildcards], tuple[str, ...]] = ()
     # further `--output NAME PATH...` the command takes but Snakemake does not track as files
     # (a run directory whose files are the declared outputs)
     cli_outputs: Callable[[Wildcards], Mapping[str, str | list[str]]] | None = None
@@ -77,6 +80,9 @@ class Step:
 
     def cli_outputs_for(self, wildcards: Wildcards) -> dict[str, Any]:
         return dict(self.cli_outputs(wildcards)) if self.cli_outputs else {}
+
+    def mechanisms_for(self, wildcards: Wildcards) -> tuple[str, ...]:
+        return tuple(self.mechanisms(wildcards) if callable(self.mechanisms) else self.mechanisms)
 
     def params_for(self, wildcards: Wildcards) -> dict[str, Any]:
         return dict(self.params(wildcards) if callable(self.params) else self.params)
@@ -235,4 +241,5 @@ def lm_train_step(run: str, data: Callable[[Wildcards], str], params: Callable[[
     return Step("train", "attnlab.train.lm", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
                 input=lambda w: {"data": data(w)}, output=run_outputs(run),
                 cli_outputs=lambda w: {"run_dir": run.format(**w)},
-                constraints=dict(constraints or {}), params=params)
+                constraints=dict(constraints or {}), params=params,
+                mechanisms=lambda w: (params(w)["model"]["attention"],))

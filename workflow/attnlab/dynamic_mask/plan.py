@@ -109,7 +109,8 @@ def steps(ctx: Context) -> list[Step]:
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
                       constraints={"variant": "|".join(VARIANTS)}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
-                      params=evaluate_params(cfg, seed0)),
+                      params=evaluate_params(cfg, seed0),
+                      mechanisms=tuple(sorted({v["attention"] for v in variants(cfg).values()}))),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("dynamic_mask")},
                    params=table_params(cfg), figures={"accuracy": "accuracy vs K and length"}),
     ]

@@ -113,7 +113,8 @@ def steps(ctx: Context) -> list[Step]:
                       params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
                       constraints={"mtask": "[a-z_]+", "variant": "|".join(VARIANTS)}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
-                      params=evaluate_params(cfg, seed0)),
+                      params=evaluate_params(cfg, seed0),
+                      mechanisms=tuple(sorted({v["attention"] for v in variants(cfg).values()}))),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("meta_tokens")},
                    params=table_params(cfg), figures={"accuracy": "accuracy vs test length"}),
     ]

@@ -126,7 +126,8 @@ def steps(ctx: Context) -> list[Step]:
                       params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
                       constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(man), output=METRICS,
-                      params=evaluate_params(cfg, seed0)),
+                      params=evaluate_params(cfg, seed0),
+                      mechanisms=tuple(sorted({v["attention"] for v in variants(cfg).values()}))),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("moh")},
                    params=table_params(cfg), figures={"load": "per-head load"}),
     ]
