@@ -114,7 +114,7 @@ def test_bad_real_files_are_named(tmp_path):
         read_envision(tmp_path / "bad.json")
 
 
-def test_generation_runs_from_a_local_stable_diffusion_folder(tmp_path, sd_dir):
+def test_generation_runs_from_a_local_stable_diffusion_folder(tmp_path, sd_dir):  # noqa: F811 (the fixture)
     """vision.model.path: the same generation step samples from a local SD folder (latent space,
     CLIP BPE tokenizer, its own scheduler), loaded with local files only."""
     from attnlab.ir_diffusion import generate

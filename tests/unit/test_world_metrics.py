@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from attnlab.world.dataset import training_set
-from attnlab.world.metrics import (caption_accuracy, consistency, fusion, mask_iou_aligned, match_subjects)
+from attnlab.world.metrics import caption_accuracy, consistency, fusion, mask_iou_aligned, match_subjects
 from attnlab.world.parser import parse
 from attnlab.world.render import render
 from attnlab.world.scene import Scene, Subject, random_scene

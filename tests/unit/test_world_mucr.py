@@ -7,8 +7,16 @@ import pytest
 from attnlab import AttnlabError
 from attnlab.io import write_parquet
 from attnlab.world.caption import words_in_vocab
-from attnlab.world.mucr import (EXTRA, SCHEMA, evaluate_levels, pair_validity, read_mucr, rule_engine_image_choice,
-                                rule_engine_phrase_choice, synthesize)
+from attnlab.world.mucr import (
+    EXTRA,
+    SCHEMA,
+    evaluate_levels,
+    pair_validity,
+    read_mucr,
+    rule_engine_image_choice,
+    rule_engine_phrase_choice,
+    synthesize,
+)
 from attnlab.world.parser import parse
 from attnlab.world.render import render
 from attnlab.world.rules import RULES

@@ -7,8 +7,7 @@ import pytest
 from attnlab.world.caption import VOCAB, caption, subject_phrase, words_in_vocab
 from attnlab.world.dataset import training_set
 from attnlab.world.render import from_png, render, to_png
-from attnlab.world.scene import (BACKGROUNDS, COLORS, CORE_COLORS, CORES, RING_COLOR, Scene, Subject,
-                                 fits, random_scene)
+from attnlab.world.scene import BACKGROUNDS, COLORS, CORE_COLORS, CORES, RING_COLOR, Scene, Subject, fits, random_scene
 
 
 def test_palette_is_well_separated():
