@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 
 from attnlab.experiment import Experiment
-from attnlab.heads import external_plan
+from attnlab.external_models import plan as external_plan
 from attnlab.vision import plan as vision_plan
 
 PLANS = [
