@@ -9,8 +9,9 @@ import torch
 from attnlab import AttnlabError
 from attnlab.cli import run_step
 from attnlab.diffusion import train as train_mod
-from attnlab.diffusion.model import load_pipeline
+from attnlab.diffusion.model import build, load_pipeline
 from attnlab.diffusion.sample import generate
+from attnlab.diffusion.tokenizer import encode
 from attnlab.io import write_parquet
 from attnlab.world.caption import VOCAB
 from attnlab.world.dataset import training_set
@@ -71,3 +72,47 @@ def test_wrong_image_size_is_named(data):
     with pytest.raises(AttnlabError, match="image_size"):
         train_mod.train(data, {**TINY, "image_size": 16}, steps=1, batch_size=1, lr=1e-3, seed=0, out_dir=None,
                         progress=False)
+
+
+def _weights(comps) -> dict:
+    return {**{f"unet.{k}": v for k, v in comps["unet"].state_dict().items()},
+            **{f"text.{k}": v for k, v in comps["text_encoder"].state_dict().items()}}
+
+
+def _step_and_grads(data, **options):
+    comps = build(TINY, train_mod.vocabulary(data.caption), seed=0)
+    step = train_mod.TrainStep(comps, lr=1e-3, steps=4, snr_gamma=5.0, **options)
+    gen = torch.Generator().manual_seed(0)
+    x0 = train_mod.decode_images(data, 8)[:4]
+    ids = encode(comps["tokenizer"], list(data.caption[:4]))
+    noise, t = torch.randn(x0.shape, generator=gen), torch.randint(1000, (4,), generator=gen)
+    loss = step.loss(x0, ids, noise, t)
+    loss.backward()
+    return loss.item(), {n: p.grad.clone() for n, p in comps["unet"].named_parameters()}
+
+
+def test_channels_last_computes_the_same_loss_and_gradients(data):
+    loss, grads = _step_and_grads(data)
+    loss_cl, grads_cl = _step_and_grads(data, channels_last=True)
+    assert loss_cl == pytest.approx(loss, rel=1e-5)
+    for k in grads:  # the same math in another memory layout: equal up to summation order
+        torch.testing.assert_close(grads_cl[k], grads[k], rtol=1e-3, atol=1e-6, msg=k)
+
+
+def test_channels_last_training_saves_weights_in_the_default_layout(data, tmp_path):
+    kw = dict(steps=2, batch_size=3, lr=1e-3, seed=2, progress=False)
+    ref = train_mod.train(data, TINY, out_dir=None, **kw)
+    nhwc = train_mod.train(data, TINY, out_dir=tmp_path / "m", channels_last=True, **kw)
+    assert all(v.is_contiguous() for v in _weights(nhwc["components"]).values())
+    assert nhwc["channels_last"] and "channels_last" not in ref  # summaries of default runs are unchanged
+    assert nhwc["final_loss"] == pytest.approx(ref["final_loss"], rel=1e-3)
+    load_pipeline(tmp_path / "m")
+
+
+def test_bf16_loss_follows_the_fp32_loss(data):
+    """bf16 autocast changes the forward's precision, not the objective: on the same batch the
+    loss agrees to bf16 accuracy, and the weights and their gradients stay fp32."""
+    loss, grads = _step_and_grads(data)
+    loss_bf, grads_bf = _step_and_grads(data, bf16=True)
+    assert loss_bf != loss and loss_bf == pytest.approx(loss, rel=0.03)
+    assert all(g.dtype == torch.float32 for g in grads_bf.values())

@@ -7,8 +7,8 @@ works, EMA weights saved. The output folder also holds train_log.jsonl and train
     python -m attnlab.diffusion.train --input data DATA.parquet --output model DIR --params JSON
 
 params: {"model": {TinyT2IConfig keys}, "steps", "batch_size", "lr", "seed", and optionally
-"caption_dropout" (0.1), "ema_decay" (0.995), "warmup" (50), "log_every" (50), "bf16" (false),
-"snr_gamma" (null: plain MSE),
+"caption_dropout" (0.1), "ema_decay" (0.995), "warmup" (50), "log_every" (50), "snr_gamma" (null:
+plain MSE), the speed options "bf16", "channels_last", "compile" (all false; see TrainStep),
 "words" (default: attnlab.world.caption.VOCAB plus any other caption word)}.
 """
 
@@ -58,18 +58,95 @@ def vocabulary(captions, words: list[str] | None = None) -> list[str]:
     return words + extra
 
 
+class TrainStep:
+    """One optimisation step of the model, the training loop's body (also timed by
+    bench/diffusion_throughput.py): the loss (see `train`), backward, gradient clipping at 1, AdamW,
+    the cosine schedule and the EMA update of UNet and text encoder together.
+
+    Speed options, none of which changes the loss being optimised:
+    - `bf16`: bf16 autocast for the forward pass (the CPU's avx512_bf16 kernels); the loss in fp32;
+    - `channels_last`: the UNet's convolutions in NHWC memory layout (oneDNN's native one);
+      `finish` puts the weights back in the default layout before saving;
+    - `compile`: torch.compile of the UNet's forward (costs tens of seconds on the first step, so
+      it pays only on long runs)."""
+
+    def __init__(self, comps: dict, *, lr: float, steps: int, warmup: int = 50, ema_decay: float = 0.995,
+                 snr_gamma: float | None = None, bf16: bool = False, channels_last: bool = False,
+                 compile: bool = False):
+        from diffusers.optimization import get_cosine_schedule_with_warmup
+        from diffusers.training_utils import EMAModel
+
+        self.unet, self.text_encoder, self.sched = comps["unet"], comps["text_encoder"], comps["scheduler"]
+        self.snr_gamma, self.bf16, self.channels_last = snr_gamma, bf16, channels_last
+        if channels_last:
+            self.unet.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.unet) if compile else self.unet
+        self.params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
+        self.lr_sched = get_cosine_schedule_with_warmup(self.opt, min(warmup, steps // 4), steps)
+        self.ema = EMAModel(self.params, decay=ema_decay, use_ema_warmup=False)
+        self.unet.train(), self.text_encoder.train()
+
+    def loss(self, x0: torch.Tensor, ids: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        from diffusers.training_utils import compute_snr
+
+        sched = self.sched
+        xt = sched.add_noise(x0, noise, t)
+        if self.channels_last:
+            xt = xt.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            emb = self.text_encoder(ids)[0]
+            pred = self.forward(xt, t, encoder_hidden_states=emb).sample
+        target = noise
+        if sched.config.prediction_type == "v_prediction":
+            target = sched.get_velocity(x0, noise, t)
+        elif sched.config.prediction_type == "sample":
+            target = x0
+        loss = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
+        if self.snr_gamma:
+            snr = compute_snr(sched, t)
+            w = snr.clamp(max=self.snr_gamma) / snr
+            if sched.config.prediction_type == "v_prediction":
+                w = snr.clamp(max=self.snr_gamma) / (snr + 1)
+            elif sched.config.prediction_type == "sample":
+                w = snr.clamp(max=self.snr_gamma)
+            loss = loss * w
+        return loss.mean()
+
+    def __call__(self, x0: torch.Tensor, ids: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> float:
+        """One step on the batch (clean images x0, token ids, noise, timesteps); returns the loss."""
+        loss = self.loss(x0, ids, noise, t)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.lr_sched.step()
+        self.ema.step(self.params)
+        return loss.item()
+
+    def last_lr(self) -> float:
+        return self.lr_sched.get_last_lr()[0]
+
+    def finish(self) -> None:
+        """EMA weights into the model, in the default memory layout, in eval mode."""
+        self.ema.copy_to(self.params)
+        if self.channels_last:
+            self.unet.to(memory_format=torch.contiguous_format)
+        self.unet.eval(), self.text_encoder.eval()
+
+
 def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float, seed: int,
           out_dir: str | Path | None, progress: bool = True, caption_dropout: float = 0.1,
           ema_decay: float = 0.995, warmup: int = 50, log_every: int = 50, bf16: bool = False,
-          words: list[str] | None = None, snr_gamma: float | None = None) -> dict:
+          words: list[str] | None = None, snr_gamma: float | None = None, channels_last: bool = False,
+          compile: bool = False) -> dict:
     """Train a fresh model on `df` (columns image = PNG bytes, caption) and save its EMA weights to
     `out_dir` (atomically, via attnlab.io.atomic_dir; None: do not save). Returns a summary dict
     (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model.
 
     The loss is the MSE to the scheduler's target (the noise for prediction_type "epsilon"), per example
-    weighted by min(SNR, snr_gamma) / SNR when `snr_gamma` is set (Min-SNR weighting, Hang et al. 2023)."""
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from diffusers.training_utils import EMAModel, compute_snr
+    weighted by min(SNR, snr_gamma) / SNR when `snr_gamma` is set (Min-SNR weighting, Hang et al. 2023).
+    `bf16`, `channels_last` and `compile` only change the speed (TrainStep)."""
     from tqdm.auto import tqdm
 
     cfg = TinyT2IConfig.from_dict(cfg)
@@ -80,15 +157,12 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     images = decode_images(df, cfg.image_size)
     captions = [str(c) for c in df["caption"]]
     comps = build(cfg, vocabulary(captions, words), seed=derive_seed(seed, "diffusion", "init"))
-    unet, text_encoder, sched = comps["unet"], comps["text_encoder"], comps["scheduler"]
+    sched = comps["scheduler"]
     tokens = encode(comps["tokenizer"], captions)
     empty = encode(comps["tokenizer"], [""])[0]
-    params = list(unet.parameters()) + list(text_encoder.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    lr_sched = get_cosine_schedule_with_warmup(opt, min(warmup, steps // 4), steps)
-    ema = EMAModel(params, decay=ema_decay, use_ema_warmup=False)
+    step_fn = TrainStep(comps, lr=lr, steps=steps, warmup=warmup, ema_decay=ema_decay, snr_gamma=snr_gamma,
+                        bf16=bf16, channels_last=channels_last, compile=compile)
     gen = torch.Generator().manual_seed(derive_seed(seed, "diffusion", "batches"))
-    unet.train(), text_encoder.train()
 
     log = []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -101,47 +175,23 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
         ids[drop] = empty
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(sched.config.num_train_timesteps, (batch_size,), generator=gen)
-        xt = sched.add_noise(x0, noise, t)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            emb = text_encoder(ids)[0]
-            pred = unet(xt, t, encoder_hidden_states=emb).sample
-        target = noise
-        if sched.config.prediction_type == "v_prediction":
-            target = sched.get_velocity(x0, noise, t)
-        elif sched.config.prediction_type == "sample":
-            target = x0
-        loss = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
-        if snr_gamma:
-            snr = compute_snr(sched, t)
-            w = snr.clamp(max=snr_gamma) / snr
-            if sched.config.prediction_type == "v_prediction":
-                w = snr.clamp(max=snr_gamma) / (snr + 1)
-            elif sched.config.prediction_type == "sample":
-                w = snr.clamp(max=snr_gamma)
-            loss = loss * w
-        loss = loss.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        lr_sched.step()
-        ema.step(params)
-        running, count = running + loss.item(), count + 1
+        running, count = running + step_fn(x0, ids, noise, t), count + 1
         if step % log_every == 0 or step == steps:
-            rec = {"step": step, "loss": running / count, "lr": lr_sched.get_last_lr()[0],
+            rec = {"step": step, "loss": running / count, "lr": step_fn.last_lr(),
                    "wall_time_s": time.perf_counter() - t0}
             log.append(rec)
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
             running, count = 0.0, 0
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    ema.copy_to(params)
-    unet.eval(), text_encoder.eval()
+    step_fn.finish()
     summary = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "bf16": bf16, "snr_gamma": snr_gamma,
                "caption_dropout": caption_dropout, "ema_decay": ema_decay, "model": cfg.to_dict(),
                "train_examples": len(df), "seconds": elapsed, "seconds_per_step": elapsed / steps,
                "cpu_seconds_per_step": cpu / steps,
                "final_loss": log[-1]["loss"], "parameters": n_parameters(comps),
                "torch_threads": torch.get_num_threads()}
+    if channels_last or compile:
+        summary.update(channels_last=channels_last, compile=compile)
     if out_dir is not None:
         write_model_dir(comps, out_dir, log, summary)
     return {**summary, "components": comps}
@@ -168,8 +218,8 @@ def main(args: StepArgs) -> None:
     if missing:
         raise AttnlabError(f"diffusion train params miss {missing}")
     df = read_parquet(args.input("data"))
-    opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words", "snr_gamma")
-            if k in p}
+    opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words", "snr_gamma",
+                              "channels_last", "compile") if k in p}
     summary = train(df, p.get("model", {}), steps=int(p["steps"]), batch_size=int(p["batch_size"]),
                     lr=float(p["lr"]), seed=int(p["seed"]), out_dir=args.output("model"),
                     progress=bool(p.get("progress", True)), **opts)
