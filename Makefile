@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 run: setup
+	$(if $(CONFIG),PYTHONPATH=workflow $(VENV)/bin/python -m attnlab.config $(CONFIG))
 	$(SMK) --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 	$(MAKE) --no-print-directory report
 
@@ -36,7 +37,7 @@ test: setup
 # ruff format --check joins once the code is formatted ([tool.attnlab.lint] ruff_format in pyproject.toml).
 lint: setup
 	$(SMK) --lint
-	$(VENV)/bin/snakefmt --check Snakefile rules
+	$(VENV)/bin/snakefmt --check Snakefile workflow/Snakefile rules
 	$(VENV)/bin/ruff check .
 	@if $(VENV)/bin/python -c 'import sys, tomllib; sys.exit(not tomllib.load(open("pyproject.toml", "rb"))["tool"]["attnlab"]["lint"]["ruff_format"])'; \
 	then $(VENV)/bin/ruff format --check .; else echo "ruff format --check: off until [tool.attnlab.lint] ruff_format = true"; fi

@@ -32,7 +32,7 @@ def test_snakemake_lint_is_clean():
 
 
 def test_snakefmt_check_is_clean():
-    proc = run("snakefmt", "--check", "Snakefile", "rules")
+    proc = run("snakefmt", "--check", "Snakefile", "workflow/Snakefile", "rules")
     assert proc.returncode == 0, proc.stderr
 
 
