@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,18 @@ def test_values_out_of_range_name_the_key():
         lambda c: c["experiments"]["ocr"]["optimizers"]["adam"].__setitem__("lr", -0.1))
     assert "experiments.ocr.tasks.0.n_pairs" in bad(lambda c: c["experiments"]["ocr"]["tasks"][0].__setitem__("n_pairs", 1))
     assert "config key threads" in bad(lambda c: c.__setitem__("threads", 0))
+
+
+def test_config_files_that_are_missing_malformed_or_not_mappings_are_named(tmp_path):
+    from attnlab.config import ConfigError, check_config_files
+
+    good, broken, listed = tmp_path / "good.yaml", tmp_path / "broken.yaml", tmp_path / "list.yaml"
+    good.write_text("scale: mini\n")
+    broken.write_text("experiments:\n  ocr: {seeds: [1\n")
+    listed.write_text("- 1\n- 2\n")
+    check_config_files([good])
+    for path, what in [(tmp_path / "missing.yaml", "not found"), (broken, "not valid YAML (line"),
+                       (listed, "mapping")]:
+        with pytest.raises(ConfigError, match=re.escape(what)) as e:
+            check_config_files([good, path])
+        assert str(path) in str(e.value)

@@ -51,3 +51,31 @@ def config_hash(obj) -> str:
 
 def enabled_experiments(config: dict) -> list[str]:
     return [eid for eid, block in config.get("experiments", {}).items() if block.get("enabled", True)]
+
+
+def check_config_files(paths) -> None:
+    """Each config file a run layers exists and holds a YAML mapping (Snakemake's own messages for
+    these cases name neither the file nor the line)."""
+    import yaml
+
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{path}: a config file must hold a mapping of keys, not a {type(data).__name__}")
+
+
+if __name__ == "__main__":  # python -m attnlab.config FILE... (make run checks CONFIG with it)
+    import sys
+
+    try:
+        check_config_files(sys.argv[1:])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
