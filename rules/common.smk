@@ -71,6 +71,11 @@ def step_outputs(group, step):
     return out
 
 
+def step_resources(step):
+    gpu = config.get("gpu", 0) if step.gpu else 0
+    return {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}
+
+
 def step_params(step):
     """The command's module, its named inputs/outputs, its JSON params and a hash of its code."""
     return {

@@ -22,9 +22,7 @@ for group, step in STEPS:
             f"../envs/{step.env}.yaml"
         threads: step.threads or config["threads"]
         resources:
-            mem_mb=step.mem_mb,
-            runtime=step.runtime,
-            gpu=config.get("gpu", 0) if step.gpu else 0,
+            **step_resources(step),
         params:
             **step_params(step),
         shell:
