@@ -150,3 +150,37 @@ def test_flattening_rewrites_imports_and_keeps_line_numbers():
     registry = flatten_source("attnlab.attention", {"attnlab.attention.moh"})
     assert "'.attnlab_attention_moh'" in registry and '"attnlab.attention.softmax"' in registry
     assert "importlib.import_module(module, __package__)" in registry
+
+
+def test_flattening_known_answers():
+    source = textwrap.dedent('''\
+        """Doc."""
+        import importlib
+        import os, attnlab.hooks as hk
+        from attnlab import hooks, AttnlabError
+        from attnlab.attention.base import (Attention,
+                                            masked_softmax as ms)
+        from .configuration import AttnLMConfig
+
+
+        def f():
+            from attnlab.lm import configuration
+            return importlib.import_module("attnlab.attention.moh"), "attnlab.attention.meta", "√"
+        ''')
+    flat = flatten_source("attnlab.lm.modeling", {"attnlab.attention.moh"}, source).splitlines()
+    assert flat[:12] == [
+        '"""Doc."""',
+        "import importlib",
+        "import os; from . import attnlab_hooks as hk",
+        "from .attnlab import AttnlabError; from . import attnlab_hooks as hooks",
+        "from .attnlab_attention_base import (Attention,",
+        "                                    masked_softmax as ms)",
+        "from .attnlab_lm_configuration import AttnLMConfig",
+        "",
+        "",
+        "def f():",
+        "    from . import attnlab_lm_configuration as configuration",
+        "    return importlib.import_module('.attnlab_attention_moh', __package__), \"attnlab.attention.meta\", \"√\"",
+    ]
+    with pytest.raises(ValueError, match="bare `import attnlab"):
+        flatten_source("attnlab.lm.modeling", set(), "import attnlab.hooks\n")

@@ -62,6 +62,8 @@ def write_model_code(model, directory) -> dict[str, str]:
     config_modules = closure(defining_modules([config_cls]))
     model_modules = closure(defining_modules([config_cls, *(type(m) for m in model.modules())]))
     copied = set(model_modules)
+    if len({flat_name(m) for m in copied}) < len(copied):
+        raise ValueError(f"two attnlab modules share a flat file name: {sorted(copied)}")
     for name in model_modules:
         (directory / f"{flat_name(name)}.py").write_text(flatten_source(name, copied))
     # the entry files must lead transformers to every file they need (a module bound by
@@ -87,8 +89,10 @@ def defining_modules(classes) -> list[str]:
 
 
 # --- which attnlab modules a module needs ------------------------------------------------------
-# (like attnlab.codehash, but only what the flat files import: importing this module must not
-# pull more attnlab code into every run directory)
+# Unlike attnlab.codehash's closure, enclosing packages count only when something is imported from
+# them (a flat file runs no parent `__init__`). This module is itself copied into every run
+# directory (the mixin is a base class), so it imports no other attnlab module: hence its own
+# `module_path`.
 
 def module_path(name: str) -> Path | None:
     """The source file of attnlab module `name`, or None."""
@@ -157,14 +161,14 @@ def closure(names) -> list[str]:
 
 # --- rewriting a module into its flat file -----------------------------------------------------
 
-def flatten_source(name: str, copied: set[str]) -> str:
-    """The source of module `name` with every attnlab import rewritten relative to its flat file
+def flatten_source(name: str, copied: set[str], source: str | None = None) -> str:
+    """The source of module `name` (or `source`, read as if it were that module's) with every attnlab import rewritten relative to its flat file
     (`from attnlab.a import B` -> `from .attnlab_a import B`; `from attnlab import hooks` ->
     `from . import attnlab_hooks as hooks`), string constants naming a module in `copied` made
     relative (`"attnlab.attention.moh"` -> `".attnlab_attention_moh"`) and `importlib.import_module`
     resolving relative names against the file's package. Line numbers are kept."""
     path = module_path(name)
-    source = path.read_text()
+    source = path.read_text() if source is None else source
     tree = ast.parse(source, filename=str(path))
     lines = source.encode().splitlines(keepends=True)
     starts = [0]
@@ -175,23 +179,27 @@ def flatten_source(name: str, copied: set[str]) -> str:
 
     for node, targets in _attnlab_imports(name, tree):
         start, end = offset(node.lineno, node.col_offset), offset(node.end_lineno, node.end_col_offset)
-        if all(attr is not None for _, _, attr in targets):  # `from attnlab.x import A, B`: swap the module
+        if isinstance(node, ast.ImportFrom) and all(attr is not None for _, _, attr in targets):
+            # `from attnlab.x import A, B` (or `from .x import ...`): swap the module only
             text = source.encode()[start:end].decode()
             match = re.match(r"from\s+(\.*[\w.]*)", text)
             edits.append((start + len(text[: match.start(1)].encode()),
                            start + len(text[: match.end(1)].encode()), "." + flat_name(targets[0][0])))
             continue
-        parts, attrs = [], []
+        parts = []
+        if isinstance(node, ast.Import):  # other modules of the statement stay as they are
+            parts += [f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+                      for a in node.names if not _is_attnlab(a.name)]
+        attrs = [attr if bound == attr else f"{attr} as {bound}" for _, bound, attr in targets if attr is not None]
+        if attrs:
+            base = next(module for module, _, attr in targets if attr is not None)
+            parts.append(f"from .{flat_name(base)} import {', '.join(attrs)}")
         for module, bound, attr in targets:
-            if attr is not None:
-                attrs.append(attr if bound == attr else f"{attr} as {bound}")
-            elif bound is None:
+            if attr is None and bound is None:
                 raise ValueError(f"{path}: write `import {module} as <name>` or `from ... import ...`: "
                                  "a bare `import attnlab...` cannot be rewritten for a run directory")
-            else:
+            if attr is None:
                 parts.append(f"from . import {flat_name(module)} as {bound}")
-        if attrs:
-            parts.insert(0, f"from .{flat_name(targets[0][0])} import {', '.join(attrs)}")
         edits.append((start, end, "; ".join(parts) + "\n" * (node.end_lineno - node.lineno)))
 
     for node in ast.walk(tree):
