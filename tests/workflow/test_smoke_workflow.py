@@ -22,10 +22,13 @@ def done(tmp_path_factory):
 
 
 def _config(workdir):
+    """The config the smoke run used: config/smoke.yaml layered over config/config.yaml."""
     import yaml
 
+    from tests.fixtures import layer
+
     cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    return cfg
+    return layer(cfg, yaml.safe_load((workdir / "config/smoke.yaml").read_text()))
 
 
 def test_every_enabled_experiment_has_its_table_figures_and_claims(done):
