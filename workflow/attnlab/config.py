@@ -9,8 +9,8 @@ from pathlib import Path
 from attnlab import AttnlabError
 
 
-class ConfigError(AttnlabError):
-    pass
+class ConfigError(AttnlabError, ValueError):
+    """A config value (or a combination of values) the workflow cannot run; the message names the keys."""
 
 
 def _key(path) -> str:

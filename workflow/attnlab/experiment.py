@@ -216,6 +216,14 @@ def keyname(exp: str, *path: str) -> str:
     return ".".join(["experiments", exp, *path])
 
 
+def check_heads_divide_width(exp: str, model: dict, *path: str) -> None:
+    """A transformer block's width must split evenly into its heads."""
+    path = path or ("model",)
+    require(model["n_embd"] % model["n_head"] == 0,
+            f"{keyname(exp, *path, 'n_embd')} = {model['n_embd']} is not divisible by "
+            f"{keyname(exp, *path, 'n_head')} = {model['n_head']}")
+
+
 RUN_FILES = ("config", "train_log", "model")
 
 

@@ -9,8 +9,19 @@ on held-out sequences of the same task, first T tokens.
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
-                                require, run_files, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    check_heads_divide_width,
+    claims_path,
+    evaluate_step,
+    keyname,
+    lm_train_step,
+    require,
+    run_files,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -85,8 +96,7 @@ def table_params(cfg: dict) -> dict:
 
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
-    require(m["n_embd"] % m["n_head"] == 0, f"{keyname(EXP, 'model', 'n_embd')} = {m['n_embd']} is not "
-            f"divisible by {keyname(EXP, 'model', 'n_head')} = {m['n_head']}")
+    check_heads_divide_width(EXP, m)
     require(cfg["eval_len"] <= cfg["trigger"]["seq_len"], f"{keyname(EXP, 'eval_len')} = {cfg['eval_len']} exceeds "
             f"{keyname(EXP, 'trigger', 'seq_len')} = {cfg['trigger']['seq_len']}")
     require("softmax" in cfg["variants"], f"{keyname(EXP, 'variants')} = {cfg['variants']} lacks 'softmax', "

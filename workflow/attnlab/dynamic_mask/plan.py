@@ -7,8 +7,19 @@ with every K in `train_pairs`; test on every (K, length) in `test_pairs` × `tes
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
-                                manifest_inputs, require, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    check_heads_divide_width,
+    claims_path,
+    evaluate_step,
+    keyname,
+    lm_train_step,
+    manifest_inputs,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -86,8 +97,7 @@ def table_params(cfg: dict) -> dict:
 
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
-    require(m["n_embd"] % m["n_head"] == 0, f"{keyname('dynamic_mask', 'model', 'n_embd')} = {m['n_embd']} is not "
-            f"divisible by {keyname('dynamic_mask', 'model', 'n_head')} = {m['n_head']}")
+    check_heads_divide_width('dynamic_mask', m)
     require(cfg["window"] < max(cfg["test_lengths"]),
             f"{keyname('dynamic_mask', 'window')} = {cfg['window']} covers every test length "
             f"({keyname('dynamic_mask', 'test_lengths')} = {cfg['test_lengths']}): sparse and full attention coincide")

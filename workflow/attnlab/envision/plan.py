@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from attnlab.seeds import derive_seed
-from attnlab.config import ConfigError
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
-from attnlab.vision.plan import check_real_path as _check, consistency_params, generate_step, sample_dirs
+from attnlab.seeds import derive_seed
+from attnlab.vision.plan import check_real_path as _check
+from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
 EXP = "envision"
 RESULTS = f"results/{EXP}"
@@ -36,10 +36,7 @@ SCORES = f"{RESULTS}/metrics/scores.parquet"
 
 
 def check(ctx: Context) -> None:
-    try:
-        check_real_path(ctx.cfg)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    check_real_path(ctx.cfg)
 
 
 def steps(ctx: Context) -> list[Step]:

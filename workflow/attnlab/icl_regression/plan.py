@@ -3,8 +3,19 @@ at parse time (no torch import); the steps themselves never import it."""
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
-                                require, stack_outputs, stack_runs, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    claims_path,
+    evaluate_step,
+    keyname,
+    manifest_inputs,
+    require,
+    stack_outputs,
+    stack_runs,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 
 EXP = "icl_regression"

@@ -3,8 +3,8 @@ steps (training set, model, sampling) are planned in attnlab.vision.plan."""
 
 from __future__ import annotations
 
-from attnlab.seeds import derive_seed
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.seeds import derive_seed
 from attnlab.vision.plan import generate_step, sample_dirs, sampling_params
 
 EXP = "image_world"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from attnlab.seeds import derive_seed
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.seeds import derive_seed
 from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
 EXP = "ir_diffusion"

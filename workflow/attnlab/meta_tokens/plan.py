@@ -8,8 +8,19 @@ Each task trains at `train_len` and is tested at every length in `test_lengths`.
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
-                                manifest_inputs, require, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    check_heads_divide_width,
+    claims_path,
+    evaluate_step,
+    keyname,
+    lm_train_step,
+    manifest_inputs,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 from attnlab.tasks.vocab import META
@@ -93,8 +104,7 @@ def table_params(cfg: dict) -> dict:
 
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
-    require(m["n_embd"] % m["n_head"] == 0, f"{keyname('meta_tokens', 'model', 'n_embd')} = {m['n_embd']} is not "
-            f"divisible by {keyname('meta_tokens', 'model', 'n_head')} = {m['n_head']}")
+    check_heads_divide_width('meta_tokens', m)
     require(cfg["train_len"] in cfg["test_lengths"],
             f"{keyname('meta_tokens', 'train_len')} = {cfg['train_len']} must be one of "
             f"{keyname('meta_tokens', 'test_lengths')} = {cfg['test_lengths']} (in-distribution accuracy)")

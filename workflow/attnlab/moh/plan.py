@@ -8,8 +8,19 @@ always-on heads plus top-k routed heads, k = round(fraction·n_head) − shared_
 from __future__ import annotations
 
 from attnlab.config import ConfigError
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
-                                manifest_inputs, require, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    check_heads_divide_width,
+    claims_path,
+    evaluate_step,
+    keyname,
+    lm_train_step,
+    manifest_inputs,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -106,9 +117,7 @@ def check(ctx: Context) -> None:
     missing = [t for t in cfg["tasks"] if t not in cfg["task_params"]]
     require(not missing, f"{keyname('moh', 'tasks')} names {missing}, absent from {keyname('moh', 'task_params')}")
     m = cfg["model"]
-    require(m["n_embd"] % m["n_head"] == 0,
-            f"{keyname('moh', 'model', 'n_embd')} = {m['n_embd']} is not divisible by "
-            f"{keyname('moh', 'model', 'n_head')} = {m['n_head']}")
+    check_heads_divide_width('moh', m)
     try:
         variants(cfg)
     except ValueError as e:

@@ -3,8 +3,18 @@ time (no torch import); the steps themselves never import it."""
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, manifest_inputs,
-                                require, run_outputs, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    claims_path,
+    evaluate_step,
+    keyname,
+    manifest_inputs,
+    require,
+    run_outputs,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 
 RESULTS = "results/ocr"

@@ -8,8 +8,19 @@ analysed on a held-out needle suite over context lengths × needle depths.
 
 from __future__ import annotations
 
-from attnlab.experiment import (Context, Experiment, Step, claims_path, evaluate_step, keyname, lm_train_step,
-                                require, run_files, table_step)
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    check_heads_divide_width,
+    claims_path,
+    evaluate_step,
+    keyname,
+    lm_train_step,
+    require,
+    run_files,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -97,8 +108,7 @@ def table_params(cfg: dict) -> dict:
 
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
-    require(m["n_embd"] % m["n_head"] == 0, f"{keyname(EXP, 'model', 'n_embd')} = {m['n_embd']} is not "
-            f"divisible by {keyname(EXP, 'model', 'n_head')} = {m['n_head']}")
+    check_heads_divide_width(EXP, m)
     n_heads = m["n_layer"] * m["n_head"]
     for k in sorted(set(cfg["ablation_ks"]) | {cfg["claim_k"]}):
         require(k < n_heads, f"{keyname(EXP, 'ablation_ks')} / {keyname(EXP, 'claim_k')}: masking K={k} heads needs "

@@ -33,10 +33,10 @@ def check_model_path(vision: dict) -> None:
         return
     p = Path(path)
     if not p.is_dir():
-        raise ValueError(f"vision.model.path: {path!r} is not a directory")
+        raise ConfigError(f"vision.model.path: {path!r} is not a directory")
     missing = [s for s in ("unet", "text_encoder", "tokenizer", "scheduler") if not (p / s).is_dir()]
     if missing:
-        raise ValueError(f"vision.model.path: {path!r} lacks the Stable Diffusion subfolder(s) "
+        raise ConfigError(f"vision.model.path: {path!r} lacks the Stable Diffusion subfolder(s) "
                          f"{', '.join(missing)}")
 
 
@@ -66,7 +66,7 @@ def check_real_path(exp: str, cfg: dict, kind: str) -> None:
     """experiments.<exp>.real_path, when set, must be a file (checked before any job starts)."""
     path = cfg.get("real_path")
     if path and not Path(path).is_file():
-        raise ValueError(f"experiments.{exp}.real_path: {path!r} is not a file ({kind})")
+        raise ConfigError(f"experiments.{exp}.real_path: {path!r} is not a file ({kind})")
 
 
 def consistency_params(exp: str, cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
@@ -105,7 +105,4 @@ def shared_steps(config: dict) -> list[Step]:
 
 
 def check(config: dict) -> None:
-    try:
-        check_model_path(config["vision"])
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    check_model_path(config["vision"])
