@@ -6,7 +6,9 @@
 (input_ids, labels, ...). It must be a function of the step alone (see attnlab.train.data), which
 is what makes a resumed run bit-identical to an uninterrupted one on the CPU.
 
-Device and precision: CUDA with bf16 autocast when a GPU is there, fp32 on the CPU.
+Device and precision (`precision`): "auto" is CUDA with bf16 autocast when a GPU is there and fp32
+on the CPU; "fp32" never autocasts; "bf16" autocasts to bf16 on either device (the CPU's
+avx512_bf16 matmuls run ~2x the fp32 peak; the loss is always computed in fp32).
 Multi-GPU: launch the same step under `torchrun --nproc_per_node=N`; each rank then trains on its
 slice of every global batch under DistributedDataParallel and rank 0 alone writes (see README of
 the config, `experiments.*.train`). Only the single-process path is tested here.
@@ -51,6 +53,7 @@ class TrainSettings:
     log_every: int = 50
     compile: bool = False  # torch.compile (first step costs ~20 s on CPU: pays only for long runs)
     device: str = "auto"  # "auto": cuda if available, else cpu
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32" or "bf16"
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainSettings":
@@ -59,6 +62,13 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}")
         return cls(**d)
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -102,6 +112,13 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast_for(device: torch.device, s: TrainSettings):
+    """The autocast context of a training step (see the module docstring)."""
+    if s.precision == "bf16" or (s.precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.AdamW:
@@ -171,7 +188,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
     device = dist.device
     model.to(device)
     opt = make_optimizer(model, s)
-    start, wall_before = 0, 0.0
+    start, wall_before, tokens = 0, 0.0, 0
     identity = {"run_key": run_key, "settings": asdict(s)}
     ckpt = latest_checkpoint(work_dir / "checkpoints")
     if ckpt is not None and checkpoint_identity(ckpt) != identity:
@@ -180,18 +197,17 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
         ckpt = None
     if ckpt is not None:
         state = load_checkpoint(ckpt, model, opt, device)
-        start, wall_before = state["step"], state.get("wall_time_s", 0.0)
+        start, wall_before, tokens = state["step"], state.get("wall_time_s", 0.0), state.get("tokens")
     records = _read_log(work_dir / LOG, upto=start)
     if dist.main:
         with open(work_dir / LOG, "w") as fh:  # drop records of steps after the checkpoint
             for r in records:
                 write_jsonl_line(fh, r)
     forward = dist.wrap(torch.compile(model) if s.compile else model)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
     model.train()
     t0 = time.perf_counter() - wall_before
-    tokens = records[-1]["tokens"] if records else 0
+    if tokens is None:  # a checkpoint from before tokens were stored: count from the last record
+        tokens = records[-1]["tokens"] if records else 0
     bar = tqdm(range(start + 1, s.steps + 1), desc=desc, disable=not (progress and dist.main),
                mininterval=5.0, initial=start, total=s.steps)
     log = open(work_dir / LOG, "a") if dist.main else None
@@ -203,7 +219,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
             for group in opt.param_groups:
                 group["lr"] = lr
             batch = {k: v.to(device, non_blocking=True) for k, v in dist.shard(get_batch(step)).items()}
-            with autocast:
+            with autocast_for(device, s):
                 out = forward(**batch)
             out.loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip if s.grad_clip > 0 else float("inf"))
@@ -225,7 +241,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
             if (periodic or preempted) and step < s.steps:
                 if dist.main:
                     save_checkpoint(work_dir / "checkpoints", step, model, opt,
-                                    {"wall_time_s": time.perf_counter() - t0, **identity},
+                                    {"wall_time_s": time.perf_counter() - t0, "tokens": tokens, **identity},
                                     keep=s.keep_checkpoints)
                 dist.barrier()
             if stop_after is not None and step == stop_after:

@@ -1,0 +1,90 @@
+"""Train every seed (member) of one attnlab LM configuration in one process, as one stack.
+
+    python -m attnlab.train.lm_stack --input data D1 D2 ... --output run_dir R1 R2 ... --params JSON
+    params: {"model": AttnLMConfig kwargs, "train": TrainSettings fields,
+             "meta_token_rate": float (optional), "engine": "loop" | "vmap" (optional, default loop),
+             "members": [{"seed": int, "data": D_i (optional), "run_dir": R_i (optional)}, ...]}
+
+Member i has its own seed (initialisation and batch order), trains on the i-th `--input data`
+file and writes the i-th `--output run_dir`; a member's "data"/"run_dir", when given, must name the
+same paths. Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed
+alone (config.json, train_log.jsonl, model.safetensors; with the default engine the same bytes of
+weights), loadable with `AutoModelForCausalLM.from_pretrained(R_i)` after `import attnlab.models`.
+
+While training, each member's log is R_i/checkpoints/train_log.jsonl and the stack's checkpoints
+live in R_1/checkpoints/checkpoints/; SIGTERM/SIGUSR1 write one and exit with 128+signal, and a
+rerun of the same command resumes every member. All checkpoints are removed once every member's
+final model is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from attnlab import AttnlabError
+from attnlab.cli import StepArgs, run_step
+from attnlab.config import config_hash
+from attnlab.io import atomic_dir, read_parquet
+from attnlab.train.lm import batches_for, build_model
+from attnlab.train.stack import train_stack
+from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings
+
+
+def members_of(args: StepArgs) -> list[dict]:
+    """[{"seed", "data", "run_dir"}, ...]: the params' members with the command line's paths."""
+    members = args.params.get("members")
+    if not isinstance(members, list) or not members:
+        raise AttnlabError("lm_stack: params.members must be a non-empty list of {seed, data?, run_dir?}")
+    data, run_dirs = args.inputs.get("data", []), args.outputs.get("run_dir", [])
+    for key, given in (("data", data), ("run_dir", run_dirs)):
+        if given and len(given) != len(members):
+            raise AttnlabError(f"lm_stack: {len(given)} {key} paths for {len(members)} members")
+    out = []
+    for i, m in enumerate(members):
+        paths = {}
+        for key, given in (("data", data), ("run_dir", run_dirs)):
+            cli = given[i] if given else None
+            if cli is not None and m.get(key) not in (None, cli):
+                raise AttnlabError(f"lm_stack: member {i} names {key} {m[key]!r} but the command line gives {cli!r}")
+            paths[key] = cli if cli is not None else m.get(key)
+            if paths[key] is None:
+                raise AttnlabError(f"lm_stack: member {i} has no {key} (give --{'input' if key == 'data' else 'output'} "
+                                   f"{key} ... or members[{i}].{key})")
+        out.append({"seed": int(m["seed"]), **paths})
+    dirs = [m["run_dir"] for m in out]
+    if len(set(dirs)) != len(dirs):
+        raise AttnlabError("lm_stack: two members share a run_dir")
+    return out
+
+
+def main(args: StepArgs) -> None:
+    p = args.params
+    members = members_of(args)
+    settings = TrainSettings.from_dict(p["train"])
+    rate = p.get("meta_token_rate", 0.0)
+    models = [build_model(p["model"], m["seed"]) for m in members]
+    batches = [batches_for(read_parquet(m["data"]), settings, m["seed"], rate) for m in members]
+    run_dirs = [Path(m["run_dir"]) for m in members]
+    works = [r / "checkpoints" for r in run_dirs]
+    # a checkpoint resumes only the same stack: same params (model, data transform, seeds) and input files
+    stats = [[Path(m["data"]).stat().st_size, Path(m["data"]).stat().st_mtime_ns] for m in members]
+    shared = {k: v for k, v in p.items() if k != "members"}
+    run_key = config_hash({"params": shared, "members": [m["seed"] for m in members], "data": stats})
+    try:
+        train_stack(models, batches, settings, works[0], engine=p.get("engine", "loop"), log_dirs=works,
+                    run_key=run_key, desc=f"{run_dirs[0].parent.name} x{len(members)}")
+    except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
+        print(f"attnlab: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
+    for model, run_dir, work in zip(models, run_dirs, works):
+        with atomic_dir(run_dir) as tmp:
+            shutil.copy(work / LOG, tmp / LOG)
+            model.save_pretrained(tmp)
+    for work in works:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)
