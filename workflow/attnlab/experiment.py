@@ -243,11 +243,24 @@ def stack_outputs(run: str, seeds) -> dict[str, list[str]]:
     return {name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}
 
 
-def lm_train_step(run: str, data: Callable[[Wildcards], str], params: Callable[[Wildcards], dict],
-                  constraints: Mapping[str, str] | None = None) -> Step:
-    """Train one attnlab causal LM (`attnlab.train.lm`) into the run directory `run` (a template)."""
-    return Step("train", "attnlab.train.lm", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
-                input=lambda w: {"data": data(w)}, output=run_outputs(run),
-                cli_outputs=lambda w: {"run_dir": run.format(**w)},
-                constraints=dict(constraints or {}), params=params,
-                mechanisms=lambda w: (params(w)["model"]["attention"],))
+def lm_train_step(run: str, seeds: list[int], data: Callable[[Wildcards], str],
+                  params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None) -> Step:
+    """Train every seed of one attnlab causal-LM configuration as one stack in one job
+    (`attnlab.train.lm_stack`): `run` is the run-directory template with a `{seed}` wildcard,
+    `data(w)` and `params(w)` give one seed's training file and `attnlab.train.lm` params."""
+
+    def of_seed(w: Wildcards, s: int) -> dict:
+        return {**w, "seed": str(s)}
+
+    def stack_params(w: Wildcards) -> dict:
+        each = [params(of_seed(w, s)) for s in seeds]
+        shared = {k: v for k, v in each[0].items() if k != "seed"}
+        if any({k: v for k, v in p.items() if k != "seed"} != shared for p in each):
+            raise ValueError(f"{run}: seeds of one stack must share every setting but the seed")
+        return {**shared, "members": [{"seed": p["seed"]} for p in each]}
+
+    return Step("train", "attnlab.train.lm_stack", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
+                input=lambda w: {"data": [data(of_seed(w, s)) for s in seeds]}, output=stack_outputs(run, seeds),
+                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in stack_runs(run, seeds)]},
+                constraints=dict(constraints or {}), params=stack_params,
+                mechanisms=lambda w: (params(of_seed(w, seeds[0]))["model"]["attention"],))

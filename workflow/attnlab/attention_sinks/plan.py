@@ -110,7 +110,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|eval"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, data=lambda w: data_path("train", int(w["seed"])), constraints=variant,
+        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])), constraints=variant,
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]))),
         Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=15, constraints=variant,
              input=lambda w: {"model": f"{run_dir(w['variant'], int(w['seed']))}/config.json",
