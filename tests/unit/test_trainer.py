@@ -117,3 +117,15 @@ def test_checkpoint_of_another_run_is_discarded(tmp_path, data):
     train(other, batches, TrainSettings(**SETTINGS), tmp_path, run_key="b", progress=False)
     for a, b in zip(fresh.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_resume_counts_tokens_from_the_checkpoint_not_the_last_log_record(tmp_path, data):
+    """Checkpoint steps need not be log steps: the token count lives in the checkpoint."""
+    settings = {**SETTINGS, "log_every": 5, "checkpoint_every": 4}
+    run(tmp_path / "full", data, settings=settings)
+    assert run(tmp_path / "killed", data, stop_after=10, settings=settings) is None  # checkpoint at 8, record at 5
+    run(tmp_path / "killed", data, settings=settings)
+    full, resumed = ([json.loads(x) for x in (tmp_path / d / "train_log.jsonl").read_text().splitlines()]
+                     for d in ("full", "killed"))
+    assert [r["step"] for r in resumed] == [5, 10, 12]
+    assert [r["tokens"] for r in resumed] == [r["tokens"] for r in full]
