@@ -184,3 +184,25 @@ def test_flattening_known_answers():
     ]
     with pytest.raises(ValueError, match="bare `import attnlab"):
         flatten_source("attnlab.lm.modeling", set(), "import attnlab.hooks\n")
+
+
+@pytest.mark.parametrize("first", ["attnlab", "transformers"])
+def test_import_attnlab_is_enough_in_the_project(saved, repo, first):
+    """`import attnlab` imports no torch, yet the Auto classes then load attnlab's own classes
+    (without trust_remote_code), whichever of attnlab and transformers is imported first."""
+    root, _, _ = saved
+    script = textwrap.dedent(f"""
+        import sys
+        if {first!r} == "attnlab":
+            import attnlab
+            assert "torch" not in sys.modules and "transformers" not in sys.modules
+        from transformers import AutoModel, AutoModelForCausalLM
+        import attnlab
+        print(type(AutoModelForCausalLM.from_pretrained("lm_softmax")).__module__,
+              type(AutoModel.from_pretrained("ocr")).__module__, type(AutoModel.from_pretrained("icl")).__module__)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(repo / "workflow"), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["attnlab.lm.modeling", "attnlab.ocr.model", "attnlab.icl_regression.model"]

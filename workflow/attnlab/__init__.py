@@ -1,7 +1,8 @@
 """attnlab: regenerate the tables and claims of papers on attention mechanisms.
 
 Importing the package is cheap (no torch): the Snakefile imports it at parse time.
-Model classes register with the transformers Auto classes when `attnlab.models` is imported.
+Model classes register with the transformers Auto classes (`attnlab.models`) as soon as those are
+imported, so `import attnlab` is enough to load a run directory with `AutoModel.from_pretrained`.
 """
 
 import os
@@ -18,3 +19,8 @@ if sys.argv[:1] == ["-m"]:
 
 class AttnlabError(Exception):
     """An error a user can fix: a bad config key, a missing or corrupt file, a wrong path."""
+
+
+from attnlab.autoregister import register_models_with_transformers  # noqa: E402  (no torch)
+
+register_models_with_transformers()
