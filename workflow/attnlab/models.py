@@ -1,6 +1,7 @@
-"""Import this to register every attnlab model with the transformers Auto classes:
+"""Every attnlab model, registered with the transformers Auto classes. `import attnlab` imports
+this module as soon as transformers' AutoModel classes are imported (attnlab.autoregister), so
 
-    import attnlab.models
+    import attnlab
     from transformers import AutoModel, AutoModelForCausalLM
     model = AutoModel.from_pretrained("results/ocr/runs/n20m5/factorized-d16-adam/seed0")
     lm = AutoModelForCausalLM.from_pretrained("results/moh/runs/markov/moh75/seed0")

@@ -6,8 +6,8 @@ of `config.json`, so that on a machine without attnlab
 
     AutoModelForCausalLM.from_pretrained(run_dir, trust_remote_code=True)   # AutoModel for OCR/ICL
 
-loads it. Inside the project `import attnlab.models` registers the classes instead, and the
-Auto classes load run directories without `trust_remote_code`.
+loads it. Inside the project `import attnlab` registers the classes instead (attnlab.models,
+attnlab.autoregister), and the Auto classes load run directories without `trust_remote_code`.
 
 transformers' dynamic-module loader copies only the file `auto_map` names and the files it imports
 as `from .<file> import ...`, all from the one directory. So each module `attnlab.a.b` is written

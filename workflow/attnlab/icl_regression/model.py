@@ -7,8 +7,8 @@ query attends to the L context tokens only. `attn` is a mechanism from attention
 or linear attention with a 1/L or a fixed 1/L_train factor).
 
 A transformers model: a run directory (config.json + model.safetensors, and the model's code,
-see attnlab.remote_code) loads with `AutoModel.from_pretrained(path)` after `import attnlab.models`,
-or with `trust_remote_code=True` where attnlab is not installed.
+see attnlab.remote_code) loads with `AutoModel.from_pretrained(path)` after `import attnlab`, or
+with `trust_remote_code=True` where attnlab is not installed.
 """
 
 from __future__ import annotations
