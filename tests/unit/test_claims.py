@@ -64,3 +64,20 @@ def test_conjunction_of_checks_on_one_seed():
     assert conjunction([True, None]) is None
     assert conjunction([None, False]) is False
     assert conjunction([]) is True
+
+
+def test_claim_set_shares_fields_lets_rows_override_them_and_lists_not_run_rows():
+    from attnlab.claims import ClaimSet, claim_row
+
+    claims = ClaimSet("toy", "A paper (arXiv 0000.00000)", scale="smoke", seeds=[0, 1], substitute=True)
+    fields = dict(claim="c", metric="m", threshold="t", paper_value="p", measured="0.9/0.8")
+    first = claims.add(**fields, per_seed_pass=[True, True], per_seed_values={"acc": {0: 0.9, 1: 0.8}})
+    assert first == claim_row(experiment="toy", paper="A paper (arXiv 0000.00000)", scale="smoke", seeds=[0, 1],
+                              substitute=True, **fields, per_seed_pass=[True, True],
+                              per_seed_values={"acc": {0: 0.9, 1: 0.8}})
+    second = claims.add(**fields, per_seed_pass=[True, False, None], seeds=[0, 1, 2], substitute=False)
+    assert (second["seeds"], second["substitute"], second["verdict"]) == ([0, 1, 2], False, INCONCLUSIVE)
+    third = claims.not_reproduced("needs a 7B model", why="no checkpoints here")
+    assert (third["verdict"], third["measured"], third["scale"]) == ("NOT RUN", "not reproduced: no checkpoints here",
+                                                                    "smoke")
+    assert claims.rows == [first, second, third] and first["verdict"] == PASS
