@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM
+from transformers import AutoModel, AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401
 from attnlab import AttnlabError
@@ -216,3 +216,60 @@ def test_lm_stack_step_rejects_mismatched_members(tmp_path):
                                                                           {"seed": 2, "run_dir": "r"}]}))
     with pytest.raises(AttnlabError, match="non-empty list"):
         lm_stack.main(StepArgs({"data": ["a"]}, {"run_dir": ["r"]}, base))
+
+
+# --- OCR: the seeds of one configuration as one stack (attnlab.ocr.train) ------------------------
+
+def ocr_reference(model, x, y, optimizer, lr, steps):
+    """The plain full-batch loop, written out: what training one OCR model alone computes."""
+    opt = {"adam": torch.optim.Adam, "gd": torch.optim.SGD}[optimizer](model.parameters(), lr=lr)
+    for _ in range(steps):
+        out = model(x, labels=y)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+    return out.loss.item()
+
+
+@pytest.mark.parametrize("optimizer,lr", [("adam", 0.01), ("gd", 5.0)])
+def test_ocr_stack_equals_each_member_trained_alone_bit_identical(optimizer, lr):
+    from attnlab.ocr.synth import Vocabulary, n_subjects, synthesize
+    from attnlab.ocr.train import build_model, tensors, train_stacked
+
+    n, m = 4, 2
+    size = Vocabulary(n_subjects(n, m, m), n).size
+    data = [tensors(synthesize(n, m, m, seed=s), "train") for s in SEEDS]  # each member its own data
+    run = {"parametrization": "factorized", "head_dim": 4}
+    alone = [build_model(size, run, 0.01, seed=s) for s in SEEDS]
+    losses = [ocr_reference(mdl, x, y, optimizer, lr, 200) for mdl, (x, y) in zip(alone, data)]
+    stack = [build_model(size, run, 0.01, seed=s) for s in SEEDS]
+    logs = train_stacked(stack, data, optimizer=optimizer, lr=lr, steps=200, log_every=50, progress=False)
+    for a, b, loss, log in zip(alone, stack, losses, logs):
+        assert_same_weights(a, b)
+        assert log[-1]["step"] == 200 and log[-1]["loss"] == loss
+    assert not torch.equal(stack[0].w_kq, stack[1].w_kq)
+
+
+def test_ocr_train_step_with_members_writes_one_run_dir_per_seed(tmp_path):
+    from attnlab.ocr import train as ocr_train
+    from attnlab.ocr.synth import Vocabulary, n_subjects, synthesize
+
+    n, m = 4, 2
+    datas = []
+    for s in (0, 1):
+        datas.append(str(tmp_path / f"d{s}.parquet"))
+        write_parquet(datas[-1], synthesize(n, m, m, seed=s))
+    base = {"run": {"parametrization": "factorized", "head_dim": 4, "optimizer": "adam", "lr": 0.01, "steps": 20},
+            "vocab_size": Vocabulary(n_subjects(n, m, m), n).size, "init_std": 0.01, "log_every": 10}
+    stacked = [str(tmp_path / "stack" / f"seed{s}") for s in (0, 1)]
+    ocr_train.main(StepArgs({"data": datas}, {"run_dir": stacked}, {**base, "members": [{"seed": 7}, {"seed": 8}]}))
+    for d, r, seed in zip(datas, stacked, (7, 8)):
+        solo = tmp_path / "solo" / f"seed{seed}"
+        ocr_train.main(StepArgs({"data": [d]}, {"run_dir": [str(solo)]}, {**base, "seed": seed}))
+        a, b = load_file(solo / "model.safetensors"), load_file(f"{r}/model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert without_wall([json.loads(x) for x in (solo / "train_log.jsonl").read_text().splitlines()]) == \
+            without_wall([json.loads(x) for x in open(f"{r}/train_log.jsonl").read().splitlines()])
+        assert AutoModel.from_pretrained(r).config.head_dim == 4
+    with pytest.raises(AttnlabError, match="one each"):
+        ocr_train.main(StepArgs({"data": datas[:1]}, {"run_dir": stacked}, {**base, "members": [{"seed": 7}, {"seed": 8}]}))
