@@ -6,7 +6,8 @@
 - `gather_frames(manifest, names)` concatenates the per-run Parquet outputs of an analysis step
   (heads, ablation, ...), tagged with the manifest keys that tell the runs apart;
 - `per_seed(frame, col, **match)` and `seed_values_text` turn a metrics frame into the
-  {seed_index: value} maps and "0.91/0.88" strings that claim rows carry.
+  {seed_index: value} maps and "0.91/0.88" strings that claim rows carry;
+- `write_evaluation` writes the step's frames and its claims file with provenance.
 
 Claim rows are built with attnlab.claims.ClaimSet; paper tables are written with
 attnlab.tables.write_paper_table. This module imports no torch: steps load their own models from
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from attnlab import AttnlabError
-from attnlab.io import read_parquet
+from attnlab.io import read_parquet, write_parquet
 from attnlab.rundir import CONFIG, TRAIN_LOG, WEIGHTS, check_run_dir, read_config, read_train_log
 
 
@@ -86,6 +87,21 @@ def iter_runs(manifest: Iterable[dict], *, data: Callable[[Any], Any] | None = N
                 cache[path] = data(read_parquet(path, data_columns))
             run.data = cache[path]
         yield run
+
+
+def write_evaluation(args, experiment: str, claims: list[dict], frames: Mapping[str, Any], *, started: float,
+                     work_s: float = 0.0) -> None:
+    """An evaluate step's outputs: each frame to the Parquet output of its name, in order, then the
+    claims file (output `claims`) with its provenance; the wall time recorded is `work_s` (the
+    training or analysis time of the runs evaluated) plus this step's time since `started`
+    (a time.perf_counter() value)."""
+    import time
+
+    from attnlab.claims import write_claims
+
+    for name, frame in frames.items():
+        write_parquet(args.output(name), frame)
+    write_claims(args.output("claims"), experiment, claims, args.params, float(work_s) + time.perf_counter() - started)
 
 
 def train_wall_s(manifest: Iterable[dict]) -> float:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
+
 import pandas as pd
 
 from attnlab import AttnlabError
 from attnlab.io import read_json, write_text
 from attnlab.provenance import provenance_lines
-
 
 FORMATS = ("md", "csv", "tex", "html")
 

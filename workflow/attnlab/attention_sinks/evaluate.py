@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from attnlab.attention_sinks import PAPER
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads.summary import per_run_metrics
-from attnlab.io import write_parquet
-from attnlab.runs import gather_frames, train_wall_s
+from attnlab.runs import gather_frames, train_wall_s, write_evaluation
 
 # The per-run outputs of heads.sink_step that this step reads, and the columns each must hold.
 COLUMNS = {
@@ -103,13 +102,10 @@ def main(args: StepArgs) -> None:
     metrics = per_run_metrics(frames)
     claims = check_claims(metrics, ratio=p["ratio"], min_secondary=p["min_secondary"], epsilon=p["epsilon"],
                           tau=p["tau"], scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    write_parquet(args.output("heads"), frames["heads"])
-    write_parquet(args.output("secondary"), frames["secondary"])
-    write_parquet(args.output("maps"), frames["maps"])
-    wall = (time.perf_counter() - t0 + float(frames["heads"].groupby(["variant", "seed_index"]).analysis_wall_s.first().sum())
-            + train_wall_s(p["manifest"]))
-    write_claims(args.output("claims"), "attention_sinks", claims, p, wall)
+    analysis = frames["heads"].groupby(["variant", "seed_index"]).analysis_wall_s.first().sum()
+    write_evaluation(args, "attention_sinks", claims,
+                     {"metrics": metrics, **{n: frames[n] for n in ("heads", "secondary", "maps")}},
+                     started=t0, work_s=analysis + train_wall_s(p["manifest"]))
 
 
 if __name__ == "__main__":

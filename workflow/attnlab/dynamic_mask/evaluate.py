@@ -12,11 +12,10 @@ import pandas as pd
 from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
 from attnlab.dynamic_mask import PAPER
-from attnlab.io import write_parquet
-from attnlab.runs import iter_runs
+from attnlab.runs import iter_runs, write_evaluation
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
@@ -75,9 +74,8 @@ def main(args: StepArgs) -> None:
     p = args.params
     metrics = evaluate_all(p["manifest"], p["eval_batch_size"])
     claims = check_claims(metrics, window=p["window"], scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    train_wall = metrics.groupby(["variant", "seed_index"]).train_wall_s.first().sum()
-    write_claims(args.output("claims"), "dynamic_mask", claims, p, float(train_wall) + time.perf_counter() - t0)
+    write_evaluation(args, "dynamic_mask", claims, {"metrics": metrics}, started=t0,
+                     work_s=metrics.groupby(["variant", "seed_index"]).train_wall_s.first().sum())
 
 
 if __name__ == "__main__":

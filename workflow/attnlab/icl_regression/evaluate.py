@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
 from attnlab.icl_regression import PAPER
 from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
@@ -23,8 +23,7 @@ from attnlab.icl_regression.model import ICLAttention, prompt_tensors
 from attnlab.icl_regression.patterns import head_patterns, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
 from attnlab.icl_regression.synth import from_frame
-from attnlab.io import write_parquet
-from attnlab.runs import iter_runs, per_seed, seed_values_text
+from attnlab.runs import iter_runs, per_seed, seed_values_text, write_evaluation
 
 # Thresholds of the claim check in shared/papers/icl_regression.md.
 MSE_RATIO = 0.75  # multi-head: MSE(H=2) < 0.75 · MSE(H=1) at the training length
@@ -194,11 +193,8 @@ def main(args: StepArgs) -> None:
     claims = check_claims(mse_df, runs, d=p["primary_d"], train_length=p["train_length"],
                           longest=max(p["test_lengths"]), softmax_heads=p["softmax_heads"],
                           linear_attention=p["linear_attention"], scale=p["scale"])
-    write_parquet(args.output("mse"), mse_df)
-    write_parquet(args.output("runs"), runs)
-    write_parquet(args.output("heads"), heads)
-    wall = float(runs["train_wall_s"].fillna(0).sum()) + time.perf_counter() - t0
-    write_claims(args.output("claims"), "icl_regression", claims, p, wall)
+    write_evaluation(args, "icl_regression", claims, {"mse": mse_df, "runs": runs, "heads": heads}, started=t0,
+                     work_s=runs["train_wall_s"].fillna(0).sum())
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ import pandas as pd
 from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import write_parquet
 from attnlab.meta_tokens import PAPER
-from attnlab.runs import iter_runs
+from attnlab.runs import iter_runs, write_evaluation
 from attnlab.seeds import derive_seed
 from attnlab.train.data import SequenceData, insert_meta_tokens
 from attnlab.train.scoring import score
@@ -82,9 +81,8 @@ def main(args: StepArgs) -> None:
     p = args.params
     metrics = evaluate_all(p["manifest"], p["eval_batch_size"])
     claims = check_claims(metrics, task=p["claim_task"], train_len=p["train_len"], scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    train_wall = metrics.groupby(["task", "variant", "seed_index"]).train_wall_s.first().sum()
-    write_claims(args.output("claims"), "meta_tokens", claims, p, float(train_wall) + time.perf_counter() - t0)
+    write_evaluation(args, "meta_tokens", claims, {"metrics": metrics}, started=t0,
+                     work_s=metrics.groupby(["task", "variant", "seed_index"]).train_wall_s.first().sum())
 
 
 if __name__ == "__main__":

@@ -18,11 +18,10 @@ from transformers import AutoModelForCausalLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import write_parquet
 from attnlab.moh import PAPER
-from attnlab.runs import iter_runs, per_seed
+from attnlab.runs import iter_runs, per_seed, write_evaluation
 from attnlab.train.data import SequenceData
 from attnlab.train.scoring import score
 
@@ -130,10 +129,8 @@ def main(args: StepArgs) -> None:
     p = args.params
     metrics, loads = evaluate_all(p["manifest"], p["shared_heads"], p["eval_batch_size"])
     claims = check_claims(metrics, task=p["primary_task"], claim_variant=p["claim_variant"], scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    write_parquet(args.output("load"), loads)
-    wall = float(metrics.train_wall_s.fillna(0).sum()) + time.perf_counter() - t0
-    write_claims(args.output("claims"), "moh", claims, p, wall)
+    write_evaluation(args, "moh", claims, {"metrics": metrics, "load": loads}, started=t0,
+                     work_s=metrics.train_wall_s.fillna(0).sum())
 
 
 if __name__ == "__main__":

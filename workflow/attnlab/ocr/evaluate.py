@@ -15,16 +15,15 @@ import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquet, write_parquet
 from attnlab.metrics.classification import accuracy, cross_entropy
 from attnlab.metrics.spectra import effective_rank, frobenius_norm, singular_values
 from attnlab.ocr import PAPER
 from attnlab.ocr.model import OCRTransformer
 from attnlab.ocr.synth import Vocabulary
 from attnlab.ocr.train import tensors
-from attnlab.runs import iter_runs, per_seed, seed_values_text
+from attnlab.runs import iter_runs, per_seed, seed_values_text, write_evaluation
 
 # Thresholds of the claim check in shared/papers/ocr.md.
 GENERALISES = 0.9  # held-out accuracy that counts as out-of-context reasoning
@@ -134,10 +133,8 @@ def main(args: StepArgs) -> None:
     claims = check_claims(metrics, task=p["primary_task"], head_dim=p["head_dim"],
                           small_head_dim=p.get("small_head_dim"), optimizer=p["primary_optimizer"],
                           scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    write_parquet(args.output("spectra"), spectra)
-    wall = float(metrics["train_wall_s"].fillna(0).sum()) + time.perf_counter() - t0
-    write_claims(args.output("claims"), "ocr", claims, p, wall)
+    write_evaluation(args, "ocr", claims, {"metrics": metrics, "spectra": spectra}, started=t0,
+                     work_s=metrics["train_wall_s"].fillna(0).sum())
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ import time
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquets, write_parquet
+from attnlab.io import read_parquets
 from attnlab.pavlov import PAPER
 from attnlab.pavlov.capacity import CRITERIA, loglog_slope
-from attnlab.runs import seed_values_text
+from attnlab.runs import seed_values_text, write_evaluation
 
 # Slope bands of the claim check in shared/papers/pavlov.md.
 TYPICAL_BAND = (0.85, 1.15)  # O(d_k)
@@ -72,10 +72,8 @@ def main(args: StepArgs) -> None:
         raise AttnlabError("pavlov: no capacity measurements to evaluate")
     sl = slopes(capacity)
     claims = check_claims(sl, scale=p["scale"], d_ks=p["d_ks"])
-    write_parquet(args.output("capacity"), capacity)
-    write_parquet(args.output("slopes"), sl)
-    wall = float(capacity["wall_s"].sum()) + time.perf_counter() - t0
-    write_claims(args.output("claims"), "pavlov", claims, p, wall)
+    write_evaluation(args, "pavlov", claims, {"capacity": capacity, "slopes": sl}, started=t0,
+                     work_s=capacity["wall_s"].sum())
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ import time
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
-from attnlab.io import read_parquets, write_parquet
+from attnlab.io import read_parquets
 from attnlab.random_features import PAPER
 from attnlab.random_features.synth import TARGETS, describe
+from attnlab.runs import write_evaluation
 
 # Threshold of the claim check in shared/papers/random_features.md: comparisons at every n ≥ 10³.
 N_MIN = 1000
@@ -70,9 +71,8 @@ def main(args: StepArgs) -> None:
     if fits.empty:
         raise AttnlabError("random_features: no fits to evaluate")
     claims = check_claims(fits, targets=p["targets"], scale=p["scale"])
-    write_parquet(args.output("metrics"), fits)
-    wall = float(fits.groupby(["seed_index", "model"])["fit_wall_s"].first().sum()) + time.perf_counter() - t0
-    write_claims(args.output("claims"), "random_features", claims, p, wall)
+    write_evaluation(args, "random_features", claims, {"metrics": fits}, started=t0,
+                     work_s=fits.groupby(["seed_index", "model"])["fit_wall_s"].first().sum())
 
 
 if __name__ == "__main__":

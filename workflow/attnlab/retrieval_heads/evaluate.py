@@ -13,12 +13,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from attnlab.claims import ClaimSet, write_claims
+from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads.summary import per_seed_metrics
-from attnlab.io import write_parquet
 from attnlab.retrieval_heads import PAPER
-from attnlab.runs import gather_frames, train_wall_s
+from attnlab.runs import gather_frames, train_wall_s, write_evaluation
 
 TOP_DROP_MIN = 50.0  # points: masking the top-K retrieval heads breaks NIAH
 RANDOM_DROP_MAX = 10.0  # points: masking K random non-retrieval heads does not
@@ -85,13 +84,10 @@ def main(args: StepArgs) -> None:
     ks = sorted(set(frames["ablation"].k[frames["ablation"].condition == "top"]))
     metrics = per_seed_metrics(frames["heads"], frames["ablation"], ks)
     claims = check_claims(metrics, k=p["claim_k"], scale=p["scale"])
-    write_parquet(args.output("metrics"), metrics)
-    write_parquet(args.output("scores"), frames["heads"])
-    write_parquet(args.output("ablation"), frames["ablation"])
-    write_parquet(args.output("maps"), frames["maps"])
-    wall = (time.perf_counter() - t0 + float(frames["heads"].groupby("seed_index").analysis_wall_s.first().sum())
-            + train_wall_s(p["manifest"]))
-    write_claims(args.output("claims"), "retrieval_heads", claims, p, wall)
+    analysis = frames["heads"].groupby("seed_index").analysis_wall_s.first().sum()
+    write_evaluation(args, "retrieval_heads", claims,
+                     {"metrics": metrics, "scores": frames["heads"], "ablation": frames["ablation"],
+                      "maps": frames["maps"]}, started=t0, work_s=analysis + train_wall_s(p["manifest"]))
 
 
 if __name__ == "__main__":
