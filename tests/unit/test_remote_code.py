@@ -206,3 +206,15 @@ def test_import_attnlab_is_enough_in_the_project(saved, repo, first):
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["attnlab.lm.modeling", "attnlab.ocr.model", "attnlab.icl_regression.model"]
+
+
+def test_every_registered_mechanism_flattens_to_relative_imports(tmp_path):
+    """A mechanism file joins a run directory when a model uses it: none may keep an attnlab import."""
+    from attnlab.attention import MECHANISMS
+    from attnlab.remote_code import closure, flat_name
+
+    modules = closure(["attnlab.lm.modeling", *(module for module, _ in MECHANISMS.values())])
+    for name in modules:
+        path = tmp_path / f"{flat_name(name)}.py"
+        path.write_text(flatten_source(name, set(modules)))
+        assert "attnlab" not in get_imports(path), name
