@@ -114,3 +114,30 @@ def test_steps_default_to_one_thread():
     probe = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = '-m'; import attnlab, os; "
                             "print(os.environ.get('OMP_NUM_THREADS'))"], env=env, capture_output=True, text=True)
     assert probe.stdout.strip() == "1", probe.stderr
+
+
+def test_run_step_names_a_file_it_cannot_open_and_keeps_tracebacks_for_bugs(tmp_path, capsys):
+    from attnlab.cli import run_step
+
+    missing = tmp_path / "no-such.txt"
+
+    def opens_missing(args):
+        open(missing).read()
+
+    with pytest.raises(SystemExit) as e:
+        run_step(opens_missing, [])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
+
+    def named(args):
+        raise AttnlabError(f"{missing}: holds a JSON list, not an object")
+
+    with pytest.raises(SystemExit):
+        run_step(named, [])
+    assert capsys.readouterr().err == f"error: {missing}: holds a JSON list, not an object\n"
+
+    def bug(args):
+        raise KeyError("val_loss")
+
+    with pytest.raises(KeyError):  # a bug is not dressed up as a user error
+        run_step(bug, [])

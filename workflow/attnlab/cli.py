@@ -3,7 +3,8 @@
     python -m attnlab.<exp>.<step> --input NAME PATH [PATH ...] --output NAME PATH [...] --params JSON
 
 A rule passes paths and a JSON of its params; the same step runs by hand or from pytest.
-A user-fixable error (AttnlabError) prints one clear line and exits with status 2.
+A user-fixable error prints one line, `error: <file>: <what is wrong>` (an AttnlabError names its
+file first; an OSError about a file is printed the same way), and exits with status 2.
 """
 
 from __future__ import annotations
@@ -90,4 +91,11 @@ def run_step(fn: Callable[[StepArgs], None], argv=None, description: str = "") -
         fn(args)
     except AttnlabError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        if e.filename is None:  # not about a file: a bug or the machine, keep the traceback
+            raise
+        # a file the step could not open, read or write (missing, a directory, no permission,
+        # disk full): name it, as an AttnlabError would
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr)
         sys.exit(2)
