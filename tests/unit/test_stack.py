@@ -18,7 +18,7 @@ from attnlab.train import lm as lm_step
 from attnlab.train import lm_stack
 from attnlab.train.checkpoint import latest_checkpoint
 from attnlab.train.data import RandomBatches, SequenceData, insert_meta_tokens
-from attnlab.train.stack import (RIGHT_PAD_INVARIANT, StackedParameters, StackLoss, pad_right, train_stack)
+from attnlab.train.stack import RIGHT_PAD_INVARIANT, StackedParameters, StackLoss, pad_right, train_stack
 from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
 
 OPTIONS = {"softmax": {}, "sigmoid": {}, "sliding_window": {"window": 6}, "dynamic_mask": {"window": 6},

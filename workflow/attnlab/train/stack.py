@@ -56,8 +56,17 @@ from attnlab.io import write_jsonl_line
 from attnlab.tasks.vocab import PAD
 from attnlab.train.checkpoint import checkpoint_identity, latest_checkpoint, load_checkpoint, save_checkpoint
 from attnlab.train.schedule import warmup_cosine
-from attnlab.train.trainer import (LOG, TrainingInterrupted, TrainingPreempted, TrainSettings, _read_log,
-                                   _StopRequests, autocast_for, make_optimizer, pick_device)
+from attnlab.train.trainer import (
+    LOG,
+    TrainingInterrupted,
+    TrainingPreempted,
+    TrainSettings,
+    _read_log,
+    _StopRequests,
+    autocast_for,
+    make_optimizer,
+    pick_device,
+)
 
 # Mechanisms whose outputs and losses at real positions do not change when a batch gets extra
 # right padding (PAD inputs without targets): causal attention never looks right. Not here:
@@ -132,8 +141,7 @@ def pad_right(batch: dict, length: int, pad_id: int = PAD) -> dict:
 class StackLoss:
     """Per-member losses of one step: `(batches) -> {"loss", "lm_loss"[, "aux_loss"]}`, each (members,)."""
 
-    def __init__(self, template: nn.Module, params: StackedParameters, autocast, pad_invariant: bool,
-                 compile: bool = False):
+    def __init__(self, template: nn.Module, params: StackedParameters, autocast, pad_invariant: bool):
         self.template, self.params, self.autocast, self.pad_invariant = template, params, autocast, pad_invariant
 
         def member_loss(p, input_ids, labels):
@@ -145,8 +153,6 @@ class StackLoss:
             return parts
 
         self.fn = vmap(member_loss)
-        if compile:
-            self.fn = torch.compile(self.fn)
 
     def groups(self, batches: list[dict]) -> list[tuple[list[int], dict]]:
         """Members that run in one vmap call, and their stacked batches."""
@@ -225,13 +231,15 @@ class VmapEngine:
     name = "vmap"
 
     def __init__(self, models: Sequence[nn.Module], s: TrainSettings, device: torch.device, autocast):
+        if s.compile:
+            raise AttnlabError("train.compile is supported by the loop engine only (compiling the vmapped "
+                               "step is untested)")
         self.models = list(models)
         self.template = self.models[0].to(device)
         self.module = StackedParameters(self.models).to(device)
         self.opt = make_stack_optimizer(self.module, s)
         attention = getattr(getattr(self.template, "config", None), "attention", None)
-        self.loss = StackLoss(self.template, self.module, autocast, attention in RIGHT_PAD_INVARIANT,
-                              compile=s.compile)
+        self.loss = StackLoss(self.template, self.module, autocast, attention in RIGHT_PAD_INVARIANT)
 
     def losses_backward(self, batches: list[dict]) -> dict[str, torch.Tensor]:
         parts = self.loss(batches)
