@@ -243,14 +243,17 @@ def stack_outputs(run: str, seeds) -> dict[str, list[str]]:
     return {name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}
 
 
-def lm_train_step(run: str, seeds: list[int], data: Callable[[Wildcards], str],
-                  params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None) -> Step:
-    """Train every seed of one attnlab causal-LM configuration as one stack in one job
-    (`attnlab.train.lm_stack`): `run` is the run-directory template with a `{seed}` wildcard,
-    `data(w)` and `params(w)` give one seed's training file and `attnlab.train.lm` params."""
+def of_seed(w: Wildcards, s: int) -> dict:
+    return {**w, "seed": str(s)}
 
-    def of_seed(w: Wildcards, s: int) -> dict:
-        return {**w, "seed": str(s)}
+
+def stack_train_step(module: str, run: str, seeds: list[int], data: Callable[[Wildcards], str],
+                     params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None,
+                     **step) -> Step:
+    """Train every seed of one configuration as one stack in one job: `run` is the run-directory
+    template with a `{seed}` wildcard; `data(w)` and `params(w)` give one seed's training file and
+    params (with its "seed"). The step gets every seed's data and run directory, and the params
+    with "members": [{"seed": ...}, ...] in place of "seed"."""
 
     def stack_params(w: Wildcards) -> dict:
         each = [params(of_seed(w, s)) for s in seeds]
@@ -259,8 +262,15 @@ def lm_train_step(run: str, seeds: list[int], data: Callable[[Wildcards], str],
             raise ValueError(f"{run}: seeds of one stack must share every setting but the seed")
         return {**shared, "members": [{"seed": p["seed"]} for p in each]}
 
-    return Step("train", "attnlab.train.lm_stack", "train", gpu=True, threads=None, mem_mb=2000, runtime=60,
-                input=lambda w: {"data": [data(of_seed(w, s)) for s in seeds]}, output=stack_outputs(run, seeds),
-                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in stack_runs(run, seeds)]},
-                constraints=dict(constraints or {}), params=stack_params,
-                mechanisms=lambda w: (params(of_seed(w, seeds[0]))["model"]["attention"],))
+    return Step("train", module, "train", threads=None, input=lambda w: {"data": [data(of_seed(w, s)) for s in seeds]},
+                output=stack_outputs(run, seeds), params=stack_params, constraints=dict(constraints or {}),
+                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in stack_runs(run, seeds)]}, **step)
+
+
+def lm_train_step(run: str, seeds: list[int], data: Callable[[Wildcards], str],
+                  params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None) -> Step:
+    """Every seed of one attnlab causal-LM configuration as one stack (`attnlab.train.lm_stack`);
+    `params(w)` gives one seed's `attnlab.train.lm` params."""
+    return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints, gpu=True,
+                            mem_mb=2000, runtime=60,
+                            mechanisms=lambda w: (params(of_seed(w, seeds[0]))["model"]["attention"],))

@@ -12,7 +12,7 @@ from attnlab.experiment import (
     keyname,
     manifest_inputs,
     require,
-    run_outputs,
+    stack_train_step,
     table_step,
 )
 from attnlab.seeds import derive_seed
@@ -131,10 +131,10 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.ocr.synth", "synth", output={"data": DATA}, constraints=task,
              params=lambda w: synth_params(cfg, seed0, w["task"], int(w["seed"]))),
-        Step("train", "attnlab.ocr.train", "train", threads=None, mem_mb=2000, runtime=30,
-             input=lambda w: {"data": data_path(w["task"], int(w["seed"]))}, output=run_outputs(RUN),
-             cli_outputs=lambda w: {"run_dir": RUN.format(**w)}, constraints={**task, "run": "[a-z0-9-]+"},
-             params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"]))),
+        stack_train_step("attnlab.ocr.train", RUN, ctx.seeds, mem_mb=2000, runtime=30,
+                         data=lambda w: data_path(w["task"], int(w["seed"])),
+                         params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"])),
+                         constraints={**task, "run": "[a-z0-9-]+"}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
                       params=evaluate_params(cfg, seed0)),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("ocr")}, params=table_params(cfg),
