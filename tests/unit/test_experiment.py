@@ -1,0 +1,112 @@
+"""The experiment contract: Step/Experiment records and the registry the rules loop over."""
+
+import re
+
+import pytest
+
+from attnlab import registry
+from attnlab.config import ConfigError
+from attnlab.experiment import (
+    ENVS,
+    Step,
+    lm_train_step,
+    stack_outputs,
+    stack_runs,
+    wildcards_of,
+)
+from tests.fixtures import load_config
+
+
+def test_wildcards_of_a_template():
+    assert wildcards_of("results/x/{task}/{run}/seed{seed}/a.parquet") == ["task", "run", "seed"]
+    assert wildcards_of("results/{{literal}}/{seed}/{seed}") == ["seed"]
+    assert wildcards_of("results/{name,[a-z]+}/x") == ["name"]
+
+
+def test_log_and_benchmark_paths_carry_every_wildcard_of_the_outputs():
+    step = Step("train", "attnlab.x", "train", output={"model": "results/x/{task}/seed{seed}/m.safetensors"})
+    assert step.log_path("x") == "results/logs/x/train/{task}/{seed}.log"
+    assert step.log_path("x", "benchmarks", "tsv") == "results/benchmarks/x/train/{task}/{seed}.tsv"
+    table = Step("table", "attnlab.x.table", "report", output={"md": "results/tables/x.md"})
+    assert table.log_path("x") == "results/logs/x/table.log"
+
+
+def test_a_step_rejects_an_unknown_env_and_flags_on_missing_outputs():
+    with pytest.raises(ValueError, match="env"):
+        Step("s", "attnlab.x", "gpu_env", output={"a": "a"})
+    with pytest.raises(ValueError, match="not outputs"):
+        Step("s", "attnlab.x", "synth", output={"a": "a"}, directories=("b",))
+
+
+def test_a_stack_has_every_seeds_run_files_and_keeps_the_other_wildcards():
+    run = "results/e/runs/{task}/{variant}/seed{seed}"
+    assert stack_runs(run, [0, 1]) == ["results/e/runs/{task}/{variant}/seed0", "results/e/runs/{task}/{variant}/seed1"]
+    out = stack_outputs(run, [0, 1])
+    assert list(out) == ["config", "train_log", "model"]
+    assert out["model"] == [f"results/e/runs/{{task}}/{{variant}}/seed{s}/model.safetensors" for s in (0, 1)]
+
+
+def test_lm_train_step_stacks_the_seeds_and_shares_every_other_setting():
+    def params(w):
+        return {"model": {"attention": "moh", "n_head": 4}, "train": {"steps": 3}, "seed": 100 + int(w["seed"])}
+
+    step = lm_train_step("results/e/runs/{task}/seed{seed}", [0, 1, 2], data=lambda w: f"d/{w['task']}/{w['seed']}",
+                         params=params)
+    w = {"task": "t"}
+    assert step.inputs_for(w) == {"data": ["d/t/0", "d/t/1", "d/t/2"]}
+    assert step.params_for(w) == {"model": {"attention": "moh", "n_head": 4}, "train": {"steps": 3},
+                                  "members": [{"seed": 100}, {"seed": 101}, {"seed": 102}]}
+    assert step.cli_outputs_for(w) == {"run_dir": ["results/e/runs/t/seed0", "results/e/runs/t/seed1",
+                                                   "results/e/runs/t/seed2"]}
+    assert step.mechanisms_for(w) == ("moh",) and step.wildcards == ["task"]
+
+    def differing(w):
+        return {**params(w), "train": {"steps": int(w["seed"])}}
+
+    bad = lm_train_step("results/e/runs/{task}/seed{seed}", [0, 1], data=lambda w: "d", params=differing)
+    with pytest.raises(ValueError, match="share every setting"):
+        bad.params_for(w)
+
+
+@pytest.fixture
+def config():
+    return load_config()
+
+
+def test_every_registered_step_is_a_well_formed_rule(config):
+    steps = registry.steps(config)
+    names = [f"{g}_{s.name}" for g, s in steps]
+    assert len(names) == len(set(names)), "two steps would make rules of the same name"
+    for group, step in steps:
+        assert step.env in ENVS and re.fullmatch(r"attnlab(\.\w+)+", step.module)
+        first = step.wildcards
+        for name, paths in step.output.items():
+            for path in [paths] if isinstance(paths, str) else paths:
+                assert wildcards_of(path) == first, f"{group}_{step.name}: output {name} has other wildcards"
+
+
+def test_every_record_lists_its_figures_in_its_table_step_and_final_outputs(config):
+    for exp in registry.REGISTRY.values():
+        table = next(s for s in exp.steps(exp.context(config)) if s.name == "table")
+        figures = {p for k, p in table.output.items() if k.endswith("_fig")}
+        assert figures == {f"results/figures/{exp.id}_{f}.png" for f in exp.figures}
+        assert set(exp.final_outputs()) <= set(table.output.values())
+
+
+def test_the_fixture_config_passes_every_cross_key_check(config):
+    registry.check(config)
+
+
+def test_a_cross_key_mistake_names_both_keys(config):
+    config["experiments"]["moh"]["claim_fraction"] = 0.6
+    with pytest.raises(ConfigError, match=r"experiments\.moh\.claim_fraction.*experiments\.moh\.active_fractions"):
+        registry.check(config)
+
+
+def test_vision_tables_hash_the_vision_block(config):
+    exp = registry.REGISTRY["image_world"]
+    before = exp.config_hash(config)
+    config["vision"]["image_size"] = config["vision"]["image_size"] * 2
+    assert exp.config_hash(config) != before
+    moh = registry.REGISTRY["moh"]
+    assert moh.config_hash(config) == moh.config_hash(load_config())
