@@ -100,3 +100,12 @@ def test_ir_claim_verdict_follows_the_intervals(diffs, verdict):
     rows = check_claims(_summary(diffs), {"scale": "test"})
     assert rows[0]["verdict"] == verdict
     assert rows[1]["verdict"] == "NOT RUN"
+
+
+def test_train_params_pass_speed_options_only_when_configured():
+    vision = {"image_size": 32, "model": {"architecture": {"heads": 2}, "steps": 10, "batch_size": 8, "lr": 1e-3,
+                                          "ema_decay": 0.99, "caption_dropout": 0.1, "snr_gamma": 5}}
+    plain = vision_plan.train_params(vision, 0)
+    assert not set(vision_plan.SPEED_OPTIONS) & set(plain)  # unconfigured: the params (and their hash) stay as before
+    fast = vision_plan.train_params({**vision, "model": {**vision["model"], "channels_last": True}}, 0)
+    assert fast == {**plain, "channels_last": True}

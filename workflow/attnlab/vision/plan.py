@@ -45,12 +45,17 @@ def data_params(vision: dict, base_seed: int) -> dict:
             "seed": derive_seed(base_seed, "vision", "train_data")}
 
 
+SPEED_OPTIONS = ("bf16", "channels_last", "compile")
+
+
 def train_params(vision: dict, base_seed: int) -> dict:
     m = vision["model"]
     return {"model": {**m["architecture"], "image_size": vision["image_size"]}, "steps": m["steps"],
             "batch_size": m["batch_size"], "lr": m["lr"], "ema_decay": m["ema_decay"],
             "caption_dropout": m["caption_dropout"], "snr_gamma": m.get("snr_gamma"),
-            "seed": derive_seed(base_seed, "vision", "model")}
+            "seed": derive_seed(base_seed, "vision", "model"),
+            # speed options of attnlab.diffusion.train.TrainStep, passed only when configured
+            **{k: m[k] for k in SPEED_OPTIONS if k in m}}
 
 
 def sampling_params(vision: dict) -> dict:
