@@ -10,7 +10,7 @@ from diffusers import AutoencoderKL, PNDMScheduler
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from attnlab.diffusion import generate as gen
-from attnlab.diffusion.model import TinyT2IConfig, _unet, image_size, load_pipeline, save_pipeline
+from attnlab.diffusion.model import TinyT2IConfig, build_unet, image_size, load_pipeline, save_pipeline
 from attnlab.diffusion.sample import encode_images, generate
 
 torch.set_num_threads(1)
@@ -50,7 +50,7 @@ def sd_dir(tmp_path_factory):
     vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
                         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 8), latent_channels=4,
                         norm_num_groups=4, sample_size=16, scaling_factor=0.5)
-    comps = {"unet": _unet(cfg), "text_encoder": text, "tokenizer": tok, "vae": vae,
+    comps = {"unet": build_unet(cfg), "text_encoder": text, "tokenizer": tok, "vae": vae,
              "scheduler": PNDMScheduler(beta_schedule="scaled_linear", skip_prk_steps=True)}
     save_pipeline(comps, tmp / "sd")
     return tmp / "sd"

@@ -84,7 +84,8 @@ class TinyT2IConfig:
             raise AttnlabError(f"diffusion model config: text_width {self.text_width} not divisible by text_heads")
 
 
-def _unet(cfg: TinyT2IConfig):
+def build_unet(cfg: TinyT2IConfig):
+    """A freshly initialised UNet2DConditionModel of `cfg` (also the UNet of a latent-space test model)."""
     from diffusers import UNet2DConditionModel
 
     down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention]
@@ -126,7 +127,7 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
     cfg = TinyT2IConfig.from_dict(cfg)
     tokenizer = build_tokenizer(list(words), cfg.max_length)
     torch.manual_seed(seed)
-    unet = _unet(cfg)
+    unet = build_unet(cfg)
     text_encoder = _text_encoder(cfg, len(tokenizer))
     return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer,
             "scheduler": _scheduler(cfg), "vae": None}
