@@ -28,12 +28,15 @@ VOLATILE = ("git_commit", "config_hash", "wall_time_s", "packages", "python", "m
 # `key: value` as it stands in a Markdown bullet, a CSV '#' comment, a LaTeX '%' comment or an
 # HTML <li>: the value runs to the end of the line or to the next tag.
 _VOLATILE_LINE = re.compile(r"\b(" + "|".join(VOLATILE) + r"): [^<\n]*")
+# claims.md's provenance lines: "- <id>: commit <sha>, config <hash>, ..., wall time <s> s"
+_CLAIMS_PROVENANCE = re.compile(r"\b(commit) \w+|\b(config) [0-9a-f]+|\b(wall time) [\d.]+ s")
 PATTERNS = ("tables/*.md", "tables/*.csv", "tables/*.tex", "tables/*.html", "claims/*.json", "claims.md")
 
 
 def normalise_text(text: str) -> list[str]:
     """The lines of a table file with the volatile provenance values blanked."""
-    return [_VOLATILE_LINE.sub(r"\1: *", line) for line in text.splitlines()]
+    lines = [_VOLATILE_LINE.sub(r"\1: *", line) for line in text.splitlines()]
+    return [_CLAIMS_PROVENANCE.sub(lambda m: next(g for g in m.groups() if g) + " *", line) for line in lines]
 
 
 def _strip(obj):
