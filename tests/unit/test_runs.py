@@ -187,7 +187,7 @@ def test_write_paper_table_adds_scale_note_and_the_claims_provenance(tmp_path):
     claims.write_text(json.dumps({"claims": [], "provenance": {"git_commit": "abc123", "scale": "smoke",
                                                                "seeds": [0, 1]}}))
     out = {f: [str(tmp_path / f"t.{f}")] for f in ("md", "csv", "tex", "html")}
-    params = {"scale": "smoke", "seeds": [0, 1, 2]}
+    params = {"scale": "smoke", "seeds": [0, 1, 2], "deviations": []}
     args = StepArgs(inputs={"claims": [str(claims)]}, outputs=out, params=params)
     assert scale_note(params, "a 1-layer model") == "Scale smoke: a 1-layer model; mean ± sd over 3 seeds."
     display = pd.DataFrame({"variant": ["mha"], "acc": ["0.50 ± 0.25"]})

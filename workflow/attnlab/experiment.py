@@ -16,12 +16,14 @@ Records are read when the Snakefile is parsed: nothing here (nor in any plan.py)
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from attnlab.config import ConfigError, config_hash
 
+REFERENCE_SCALES = ("mini", "full")
 ENVS = ("synth", "train", "diffusion", "analysis", "report")
 TABLE_FORMATS = ("md", "csv", "tex", "html")
 _WILDCARD = re.compile(r"(?<!\{)\{(\w+)(?:,[^}]*)?\}(?!\})")
@@ -36,6 +38,130 @@ def wildcards_of(template: str) -> list[str]:
         if name not in seen:
             seen.append(name)
     return seen
+
+
+# --- the spec's reference settings and the deviations of a running config --------------------------
+#
+# An experiment's `reference` maps a scale ("mini", "full") to the settings its spec states for that
+# scale, as dotted keys into the experiment's config block ("model.n_embd", "task_params.mqar.n_keys",
+# "tasks.0.n_pairs"); a key starting with "/" is read from the config root ("/vision.image_size").
+# A reference value is a plain value (the running value must equal it) or one of the three forms
+# below, for specs that state a range, an extent or a set rather than one value.
+
+_NO_VALUE = object()
+
+
+def _numbers(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@dataclass(frozen=True)
+class Within:
+    """The spec states bounds ("K = 2-4", ">= 8k steps"): every running value lies in [lo, hi]."""
+
+    lo: float | None = None
+    hi: float | None = None
+
+    def holds(self, value) -> bool:
+        vals = _numbers(value)
+        return all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and (self.lo is None or v >= self.lo) and (self.hi is None or v <= self.hi) for v in vals)
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"{show(self.lo)}-{show(self.hi)}"
+        return f">= {show(self.lo)}" if self.lo is not None else f"<= {show(self.hi)}"
+
+
+@dataclass(frozen=True)
+class Span:
+    """The spec states a sweep's extent ("d_k in {16..512}", "M up to 2048"): the smallest running
+    value is `lo` and the largest is `hi` (a bound left None is not checked)."""
+
+    lo: float | None = None
+    hi: float | None = None
+
+    def holds(self, value) -> bool:
+        vals = _numbers(value)
+        if not vals:
+            return False
+        return (self.lo is None or _same(min(vals), self.lo)) and (self.hi is None or _same(max(vals), self.hi))
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"{show(self.lo)} to {show(self.hi)}"
+        return f"up to {show(self.hi)}" if self.hi is not None else f"from {show(self.lo)}"
+
+
+@dataclass(frozen=True)
+class Contains:
+    """The spec states a set of settings ("K in {8, 16, 32}", "list recall, copying, parity and
+    counting"): the running list includes each of them (in any order; more is allowed)."""
+
+    values: tuple
+
+    def __init__(self, *values):
+        object.__setattr__(self, "values", tuple(values))
+
+    def holds(self, value) -> bool:
+        have = _numbers(value)
+        return all(any(_same(h, v) for h in have) for v in self.values)
+
+    def __str__(self) -> str:
+        return "includes " + ", ".join(show(v) for v in self.values)
+
+
+REFERENCE_FORMS = (Within, Span, Contains)
+
+
+def _same(a, b) -> bool:
+    """Equality of config values: 64 == 64.0, but True is not 1; lists and mappings element-wise."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def matches(value, spec) -> bool:
+    """Whether a running value meets a reference value (plain: equal; Within/Span/Contains: theirs)."""
+    return spec.holds(value) if isinstance(spec, REFERENCE_FORMS) else _same(value, spec)
+
+
+def show(value) -> str:
+    """A config value as the config file spells it: true/false, null, [4, 8], {a: 1}."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def lookup(config: dict, exp: str, key: str):
+    """The running value of a dotted `key` of experiment `exp`'s block ("/..." from the config root);
+    list elements by index ("tasks.0.n_pairs"). Returns _NO_VALUE when the config has no such key."""
+    node: Any = config if key.startswith("/") else config["experiments"][exp]
+    for part in key.lstrip("/").split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _NO_VALUE
+    return node
+
+
+def full_key(exp: str, key: str) -> str:
+    """A reference or set_after_results key as a full dotted config key."""
+    return key[1:] if key.startswith("/") else f"experiments.{exp}.{key}"
 
 
 @dataclass(frozen=True)
@@ -133,6 +259,15 @@ class Experiment:
     figures: tuple[str, ...] = ()  # results/figures/<id>_<figure>.png, written by the table step
     check: Callable[[Context], None] | None = None  # cross-key constraints; raise ConfigError
     shared_blocks: tuple[str, ...] = ()  # other top-level config blocks its outputs depend on
+    # the spec's settings per scale ({"mini": {...}, "full": {...}}): dotted keys of the config block
+    # (see `lookup`), values plain or Within/Span/Contains; only what the spec states
+    reference: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = set(self.reference) - set(REFERENCE_SCALES)
+        if unknown:
+            raise ValueError(f"{self.id}: reference scales {sorted(unknown)} (known: {REFERENCE_SCALES}; "
+                             "smoke is a plumbing run and has none)")
 
     def context(self, config: dict) -> Context:
         return Context(config, self.id)
@@ -143,14 +278,63 @@ class Experiment:
         blocks.update({b: config[b] for b in self.shared_blocks})
         return config_hash(blocks)
 
+    def set_after_results(self, config: dict) -> dict[str, tuple[Any, str]]:
+        """The block's `set_after_results` entries that apply to this run, {key: (value, reason)}:
+        those whose recorded value is the running value (a value recorded at mini and changed by a
+        later config layer, e.g. full.yaml, was not chosen after seeing this run's results). A listed
+        key the config lacks is a ConfigError naming both keys."""
+        entries = config["experiments"][self.id].get("set_after_results") or {}
+        out = {}
+        for key, entry in entries.items():
+            value = lookup(config, self.id, key)
+            if value is _NO_VALUE:
+                raise ConfigError(f"experiments.{self.id}.set_after_results names {full_key(self.id, key)}, "
+                                  "which is not in the config")
+            if _same(value, entry["value"]):
+                out[key] = (value, entry["reason"])
+        return out
+
+    def deviations(self, config: dict) -> list[str]:
+        """Every reference setting of the running scale that the running config does not meet,
+        "model.n_embd = 32 (spec mini: 64)", then every setting chosen after seeing results,
+        "train.lr = 0.01; set after seeing results: <reason>" (one line for a key that is both).
+        A scale the spec states no settings for gives one line that says so. A reference key the
+        config lacks is a ConfigError naming it."""
+        scale = config["scale"]
+        chosen = self.set_after_results(config)
+        lines = []
+        if scale not in self.reference:
+            lines.append(f"not compared: the spec states no settings for scale {scale}"
+                         + (" (a plumbing run)" if scale == "smoke" else ""))
+        for key, spec in self.reference.get(scale, {}).items():
+            value = lookup(config, self.id, key)
+            if value is _NO_VALUE:
+                raise ConfigError(f"{full_key(self.id, key)}: in the {scale} reference of {self.id} "
+                                  "but not in the config")
+            if not matches(value, spec):
+                shown = spec if isinstance(spec, REFERENCE_FORMS) else show(spec)
+                line = f"{key.lstrip('/')} = {show(value)} (spec {scale}: {shown})"
+                if key in chosen:
+                    line += f"; set after seeing results: {chosen.pop(key)[1]}"
+                lines.append(line)
+        for key, (value, reason) in chosen.items():
+            lines.append(f"{key.lstrip('/')} = {show(value)}; set after seeing results: {reason}")
+        return lines
+
+    def check_deviations(self, config: dict) -> None:
+        """Parse-time check: every reference key and every set_after_results key is in the config."""
+        self.deviations(config)
+
     def common_params(self, config: dict) -> dict:
-        """Params every evaluate/table step gets: scale, seeds, config hash, threads."""
+        """Params every evaluate/table step gets: scale, seeds, config hash, threads, and the
+        deviations of the running config from the spec (`deviations`, rendered in the table notes)."""
         return {
             "scale": config["scale"],
             "base_seed": config["base_seed"],
             "seeds": list(range(config["experiments"][self.id]["seeds"])),
             "config_hash": self.config_hash(config),
             "threads": config["threads"],
+            "deviations": self.deviations(config),
         }
 
     def final_outputs(self) -> list[str]:

@@ -46,6 +46,7 @@ def check(config: dict) -> None:
     for c in SHARED_CHECKS:
         c(config)
     for exp in REGISTRY.values():
+        exp.check_deviations(config)  # reference and set_after_results keys exist
         if exp.check:
             exp.check(exp.context(config))
 

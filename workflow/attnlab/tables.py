@@ -105,15 +105,28 @@ def scale_note(params: dict, detail: str) -> str:
     return f"Scale {params['scale']}: {detail}; mean ± sd over {len(params['seeds'])} seeds."
 
 
+def deviation_notes(params: dict) -> list[str]:
+    """The notes that list a table's deviations from its spec, generated from the step's params
+    (`deviations`, computed from the running config by Experiment.deviations): one note per
+    deviation, or one that says there is none."""
+    if "deviations" not in params:
+        raise AttnlabError("table step params carry no 'deviations' (attnlab.experiment.Experiment.common_params)")
+    devs = list(params["deviations"])
+    if not devs:
+        return ["Deviations from the spec: none."]
+    return [f"Deviation from the spec: {d}." for d in devs]
+
+
 def write_paper_table(args, display: pd.DataFrame, *, title: str, numeric: pd.DataFrame | None = None,
                       scale: str | None = None, notes: list[str] = ()) -> None:
     """A table step's paper table: the four files of its outputs md, csv, tex and html
     (write_table), stamped with the provenance of its evaluate step's claims file (input
-    `claims`), the shared scale note first when `scale` (its detail) is given, then `notes`."""
+    `claims`), the shared scale note first when `scale` (its detail) is given, then `notes`, then
+    the deviations from the spec (deviation_notes)."""
     claims = args.input("claims")
     doc = read_json(claims)
     if not isinstance(doc, dict) or "provenance" not in doc:
         raise AttnlabError(f"{claims}: not a claims file (no provenance)")
     lead = [scale_note(args.params, scale)] if scale is not None else []
     write_table(table_paths(args), display, title=title, provenance=doc["provenance"], numeric=numeric,
-                notes=[*lead, *notes])
+                notes=[*lead, *notes, *deviation_notes(args.params)])
