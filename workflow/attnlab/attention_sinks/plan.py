@@ -10,6 +10,7 @@ on held-out sequences of the same task, first T tokens.
 from __future__ import annotations
 
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
     Step,
@@ -128,5 +129,12 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/attention_sinks.md): "softmax attention vs sigmoid attention without
+# normalisation"; "epsilon = 0.3, T = 64"; "PASS if Sink1(softmax) >= 5x Sink1(sigmoid)"; "Mini: 6 layers,
+# d=128".
+_SINK_METRIC = {"variants": Contains("softmax", "sigmoid"), "epsilon": 0.3, "eval_len": 64, "claim_ratio": 5}
+REFERENCE = {"mini": {**_SINK_METRIC, "model.n_layer": 6, "model.n_embd": 128}, "full": _SINK_METRIC}
+
 EXPERIMENT = Experiment(id=EXP, paper="Attention sinks: softmax vs sigmoid attention (arXiv 2410.10781, 2512.22213)",
-                        steps=steps, figures=("sink_rate", "maps"), check=check)
+                        steps=steps, figures=("sink_rate", "maps"), check=check,
+                        reference=REFERENCE)

@@ -8,9 +8,12 @@ with every K in `train_pairs`; test on every (K, length) in `test_pairs` × `tes
 from __future__ import annotations
 
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
+    Span,
     Step,
+    Within,
     check_heads_divide_width,
     claims_path,
     evaluate_step,
@@ -126,5 +129,12 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/dynamic_mask.md): MQAR with "K in {8, 16, 32}, sequence length
+# 128-512"; "DMA vs MHA vs sliding-window attention"; "Mini: 2 layers, d=64, w=32".
+_DMA_TASK = {"variants": Contains("mha", "swa", "dma"), "train_pairs": Contains(8, 16, 32),
+             "test_pairs": Contains(8, 16, 32), "train_len": Within(128, 512), "test_lengths": Span(128, 512)}
+REFERENCE = {"mini": {**_DMA_TASK, "model.n_layer": 2, "model.n_embd": 64, "window": 32}, "full": _DMA_TASK}
+
 EXPERIMENT = Experiment(id="dynamic_mask", paper="Trainable Dynamic Mask Sparse Attention (arXiv 2508.02124)",
-                        steps=steps, figures=("accuracy",), check=check)
+                        steps=steps, figures=("accuracy",), check=check,
+                        reference=REFERENCE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.seeds import derive_seed
 from attnlab.vision.plan import check_real_path as _check
 from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
@@ -52,5 +53,11 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The IR processors' settings as the authors implement them (shared/papers/ir_diffusion.md: this
+# experiment's cross-frame consistency attention is IR-style sharing), and "1,000 prompts at full scale"
+# (shared/papers/envision.md).
+REFERENCE = {"mini": IR_AUTHORS, "full": {**IR_AUTHORS, "n_prompts": 1000}}
+
 EXPERIMENT = Experiment(id=EXP, paper="Envision: causal world-process generation (arXiv 2512.01816)",
-                        steps=steps, figures=("samples", "scores"), check=check, shared_blocks=("vision",))
+                        steps=steps, figures=("samples", "scores"), check=check, shared_blocks=("vision",),
+                        reference=REFERENCE)

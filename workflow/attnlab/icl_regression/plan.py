@@ -4,9 +4,11 @@ at parse time (no torch import); the steps themselves never import it."""
 from __future__ import annotations
 
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
     Step,
+    Within,
     claims_path,
     evaluate_step,
     keyname,
@@ -120,5 +122,17 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/icl_regression.md): "Mini: d=5, L=40, sigma^2=0.1"; "softmax
+# H in {1, 2, 4}; linear attention normalised by 1/L and unnormalised"; "Mini: Adam 3e-3 ..., >=8k steps,
+# batch 256"; "L_test in {10, 20, 40, 80, 160}"; "Full: H in {1,2,4,8}, d in {5,10,20}, 5 seeds, 500k steps".
+_ICL_TASK = {"test_lengths": Contains(10, 20, 40, 80, 160), "linear_attention": Contains("linear-length", "linear-fixed")}
+REFERENCE = {
+    "mini": {**_ICL_TASK, "dims": [5], "train_length": 40, "noise_var": 0.1, "softmax_heads": Contains(1, 2, 4),
+             "lr": 0.003, "steps": Within(lo=8000), "batch_size": 256},
+    "full": {**_ICL_TASK, "dims": Contains(5, 10, 20), "softmax_heads": Contains(1, 2, 4, 8), "seeds": 5,
+             "steps": 500000},
+}
+
 EXPERIMENT = Experiment(id=EXP, paper="In-context linear regression with multi-head softmax attention (arXiv 2503.12734)",
-                        steps=steps, figures=("mse", "heads"), check=check)
+                        steps=steps, figures=("mse", "heads"), check=check,
+                        reference=REFERENCE)

@@ -41,5 +41,10 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/image_world.md): the default "mini" model is the tiny text-to-image
+# model the workflow trains itself, "32x32". Its full scale points at a local checkpoint (no fixed value).
+REFERENCE = {"mini": {"/vision.image_size": 32, "/vision.model.path": None}}
+
 EXPERIMENT = Experiment(id=EXP, paper="the vision track's shared ground truth (image world, parser, text-to-image model)",
-                        steps=steps, figures=("samples",), shared_blocks=("vision",))
+                        steps=steps, figures=("samples",), shared_blocks=("vision",),
+                        reference=REFERENCE)

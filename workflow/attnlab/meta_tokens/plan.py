@@ -9,6 +9,7 @@ Each task trains at `train_len` and is tested at every length in `test_lengths`.
 from __future__ import annotations
 
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
     Step,
@@ -130,5 +131,15 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/meta_tokens.md): meta-tokens at "rate ~ 0.1"; tasks "list recall,
+# copying, parity and counting"; "Mini: train at length 128, test at 256 and 512. Full: GPT-2 small
+# scale" (12 layers, 12 heads, d=768).
+_META_TASK = {"meta_rate": 0.1, "tasks": Contains("list_recall", "copy", "parity", "counting")}
+REFERENCE = {
+    "mini": {**_META_TASK, "train_len": 128, "test_lengths": Contains(256, 512)},
+    "full": {**_META_TASK, "model.n_layer": 12, "model.n_head": 12, "model.n_embd": 768},
+}
+
 EXPERIMENT = Experiment(id="meta_tokens", paper="Language Modeling with Learned Meta-Tokens (arXiv 2509.16278)",
-                        steps=steps, figures=("accuracy",), check=check)
+                        steps=steps, figures=("accuracy",), check=check,
+                        reference=REFERENCE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from attnlab.config import ConfigError
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
     Step,
@@ -142,5 +143,16 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/moh.md): tasks "MQAR and a synthetic mixture-of-Markov-chains LM";
+# load-balance "weight beta = 0.01"; the claim at "75% active heads"; "Mini: 4 layers x 8 heads, d=128,
+# 50% and 75% of heads active"; "Full: 12x12 (the paper's LLM-S shape), 3 seeds".
+_MOH_TASK = {"tasks": Contains("mqar", "markov_mixture"), "load_balance_weight": 0.01, "claim_fraction": 0.75}
+REFERENCE = {
+    "mini": {**_MOH_TASK, "model.n_layer": 4, "model.n_head": 8, "model.n_embd": 128,
+             "active_fractions": Contains(0.5, 0.75)},
+    "full": {**_MOH_TASK, "model.n_layer": 12, "model.n_head": 12, "seeds": 3},
+}
+
 EXPERIMENT = Experiment(id="moh", paper="MoH: Multi-Head Attention as Mixture-of-Head Attention (arXiv 2410.11842)",
-                        steps=steps, figures=("load",), check=check)
+                        steps=steps, figures=("load",), check=check,
+                        reference=REFERENCE)

@@ -4,6 +4,7 @@ time (no torch import); the steps themselves never import it."""
 from __future__ import annotations
 
 from attnlab.experiment import (
+    Contains,
     Context,
     Experiment,
     Step,
@@ -142,5 +143,16 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/ocr.md): "Mini: S=200, n=20, half/half" (20 pairs x (5 train +
+# 5 held-out) subjects), "d_h = 16", "Adam 1e-2, ~1.5k full-batch steps"; "Full: n in {20, 100},
+# training subjects per pair m in {1, 2, 5}" (held-out half/half as in the task).
+_OCR_MODEL = {"head_dim": 16, "optimizers.adam.lr": 0.01, "optimizers.adam.steps": 1500}
+REFERENCE = {
+    "mini": {**_OCR_MODEL, "tasks": [{"n_pairs": 20, "train_subjects_per_pair": 5, "test_subjects_per_pair": 5}]},
+    "full": {**_OCR_MODEL, "tasks": Contains(*({"n_pairs": n, "train_subjects_per_pair": m, "test_subjects_per_pair": m}
+                                              for n in (20, 100) for m in (1, 2, 5)))},
+}
+
 EXPERIMENT = Experiment(id="ocr", paper="Out-of-context reasoning in transformers (arXiv 2506.10887)",
-                        steps=steps, figures=("spectra", "head_dim"), check=check)
+                        steps=steps, figures=("spectra", "head_dim"), check=check,
+                        reference=REFERENCE)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, keyname, require, table_step
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Span,
+    Step,
+    claims_path,
+    evaluate_step,
+    keyname,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 
 EXP = "pavlov"
@@ -62,5 +72,10 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/pavlov.md): "d_v = 64"; "Sweep d_k in {16..512} (mini ...) or up
+# to 4096 (full)".
+REFERENCE = {"mini": {"d_v": 64, "d_ks": Span(16, 512)}, "full": {"d_v": 64, "d_ks": Span(16, 4096)}}
+
 EXPERIMENT = Experiment(id=EXP, paper="Transformers through the lens of Pavlovian conditioning (arXiv 2508.08289)",
-                        steps=steps, figures=("capacity",), check=check)
+                        steps=steps, figures=("capacity",), check=check,
+                        reference=REFERENCE)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, keyname, require, table_step
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Span,
+    Step,
+    claims_path,
+    evaluate_step,
+    keyname,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 
 EXP = "random_features"
@@ -77,5 +87,10 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/random_features.md): "Mini: d=8, N=16, M up to 2048, n up to 10^4
+# samples". It states no full-scale settings.
+REFERENCE = {"mini": {"d": 8, "n_keys": 16, "heads": Span(hi=2048), "sample_sizes": Span(hi=10000)}}
+
 EXPERIMENT = Experiment(id=EXP, paper="A single attention layer through the random-features lens (arXiv 2307.11353)",
-                        steps=steps, figures=("mse",), check=check)
+                        steps=steps, figures=("mse",), check=check,
+                        reference=REFERENCE)

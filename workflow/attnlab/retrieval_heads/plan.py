@@ -11,7 +11,9 @@ from __future__ import annotations
 from attnlab.experiment import (
     Context,
     Experiment,
+    Span,
     Step,
+    Within,
     check_heads_divide_width,
     claims_path,
     evaluate_step,
@@ -138,5 +140,18 @@ def steps(ctx: Context) -> list[Step]:
     ]
 
 
+# The spec's settings (shared/papers/retrieval_heads.md): a needle "KEY k1k2 VAL v1v2v3" in a
+# "haystack of random tokens" (drawn from the same vocabulary as the needle: shared_vocab); random heads
+# "mean over 5 draws"; "K = 2-4 at mini scale"; "Mini: 4 layers x 8 heads, d=128, context 256, ~3k
+# steps"; "Full: 12x12, context 4k".
+_NIAH = {"needle.key_len": 2, "needle.value_len": 3, "needle.shared_vocab": True, "random_draws": 5}
+REFERENCE = {
+    "mini": {**_NIAH, "model.n_layer": 4, "model.n_head": 8, "model.n_embd": 128, "train_lengths": Span(hi=256),
+             "test_lengths": Span(hi=256), "train.steps": 3000, "claim_k": Within(2, 4)},
+    "full": {**_NIAH, "model.n_layer": 12, "model.n_head": 12, "train_lengths": Span(hi=4096),
+             "test_lengths": Span(hi=4096)},
+}
+
 EXPERIMENT = Experiment(id=EXP, paper="Retrieval Head Mechanistically Explains Long-Context Factuality (arXiv 2404.15574)",
-                        steps=steps, figures=("scores", "ablation", "maps"), check=check)
+                        steps=steps, figures=("scores", "ablation", "maps"), check=check,
+                        reference=REFERENCE)
