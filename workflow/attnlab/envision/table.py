@@ -10,7 +10,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.envision import VARIANTS
 from attnlab.figures import sample_grid, save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 from attnlab.world.envision_score import SUBSCORES, WEIGHTS
 
@@ -81,7 +81,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="envision — Envision-Score of four-stage causal sequences (arXiv 2512.01816)",
-                provenance=prov, numeric=numeric, notes=notes)
+                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
     scores_figure(scores, args.output("scores_fig"))
     images = read_image_dir(args.inputs["images"][0])
     rows, labels = [], []

@@ -11,7 +11,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.image_world.evaluate import FIELDS
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 GRID_COLUMNS = 8
@@ -51,7 +51,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="image_world — parser ceiling and caption accuracy of the text-to-image model",
-                provenance=prov, numeric=numeric, notes=notes)
+                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
     df = read_image_dir(args.inputs["images"][0]).head(2 * GRID_COLUMNS)
     rows = [list(df["image"][i:i + GRID_COLUMNS]) for i in range(0, len(df), GRID_COLUMNS)]
     titles = [[textwrap.fill(c, 16) for c in df["caption"][i:i + GRID_COLUMNS]]

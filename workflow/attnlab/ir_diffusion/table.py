@@ -9,7 +9,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.io import read_json, read_parquet
 from attnlab.ir_diffusion import VARIANTS
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 LABELS = {"vanilla": "vanilla", "share": "share only", "share_isolate": "share + isolate",
@@ -75,7 +75,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="ir_diffusion — isolation and reposition attention (arXiv 2411.19261)",
-                provenance=prov, numeric=numeric, notes=notes)
+                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
     images = read_image_dir(args.inputs["images"][0])
     cases = sorted(images["case"].unique(), key=lambda c: -images[images["case"] == c]["subject"].max())
     rows, labels, n_refs = [], [], int(images["subject"].max()) + 1

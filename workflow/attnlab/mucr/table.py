@@ -9,7 +9,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.io import read_json, read_parquet
 from attnlab.mucr import VARIANTS
-from attnlab.tables import mean_sd, table_paths, write_table
+from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 SOURCES = {"truth": "ground-truth renders", "vanilla": "generated, plain",
@@ -57,7 +57,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="mucr — siamese cause/effect pairs (arXiv 2408.08105)",
-                provenance=prov, numeric=numeric, notes=notes)
+                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
     images = read_image_dir(args.inputs["images"][0])
     rows, labels = [], []
     for pair in sorted(images["pair"].unique())[:GRID_PAIRS]:
