@@ -167,9 +167,6 @@ def test_heads_imports_no_experiment(graph):
     assert {m: d for m, d in bad.items() if d} == {}
 
 
-# Known violations, owned elsewhere: remove an entry when its import goes (the test then keeps it out).
-# ocr.evaluate reads its test split with ocr.train.tensors (issue 12, item 4).
-KNOWN_EVALUATE_TRAIN = {"attnlab.ocr.evaluate": ["attnlab.ocr.train"]}
 
 
 def test_no_evaluate_step_imports_a_train_step(graph):
@@ -179,5 +176,4 @@ def test_no_evaluate_step_imports_a_train_step(graph):
     steps = {m for m, f in files.items() if m.endswith(".train") and f.name != "__init__.py"}
     assert "attnlab.diffusion.train" in steps and "attnlab.train" not in steps
     bad = {m: sorted(deps & steps) for m, deps in graph.items() if m.endswith(".evaluate") and deps & steps}
-    new = {m: d for m, d in bad.items() if KNOWN_EVALUATE_TRAIN.get(m) != d}
-    assert new == {}
+    assert bad == {}

@@ -19,10 +19,9 @@ from attnlab.claims import ClaimSet
 from attnlab.cli import StepArgs, run_step
 from attnlab.metrics.classification import accuracy, cross_entropy
 from attnlab.metrics.spectra import effective_rank, frobenius_norm, singular_values
-from attnlab.ocr import PAPER
-from attnlab.ocr.model import OCRTransformer
+from attnlab.ocr import PAPER, run_id
+from attnlab.ocr.model import OCRTransformer, tensors
 from attnlab.ocr.synth import Vocabulary
-from attnlab.ocr.train import tensors
 from attnlab.runs import iter_runs, per_seed, seed_values_text, write_evaluation
 
 # Thresholds of the claim check in shared/papers/ocr.md.
@@ -74,7 +73,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
                  optimizer: str, scale: str) -> list[dict]:
     """The claim rows of shared/papers/ocr.md, computed from `metrics` (one row per run and seed)."""
     m = metrics[metrics["task"] == task]
-    fact, comb = f"factorized-d{head_dim}-{optimizer}", f"combined-{optimizer}"
+    fact, comb = run_id("factorized", optimizer, head_dim), run_id("combined", optimizer)
     if m.empty or fact not in set(m["run"]) or comb not in set(m["run"]):
         raise AttnlabError(f"ocr claims need runs {fact} and {comb} of task {task} in the metrics")
     n = int(m["n_pairs"].iloc[0])
@@ -106,7 +105,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
         per_seed_pass=[f_full[s] >= GENERALISES and f_ce[s] < math.log(n) / 2 for s in seeds],
         per_seed_values={"acc_full": f_full, "test_ce": f_ce},
     )
-    small = f"factorized-d{small_head_dim}-{optimizer}"
+    small = run_id("factorized", optimizer, small_head_dim)
     if small_head_dim is not None and small_head_dim < head_dim and small in set(m["run"]):
         s_c = per_seed(m, "test_acc_c", run=small)
         claims.add(

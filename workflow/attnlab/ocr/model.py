@@ -83,3 +83,11 @@ class OCRTransformer(SelfDescribingModel, PreTrainedModel):
         logits = (attn.unsqueeze(-1) * self._ov_rows(input_ids)).sum(dim=1)  # (B, V)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return OCROutput(loss=loss, logits=logits, attentions=attn)
+
+
+def tensors(df, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (subject, relation) inputs and answer targets of one split of an OCR data frame."""
+    part = df[df["split"] == split]
+    x = torch.tensor(part[["subject", "relation"]].to_numpy(), dtype=torch.long)
+    y = torch.tensor(part["answer"].to_numpy(), dtype=torch.long)
+    return x, y

@@ -16,6 +16,7 @@ from attnlab.experiment import (
     stack_train_step,
     table_step,
 )
+from attnlab.ocr import run_id
 from attnlab.seeds import derive_seed
 
 RESULTS = "results/ocr"
@@ -36,9 +37,9 @@ def runs(cfg: dict) -> dict[str, dict]:
     for i, (opt, settings) in enumerate(cfg["optimizers"].items()):
         dims = sorted(set(cfg["head_dim_sweep"]) | {cfg["head_dim"]}) if i == 0 else [cfg["head_dim"]]
         for d in dims:
-            out[f"factorized-d{d}-{opt}"] = {"parametrization": "factorized", "head_dim": d,
+            out[run_id("factorized", opt, d)] = {"parametrization": "factorized", "head_dim": d,
                                              "optimizer": opt, **settings}
-        out[f"combined-{opt}"] = {"parametrization": "combined", "head_dim": None,
+        out[run_id("combined", opt)] = {"parametrization": "combined", "head_dim": None,
                                   "optimizer": opt, **settings}
     return out
 

@@ -9,6 +9,7 @@ import pandas as pd
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
 from attnlab.io import read_parquet
+from attnlab.ocr import run_id
 from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
 PAPER_VALUES = {
@@ -69,7 +70,7 @@ def head_dim_figure(metrics: pd.DataFrame, task: str, optimizer: str, path: str)
         ax.scatter(m.head_dim, m[col], color=color, alpha=0.4, s=18)
         mean = m.groupby("head_dim")[col].mean()
         ax.plot(mean.index, mean.values, "o-", color=color, label=label)
-    comb = metrics[(metrics.task == task) & (metrics.run == f"combined-{optimizer}")]
+    comb = metrics[(metrics.task == task) & (metrics.run == run_id("combined", optimizer))]
     if not comb.empty:
         ax.axhline(comb.test_acc_c.mean(), color="tab:red", ls="--", label="combined W_OV (c-tokens)")
     ax.set(xscale="log", xlabel="head dim d_h (log scale)", ylabel="held-out implication accuracy",
@@ -96,7 +97,7 @@ def main(args: StepArgs) -> None:
     write_paper_table(args, display, numeric=numeric, scale=f"tasks {', '.join(p['task_notes'])}", notes=notes,
                       title="OCR — out-of-context reasoning: factorized vs combined W_OV (arXiv 2506.10887)")
     opt = p["primary_optimizer"]
-    spectra_figure(spectra, [f"factorized-d{p['head_dim']}-{opt}", f"combined-{opt}"],
+    spectra_figure(spectra, [run_id("factorized", opt, p["head_dim"]), run_id("combined", opt)],
                    p["primary_task"], args.output("spectra_fig"))
     head_dim_figure(metrics, p["primary_task"], opt, args.output("head_dim_fig"))
 

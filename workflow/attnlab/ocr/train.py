@@ -24,17 +24,10 @@ from tqdm.auto import tqdm
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
-from attnlab.ocr.model import OCRConfig, OCRTransformer
+from attnlab.ocr.model import OCRConfig, OCRTransformer, tensors
 from attnlab.seeds import seed_everything
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "gd": torch.optim.SGD}
-
-
-def tensors(df, split: str):
-    part = df[df["split"] == split]
-    x = torch.tensor(part[["subject", "relation"]].to_numpy(), dtype=torch.long)
-    y = torch.tensor(part["answer"].to_numpy(), dtype=torch.long)
-    return x, y
 
 
 def build_model(vocab_size: int, run: dict, init_std: float, seed: int) -> OCRTransformer:
