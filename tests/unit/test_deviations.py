@@ -63,8 +63,8 @@ def test_a_reference_key_missing_from_the_config_is_an_error_naming_it():
 
 def test_a_scale_without_reference_says_so_in_one_line():
     assert toy().deviations(toy_config(scale="smoke")) == [
-        "not compared: the spec states no settings for scale smoke (a plumbing run)"]
-    assert toy().deviations(toy_config(scale="full")) == ["not compared: the spec states no settings for scale full"]
+        "not compared at scale smoke: the spec states no settings for it (a plumbing run)"]
+    assert toy().deviations(toy_config(scale="full")) == ["not compared at scale full: the spec states no settings for it"]
 
 
 def test_smoke_cannot_have_a_reference():
@@ -192,7 +192,7 @@ def test_common_params_carry_the_deviations_to_evaluate_and_table_steps(config):
 def test_deviation_notes_one_per_line_or_none():
     assert deviation_notes({"deviations": []}) == ["Deviations from the spec: none."]
     assert deviation_notes({"deviations": ["a = 1 (spec mini: 2)", "b = 3; set after seeing results: r"]}) == [
-        "Deviation from the spec: a = 1 (spec mini: 2).", "Deviation from the spec: b = 3; set after seeing results: r."]
+        "Deviations from the spec: a = 1 (spec mini: 2).", "Deviations from the spec: b = 3; set after seeing results: r."]
     with pytest.raises(Exception, match="deviations"):
         deviation_notes({"scale": "mini"})
 
@@ -205,6 +205,6 @@ def test_write_paper_table_ends_its_notes_with_the_deviations(tmp_path):
     args = StepArgs(inputs={"claims": [str(claims)]}, outputs=out, params=params)
     write_paper_table(args, pd.DataFrame({"a": [1]}), title="T", notes=["First note."])
     notes = [ln for ln in (tmp_path / "t.md").read_text().splitlines() if ln.startswith("- ")][:2]
-    assert notes == ["- First note.", "- Deviation from the spec: window = 16 (spec mini: 32)."]
-    assert "% Deviation from the spec: window = 16 (spec mini: 32)." in (tmp_path / "t.tex").read_text()
-    assert "<li>Deviation from the spec: window = 16 (spec mini: 32).</li>" in (tmp_path / "t.html").read_text()
+    assert notes == ["- First note.", "- Deviations from the spec: window = 16 (spec mini: 32)."]
+    assert "% Deviations from the spec: window = 16 (spec mini: 32)." in (tmp_path / "t.tex").read_text()
+    assert "<li>Deviations from the spec: window = 16 (spec mini: 32).</li>" in (tmp_path / "t.html").read_text()

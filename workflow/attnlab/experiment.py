@@ -304,7 +304,7 @@ class Experiment:
         chosen = self.set_after_results(config)
         lines = []
         if scale not in self.reference:
-            lines.append(f"not compared: the spec states no settings for scale {scale}"
+            lines.append(f"not compared at scale {scale}: the spec states no settings for it"
                          + (" (a plumbing run)" if scale == "smoke" else ""))
         for key, spec in self.reference.get(scale, {}).items():
             value = lookup(config, self.id, key)

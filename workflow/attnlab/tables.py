@@ -111,10 +111,7 @@ def deviation_notes(params: dict) -> list[str]:
     deviation, or one that says there is none."""
     if "deviations" not in params:
         raise AttnlabError("table step params carry no 'deviations' (attnlab.experiment.Experiment.common_params)")
-    devs = list(params["deviations"])
-    if not devs:
-        return ["Deviations from the spec: none."]
-    return [f"Deviation from the spec: {d}." for d in devs]
+    return [f"Deviations from the spec: {d}." for d in params["deviations"] or ["none"]]
 
 
 def write_paper_table(args, display: pd.DataFrame, *, title: str, numeric: pd.DataFrame | None = None,
