@@ -9,6 +9,7 @@ on held-out sequences of the same task, first T tokens.
 
 from __future__ import annotations
 
+from attnlab.attention_sinks import PAPER
 from attnlab.experiment import (
     Contains,
     Context,
@@ -135,6 +136,5 @@ def steps(ctx: Context) -> list[Step]:
 _SINK_METRIC = {"variants": Contains("softmax", "sigmoid"), "epsilon": 0.3, "eval_len": 64, "claim_ratio": 5}
 REFERENCE = {"mini": {**_SINK_METRIC, "model.n_layer": 6, "model.n_embd": 128}, "full": _SINK_METRIC}
 
-EXPERIMENT = Experiment(id=EXP, paper="Attention sinks: softmax vs sigmoid attention (arXiv 2410.10781, 2512.22213)",
-                        steps=steps, figures=("sink_rate", "maps"), check=check,
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("sink_rate", "maps"), check=check,
                         reference=REFERENCE)

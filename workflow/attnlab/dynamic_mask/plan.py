@@ -7,6 +7,7 @@ with every K in `train_pairs`; test on every (K, length) in `test_pairs` × `tes
 
 from __future__ import annotations
 
+from attnlab.dynamic_mask import PAPER
 from attnlab.experiment import (
     Contains,
     Context,
@@ -135,6 +136,5 @@ _DMA_TASK = {"variants": Contains("mha", "swa", "dma"), "train_pairs": Contains(
              "test_pairs": Contains(8, 16, 32), "train_len": Within(128, 512), "test_lengths": Span(128, 512)}
 REFERENCE = {"mini": {**_DMA_TASK, "model.n_layer": 2, "model.n_embd": 64, "window": 32}, "full": _DMA_TASK}
 
-EXPERIMENT = Experiment(id="dynamic_mask", paper="Trainable Dynamic Mask Sparse Attention (arXiv 2508.02124)",
-                        steps=steps, figures=("accuracy",), check=check,
+EXPERIMENT = Experiment(id="dynamic_mask", paper=PAPER, steps=steps, figures=("accuracy",), check=check,
                         reference=REFERENCE)

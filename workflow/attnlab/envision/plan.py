@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from attnlab.envision import PAPER
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.seeds import derive_seed
@@ -58,6 +59,5 @@ def steps(ctx: Context) -> list[Step]:
 # (shared/papers/envision.md).
 REFERENCE = {"mini": IR_AUTHORS, "full": {**IR_AUTHORS, "n_prompts": 1000}}
 
-EXPERIMENT = Experiment(id=EXP, paper="Envision: causal world-process generation (arXiv 2512.01816)",
-                        steps=steps, figures=("samples", "scores"), check=check, shared_blocks=("vision",),
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("samples", "scores"), check=check, shared_blocks=("vision",),
                         reference=REFERENCE)

@@ -18,6 +18,7 @@ from attnlab.experiment import (
     stack_runs,
     table_step,
 )
+from attnlab.icl_regression import PAPER
 from attnlab.seeds import derive_seed
 
 EXP = "icl_regression"
@@ -133,6 +134,5 @@ REFERENCE = {
              "steps": 500000},
 }
 
-EXPERIMENT = Experiment(id=EXP, paper="In-context linear regression with multi-head softmax attention (arXiv 2503.12734)",
-                        steps=steps, figures=("mse", "heads"), check=check,
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("mse", "heads"), check=check,
                         reference=REFERENCE)

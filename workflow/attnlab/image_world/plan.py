@@ -4,6 +4,7 @@ steps (training set, model, sampling) are planned in attnlab.vision.plan."""
 from __future__ import annotations
 
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
+from attnlab.image_world import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.vision.plan import generate_step, sample_dirs, sampling_params
 
@@ -45,6 +46,5 @@ def steps(ctx: Context) -> list[Step]:
 # model the workflow trains itself, "32x32". Its full scale points at a local checkpoint (no fixed value).
 REFERENCE = {"mini": {"/vision.image_size": 32, "/vision.model.path": None}}
 
-EXPERIMENT = Experiment(id=EXP, paper="the vision track's shared ground truth (image world, parser, text-to-image model)",
-                        steps=steps, figures=("samples",), shared_blocks=("vision",),
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("samples",), shared_blocks=("vision",),
                         reference=REFERENCE)

@@ -11,6 +11,7 @@ from attnlab.experiment import (
     evaluate_step,
     table_step,
 )
+from attnlab.ir_diffusion import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
@@ -61,6 +62,5 @@ _IR = {**IR_AUTHORS, "variants": Contains("vanilla", "share", "share_isolate", "
        "subject_counts": Contains(1, 2, 3)}
 REFERENCE = {"mini": _IR, "full": _IR}
 
-EXPERIMENT = Experiment(id=EXP, paper="IR-Diffusion: isolation and reposition attention (arXiv 2411.19261)",
-                        steps=steps, figures=("samples",), shared_blocks=("vision",),
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("samples",), shared_blocks=("vision",),
                         reference=REFERENCE)

@@ -22,6 +22,7 @@ from attnlab.experiment import (
     require,
     table_step,
 )
+from attnlab.meta_tokens import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 from attnlab.tasks.vocab import META
@@ -140,6 +141,5 @@ REFERENCE = {
     "full": {**_META_TASK, "model.n_layer": 12, "model.n_head": 12, "model.n_embd": 768},
 }
 
-EXPERIMENT = Experiment(id="meta_tokens", paper="Language Modeling with Learned Meta-Tokens (arXiv 2509.16278)",
-                        steps=steps, figures=("accuracy",), check=check,
+EXPERIMENT = Experiment(id="meta_tokens", paper=PAPER, steps=steps, figures=("accuracy",), check=check,
                         reference=REFERENCE)

@@ -22,6 +22,7 @@ from attnlab.experiment import (
     require,
     table_step,
 )
+from attnlab.moh import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -153,6 +154,5 @@ REFERENCE = {
     "full": {**_MOH_TASK, "model.n_layer": 12, "model.n_head": 12, "seeds": 3},
 }
 
-EXPERIMENT = Experiment(id="moh", paper="MoH: Multi-Head Attention as Mixture-of-Head Attention (arXiv 2410.11842)",
-                        steps=steps, figures=("load",), check=check,
+EXPERIMENT = Experiment(id="moh", paper=PAPER, steps=steps, figures=("load",), check=check,
                         reference=REFERENCE)

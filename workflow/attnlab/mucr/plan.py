@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.ir_diffusion.plan import IR_AUTHORS
+from attnlab.mucr import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.vision.plan import check_real_path as _check
 from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
@@ -56,6 +57,5 @@ def steps(ctx: Context) -> list[Step]:
 # consistency attention of this experiment is IR-Diffusion's.
 REFERENCE = {"mini": IR_AUTHORS, "full": IR_AUTHORS}
 
-EXPERIMENT = Experiment(id=EXP, paper="MuCR: multimodal causal reasoning with siamese images (arXiv 2408.08105)",
-                        steps=steps, figures=("samples",), check=check, shared_blocks=("vision",),
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("samples",), check=check, shared_blocks=("vision",),
                         reference=REFERENCE)

@@ -16,7 +16,7 @@ from attnlab.experiment import (
     stack_train_step,
     table_step,
 )
-from attnlab.ocr import run_id
+from attnlab.ocr import PAPER, run_id
 from attnlab.seeds import derive_seed
 
 RESULTS = "results/ocr"
@@ -154,6 +154,5 @@ REFERENCE = {
                                               for n in (20, 100) for m in (1, 2, 5)))},
 }
 
-EXPERIMENT = Experiment(id="ocr", paper="Out-of-context reasoning in transformers (arXiv 2506.10887)",
-                        steps=steps, figures=("spectra", "head_dim"), check=check,
+EXPERIMENT = Experiment(id="ocr", paper=PAPER, steps=steps, figures=("spectra", "head_dim"), check=check,
                         reference=REFERENCE)

@@ -13,6 +13,7 @@ from attnlab.experiment import (
     require,
     table_step,
 )
+from attnlab.pavlov import PAPER
 from attnlab.seeds import derive_seed
 
 EXP = "pavlov"
@@ -76,6 +77,5 @@ def steps(ctx: Context) -> list[Step]:
 # to 4096 (full)".
 REFERENCE = {"mini": {"d_v": 64, "d_ks": Span(16, 512)}, "full": {"d_v": 64, "d_ks": Span(16, 4096)}}
 
-EXPERIMENT = Experiment(id=EXP, paper="Transformers through the lens of Pavlovian conditioning (arXiv 2508.08289)",
-                        steps=steps, figures=("capacity",), check=check,
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("capacity",), check=check,
                         reference=REFERENCE)

@@ -13,6 +13,7 @@ from attnlab.experiment import (
     require,
     table_step,
 )
+from attnlab.random_features import PAPER
 from attnlab.seeds import derive_seed
 
 EXP = "random_features"
@@ -91,6 +92,5 @@ def steps(ctx: Context) -> list[Step]:
 # samples". It states no full-scale settings.
 REFERENCE = {"mini": {"d": 8, "n_keys": 16, "heads": Span(hi=2048), "sample_sizes": Span(hi=10000)}}
 
-EXPERIMENT = Experiment(id=EXP, paper="A single attention layer through the random-features lens (arXiv 2307.11353)",
-                        steps=steps, figures=("mse",), check=check,
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("mse",), check=check,
                         reference=REFERENCE)

@@ -23,6 +23,7 @@ from attnlab.experiment import (
     run_files,
     table_step,
 )
+from attnlab.retrieval_heads import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
@@ -152,6 +153,5 @@ REFERENCE = {
              "test_lengths": Span(hi=4096)},
 }
 
-EXPERIMENT = Experiment(id=EXP, paper="Retrieval Head Mechanistically Explains Long-Context Factuality (arXiv 2404.15574)",
-                        steps=steps, figures=("scores", "ablation", "maps"), check=check,
+EXPERIMENT = Experiment(id=EXP, paper=PAPER, steps=steps, figures=("scores", "ablation", "maps"), check=check,
                         reference=REFERENCE)
