@@ -129,3 +129,15 @@ def test_resume_counts_tokens_from_the_checkpoint_not_the_last_log_record(tmp_pa
                      for d in ("full", "killed"))
     assert [r["step"] for r in resumed] == [5, 10, 12]
     assert [r["tokens"] for r in resumed] == [r["tokens"] for r in full]
+
+
+def test_a_resumed_log_drops_a_truncated_last_record_and_names_a_corrupt_one(tmp_path):
+    from attnlab import AttnlabError
+    from attnlab.train.trainer import _read_log
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
+    assert _read_log(log, upto=2) == [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}]
+    log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo\n{"step": 3, "loss": 1.0}\n')
+    with pytest.raises(AttnlabError, match="line 2"):
+        _read_log(log, upto=3)

@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from attnlab import AttnlabError
 from attnlab.io import write_jsonl_line
 from attnlab.train.checkpoint import checkpoint_identity, latest_checkpoint, load_checkpoint, save_checkpoint
 from attnlab.train.schedule import warmup_cosine
@@ -168,9 +169,21 @@ class _Distributed:
 
 
 def _read_log(path: Path, upto: int) -> list[dict]:
+    """The records of a resumed run's log up to its checkpoint. A run killed while writing a record
+    leaves a truncated last line: it is dropped (the steps after the checkpoint are redone); a bad
+    line before the last is corruption and is named."""
     if not path.is_file():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n == len(lines):
+                break
+            raise AttnlabError(f"{path}: line {n} is not JSON ({e.msg}); remove the run's checkpoints "
+                               "to train it from scratch") from None
     return [r for r in records if r["step"] <= upto]
 
 
