@@ -2,8 +2,9 @@
 
 A record holds everything the workflow needs to run one paper's experiment: the paper, its spec,
 its steps (each becomes one Snakemake rule: `rules/experiments.smk` loops over the registry), its
-figures, and the parse-time checks of every cross-key constraint of its config block. Path
-templates are written once, in the step that produces them; consumers refer to them.
+figures, the spec's reference settings (from which every table's notes list the running config's
+deviations, generated), and the parse-time checks of every cross-key constraint of its config
+block. Path templates are written once, in the step that produces them; consumers refer to them.
 
 Records are read when the Snakefile is parsed: nothing here (nor in any plan.py) imports torch.
 
@@ -11,7 +12,9 @@ Records are read when the Snakefile is parsed: nothing here (nor in any plan.py)
         return [Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
                      params=lambda w: synth_params(ctx.cfg, ctx.base_seed, int(w["seed"]))), ...]
 
-    EXPERIMENT = Experiment(id="moh", paper="...", steps=steps, figures=("load",), check=check)
+    REFERENCE = {"mini": {"model.n_layer": 4, "active_fractions": Contains(0.5, 0.75)}, "full": {...}}
+    EXPERIMENT = Experiment(id="moh", paper="...", steps=steps, figures=("load",), check=check,
+                            reference=REFERENCE)
 """
 
 from __future__ import annotations
