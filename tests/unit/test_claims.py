@@ -71,13 +71,205 @@ def test_claim_set_shares_fields_lets_rows_override_them_and_lists_not_run_rows(
 
     claims = ClaimSet("toy", "A paper (arXiv 0000.00000)", scale="smoke", seeds=[0, 1], substitute=True)
     fields = dict(claim="c", metric="m", threshold="t", paper_value="p", measured="0.9/0.8")
-    first = claims.add(**fields, per_seed_pass=[True, True], per_seed_values={"acc": {0: 0.9, 1: 0.8}})
-    assert first == claim_row(experiment="toy", paper="A paper (arXiv 0000.00000)", scale="smoke", seeds=[0, 1],
-                              substitute=True, **fields, per_seed_pass=[True, True],
+    first = claims.add(kind="paper", **fields, per_seed_pass=[True, True], per_seed_values={"acc": {0: 0.9, 1: 0.8}})
+    assert first == claim_row(kind="paper", experiment="toy", paper="A paper (arXiv 0000.00000)", scale="smoke",
+                              seeds=[0, 1], substitute=True, **fields, per_seed_pass=[True, True],
                               per_seed_values={"acc": {0: 0.9, 1: 0.8}})
-    second = claims.add(**fields, per_seed_pass=[True, False, None], seeds=[0, 1, 2], substitute=False)
+    second = claims.add(kind="check", **fields, per_seed_pass=[True, False, None], seeds=[0, 1, 2], substitute=False)
     assert (second["seeds"], second["substitute"], second["verdict"]) == ([0, 1, 2], False, INCONCLUSIVE)
-    third = claims.not_reproduced("needs a 7B model", why="no checkpoints here")
+    third = claims.not_reproduced("needs a 7B model", why="no checkpoints here", kind="paper")
     assert (third["verdict"], third["measured"], third["scale"]) == ("NOT RUN", "not reproduced: no checkpoints here",
                                                                     "smoke")
     assert claims.rows == [first, second, third] and first["verdict"] == PASS
+    assert [r["kind"] for r in claims.rows] == ["paper", "check", "paper"]
+
+
+# --- claim kinds: paper / caveat / check, stated at every call site ---------------------------------
+
+_FIELDS = dict(experiment="toy", paper="A paper", claim="c", metric="m", threshold="t", paper_value="p",
+               measured="1.0", per_seed_pass=[True], substitute=False, scale="smoke", seeds=[0])
+
+
+def test_kind_is_required_everywhere_and_validated():
+    from attnlab.claims import KINDS, ClaimSet, claim_row, not_reproduced_row
+
+    assert KINDS == ("paper", "caveat", "check")
+    for kind in KINDS:
+        assert claim_row(kind=kind, **_FIELDS)["kind"] == kind
+    with pytest.raises(TypeError, match="kind"):
+        claim_row(**_FIELDS)
+    for bad in ("Paper", "sanity", "", None):
+        with pytest.raises(AttnlabError, match="paper, caveat, check"):
+            claim_row(kind=bad, **_FIELDS)
+        with pytest.raises(AttnlabError, match="not one of"):
+            not_reproduced_row(kind=bad, experiment="toy", paper="P", claim="c", why="w", scale="smoke")
+    with pytest.raises(TypeError, match="kind"):
+        not_reproduced_row(experiment="toy", paper="P", claim="c", why="w", scale="smoke")
+    claims = ClaimSet("toy", "P", scale="smoke", seeds=[0])
+    fields = {k: v for k, v in _FIELDS.items() if k not in ("experiment", "paper", "scale", "seeds", "substitute")}
+    with pytest.raises(TypeError, match="kind"):
+        claims.add(**fields)
+    with pytest.raises(TypeError, match="kind"):
+        claims.not_reproduced("c", why="w")
+    with pytest.raises(AttnlabError):
+        claims.add(kind="self-check", **fields)
+    assert claims.rows == []  # a rejected row is not appended
+    assert claims.not_reproduced("c", why="w", kind="paper")["kind"] == "paper"
+
+
+def _claim_calls(tree):
+    """Every call that makes a claim row in one module: claim_row(...), not_reproduced_row(...), and
+    .add(...) / .not_reproduced(...) on a name bound to ClaimSet(...)."""
+    import ast
+
+    sets = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+            and getattr(node.value.func, "id", None) == "ClaimSet" for t in node.targets if isinstance(t, ast.Name)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in ("claim_row", "not_reproduced_row"):
+            yield node
+        elif (isinstance(f, ast.Attribute) and f.attr in ("add", "not_reproduced")
+              and isinstance(f.value, ast.Name) and f.value.id in sets):
+            yield node
+
+
+def test_every_claim_call_in_every_evaluate_step_states_its_kind():
+    import ast
+    from pathlib import Path
+
+    import attnlab
+    from attnlab.claims import KINDS
+
+    steps = sorted(Path(attnlab.__file__).parent.glob("*/evaluate.py"))
+    assert len(steps) >= 13
+    kinds_seen = set()
+    for path in steps:
+        calls = list(_claim_calls(ast.parse(path.read_text())))
+        assert calls, f"{path}: no claim rows found"
+        for call in calls:
+            where = f"{path}:{call.lineno}"
+            kind = [k for k in call.keywords if k.arg == "kind"]
+            assert kind, f"{where}: claim call without kind="
+            assert isinstance(kind[0].value, ast.Constant) and kind[0].value.value in KINDS, \
+                f"{where}: kind must be a literal, one of {KINDS}"
+            kinds_seen.add(kind[0].value.value)
+    assert kinds_seen == set(KINDS)
+
+
+def test_the_self_checks_the_issue_names_are_checks_and_the_icl_caveats_caveats():
+    """The rows issue 13 names: the MoH active-head fraction (true by construction), the image_world
+    parser ceiling, the MuCR rule engine on ground-truth renders; the ICL caveat rows."""
+    import ast
+    from pathlib import Path
+
+    import attnlab
+
+    root = Path(attnlab.__file__).parent
+
+    def kinds_of(exp, needle):
+        tree = ast.parse((root / exp / "evaluate.py").read_text())
+        out = []
+        for call in _claim_calls(tree):
+            text = ast.unparse(call)
+            if needle in text:
+                out += [k.value.value for k in call.keywords if k.arg == "kind"]
+        assert out, (exp, needle)
+        return out
+
+    assert kinds_of("moh", "activates the target fraction") == ["check"]
+    assert kinds_of("image_world", "world parser reads ground-truth renders") == ["check"]
+    assert kinds_of("mucr", "rule-engine reasoner solves") == ["check"]
+    assert kinds_of("icl_regression", "Caveat") == ["caveat", "caveat"]
+
+
+# --- results/claims.md: paper claims first with their tally, then caveats and checks ---------------
+
+def _row(exp, kind, claim, verdict):
+    return {"experiment": exp, "kind": kind, "paper": "P", "claim": claim, "metric": "m", "threshold": "t",
+            "paper_value": "p", "measured": "x", "verdict": verdict, "per_seed_pass": [], "per_seed_values": {},
+            "substitute": False, "scale": "smoke", "seeds": [0, 1, 2]}
+
+
+def _claims_file(path, exp, rows):
+    import json
+
+    prov = {"git_commit": "abc", "config_hash": "h", "scale": "smoke", "seeds": [0, 1, 2], "wall_time_s": 1.0}
+    doc = {"experiment": exp, "claims": rows, "provenance": prov}
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def _run_claims_md(tmp_path, files):
+    from attnlab.cli import StepArgs
+    from attnlab.report.claims_md import main
+
+    out = {k: [str(tmp_path / f"claims.{k}")] for k in ("md", "csv", "html")}
+    main(StepArgs({"claims": files}, out, {}))
+    return {k: (tmp_path / f"claims.{k}").read_text() for k in out}
+
+
+def test_claims_md_leads_with_paper_claims_and_counts_only_them(tmp_path):
+    a = [_row("a", "check", "CHK-1 parser ceiling", PASS), _row("a", "paper", "PAP-1", PASS),
+         _row("a", "paper", "PAP-2", PASS), _row("a", "check", "CHK-2 active fraction", PASS),
+         _row("a", "paper", "PAP-3", FAIL)]
+    b = [_row("b", "caveat", "CAV-1 not Bayes", FAIL), _row("b", "paper", "PAP-4", PASS),
+         _row("b", "paper", "PAP-5 needs a 7B model", "NOT RUN")]
+    out = _run_claims_md(tmp_path, [_claims_file(tmp_path / "a.json", "a", a),
+                                    _claims_file(tmp_path / "b.json", "b", b)])
+    md = out["md"]
+    assert "**Paper claims: 3/4 paper claims PASS (1 FAIL, 0 INCONCLUSIVE); 1 more NOT RUN here; 5 in all.**" in md
+    head = md.index("**Paper claims:")
+    paper, caveats, checks, prov = (md.index(s) for s in ("## Paper claims", "## Caveats", "## Checks",
+                                                          "## Provenance"))
+    assert head < paper < caveats < checks < prov
+    for i in range(1, 6):
+        assert paper < md.index(f"PAP-{i}") < caveats
+    assert caveats < md.index("CAV-1") < checks
+    assert checks < md.index("CHK-1") < prov and checks < md.index("CHK-2") < prov
+    assert "Verdicts: FAIL 1." in md[caveats:checks] and "Verdicts: PASS 2." in md[checks:prov]
+    # the paper rows keep their file order; the kind column is in the CSV, not in the sectioned tables
+    assert md.index("PAP-1") < md.index("PAP-2") < md.index("PAP-3") < md.index("PAP-4")
+    assert "| kind |" not in md
+    csv = pd.read_csv(tmp_path / "claims.csv")
+    assert list(csv["kind"]) == ["paper"] * 5 + ["caveat"] + ["check"] * 2
+    assert csv.groupby("kind")["verdict"].apply(list).to_dict() == {
+        "paper": [PASS, PASS, FAIL, PASS, "NOT RUN"], "caveat": [FAIL], "check": [PASS, PASS]}
+    assert "3/4 paper claims PASS" in out["html"] and "<h3>Checks</h3>" in out["html"]
+
+
+def test_claims_md_with_no_caveats_or_checks_and_inconclusive(tmp_path):
+    rows = [_row("a", "paper", "PAP-1", INCONCLUSIVE), _row("a", "paper", "PAP-2", PASS)]
+    md = _run_claims_md(tmp_path, [_claims_file(tmp_path / "a.json", "a", rows)])["md"]
+    assert "1/2 paper claims PASS (0 FAIL, 1 INCONCLUSIVE); 0 more NOT RUN here; 2 in all." in md
+    assert md.count("None.") == 2  # caveats and checks sections, empty
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d.pop("provenance"), "claims file has no provenance"),
+    (lambda d: d.pop("claims"), "claims file has no claims"),
+    (lambda d: d["provenance"].pop("git_commit"), "provenance has no git_commit"),
+    (lambda d: d["claims"][1].pop("verdict"), "claim 2 has no verdict"),
+    (lambda d: d["claims"][0].pop("kind"), "claim 1 has no kind"),
+    (lambda d: d["claims"][0].update(kind="sanity"), "claim 1: kind 'sanity' is not one of paper, caveat, check"),
+    (lambda d: d["claims"][0].update(verdict="MAYBE"), "claim 1: verdict 'MAYBE' is not one of"),
+    (lambda d: d.update(claims={"a": 1}), "'claims' is not a list"),
+])
+def test_a_malformed_claims_file_ends_in_one_error_line_naming_it(tmp_path, capsys, edit, message):
+    import json
+
+    from attnlab.cli import run_step
+    from attnlab.report.claims_md import main
+
+    path = tmp_path / "bad.json"
+    _claims_file(path, "a", [_row("a", "paper", "c", PASS), _row("a", "check", "d", PASS)])
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit) as e:
+        run_step(main, argv=["--input", "claims", str(path), "--output", "md", str(tmp_path / "c.md")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: ") and message in err, err
+    assert "\n" not in err and not (tmp_path / "c.md").exists()

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from attnlab import AttnlabError
+
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 VERDICTS = (PASS, FAIL, INCONCLUSIVE)
+NOT_RUN = "NOT RUN"
+
+# What a claim row is, stated at every call site (no default, so nobody forgets it):
+#   paper  - what the paper asserts (a reproduction; NOT RUN rows of such claims are paper rows too);
+#   caveat - a limit of the paper's claim that the spec names (e.g. "does not reach Bayes");
+#   check  - a sanity or implementation check of our own tools (a parser ceiling, a property true
+#            by construction, a model drawing what its caption says).
+# Only paper rows count as reproductions in results/claims.md.
+KINDS = ("paper", "caveat", "check")
+
+
+def check_kind(kind) -> str:
+    """`kind` if it is one of KINDS, else an AttnlabError naming the allowed kinds."""
+    if kind not in KINDS:
+        raise AttnlabError(f"claim kind {kind!r} is not one of {', '.join(KINDS)}")
+    return kind
 
 
 def verdict_over_seeds(per_seed: Sequence[bool | None]) -> str:
@@ -30,6 +48,7 @@ def conjunction(checks: Sequence[bool | None]) -> bool | None:
 
 def claim_row(
     *,
+    kind: str,
     experiment: str,
     paper: str,
     claim: str,
@@ -43,8 +62,10 @@ def claim_row(
     scale: str,
     seeds: Sequence[int],
 ) -> dict:
+    """One claim row; its verdict is verdict_over_seeds(per_seed_pass). `kind` is one of KINDS."""
     return {
         "experiment": experiment,
+        "kind": check_kind(kind),
         "paper": paper,
         "claim": claim,
         "metric": metric,
@@ -60,17 +81,19 @@ def claim_row(
     }
 
 
-def not_reproduced_row(*, experiment: str, paper: str, claim: str, why: str, scale: str) -> dict:
-    """A claim the paper makes that this project cannot run here, listed so nobody assumes it was."""
+def not_reproduced_row(*, kind: str, experiment: str, paper: str, claim: str, why: str, scale: str) -> dict:
+    """A claim the paper makes that this project cannot run here, listed so nobody assumes it was
+    (kind "paper" as a rule: a reproduction we could not run)."""
     return {
         "experiment": experiment,
+        "kind": check_kind(kind),
         "paper": paper,
         "claim": claim,
         "metric": "—",
         "threshold": "—",
         "paper_value": "—",
         "measured": f"not reproduced: {why}",
-        "verdict": "NOT RUN",
+        "verdict": NOT_RUN,
         "per_seed_pass": [],
         "per_seed_values": {},
         "substitute": False,
@@ -81,13 +104,13 @@ def not_reproduced_row(*, experiment: str, paper: str, claim: str, why: str, sca
 
 class ClaimSet:
     """The claim rows of one experiment's evaluate step, with the fields every row shares
-    (experiment, paper, scale, seeds, substitute) given once.
+    (experiment, paper, scale, seeds, substitute) given once; every row states its kind.
 
         claims = ClaimSet("moh", PAPER, scale=scale, seeds=seeds, substitute=True)
-        claims.add(claim=..., metric=..., threshold=..., paper_value=..., measured=...,
+        claims.add(kind="paper", claim=..., metric=..., threshold=..., paper_value=..., measured=...,
                    per_seed_pass=[...], per_seed_values={...})
-        claims.add(..., substitute=False)            # any shared field can be overridden per row
-        claims.not_reproduced("a claim we cannot run", why="needs a 7B checkpoint")
+        claims.add(kind="check", ..., substitute=False)  # any shared field can be overridden per row
+        claims.not_reproduced("a claim we cannot run", why="needs a 7B checkpoint", kind="paper")
         return claims.rows
     """
 
@@ -97,17 +120,18 @@ class ClaimSet:
         self.seeds, self.substitute = list(seeds), substitute
         self.rows: list[dict] = []
 
-    def add(self, **fields) -> dict:
-        """Append a claim_row built from the shared fields and `fields` (which win); returns it."""
+    def add(self, *, kind: str, **fields) -> dict:
+        """Append a claim_row of `kind` built from the shared fields and `fields` (which win);
+        returns it."""
         shared = dict(experiment=self.experiment, paper=self.paper, scale=self.scale, seeds=self.seeds,
                       substitute=self.substitute)
-        row = claim_row(**{**shared, **fields})
+        row = claim_row(kind=kind, **{**shared, **fields})
         self.rows.append(row)
         return row
 
-    def not_reproduced(self, claim: str, why: str) -> dict:
-        """Append a NOT RUN row: a claim of the paper that cannot be run here, and why."""
-        row = not_reproduced_row(experiment=self.experiment, paper=self.paper, claim=claim, why=why,
+    def not_reproduced(self, claim: str, why: str, *, kind: str) -> dict:
+        """Append a NOT RUN row: a claim that cannot be run here, and why."""
+        row = not_reproduced_row(kind=kind, experiment=self.experiment, paper=self.paper, claim=claim, why=why,
                                  scale=self.scale)
         self.rows.append(row)
         return row

@@ -48,6 +48,7 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
         measured.append(f"seed {s}: softmax {a:.2f}%, sigmoid {b:.2f}%")
     claims = ClaimSet("attention_sinks", PAPER, scale=scale, seeds=seeds, substitute=True)
     claims.add(
+        kind="paper",
         claim="Softmax attention puts a sink on the first token; unnormalised sigmoid attention removes it "
               "(substitute: a tiny LM on the Bigram-Backcopy trigger task, not a 60M-1B LM on natural text)",
         metric=f"Sink₁^ε (ε = {epsilon}): fraction of heads whose first-token importance α₁ > ε, mean over sequences",
@@ -73,6 +74,7 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
                             f"vs control {r.control_cos:.2f}, ρ(norm, score) {r.rho_norm_score:+.2f}, "
                             f"ρ(norm, layers) {r.rho_norm_layers:+.2f}")
     claims.add(
+        kind="paper",
         seeds=[int(s) for s in soft.index],
         claim="Secondary sinks (exploratory): non-first tokens become sinks in middle layers, created by an MLP whose "
               "output aligns with the primary-sink direction; that output's norm sets the sink score and lifetime",
@@ -89,9 +91,9 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
     )
     claims.not_reproduced("Secondary sinks come in discrete levels: 3 in QwQ-32B, 6 in Qwen3-14B",
                           why="needs large pretrained models (run one through heads.external_models to measure "
-                              "its secondary sinks)")
+                              "its secondary sinks)", kind="paper")
     claims.not_reproduced("Sink₁ grows with weight decay (41.08% at 0.5) and model scale (45.11% at 1B)",
-                          why="a sweep of 60M-1B models trained on natural text is beyond the mini scale")
+                          why="a sweep of 60M-1B models trained on natural text is beyond the mini scale", kind="paper")
     return claims.rows
 
 

@@ -48,7 +48,7 @@ def check_claims(metrics: pd.DataFrame, *, window: int, scale: str) -> list[dict
              f"on MQAR at length 4w = {L}")
     threshold = f"DMA ≥ MHA − {-VS_MHA * 100:.0f} pts and DMA ≥ SWA + {VS_SWA * 100:.0f} pts on every seed"
     if at.empty or not need <= set(at.variant):
-        claims.add(claim=claim, metric=f"MQAR accuracy at length {L}", threshold=threshold,
+        claims.add(kind="paper", claim=claim, metric=f"MQAR accuracy at length {L}", threshold=threshold,
                    paper_value="DMA best on MQAR", measured=f"not measured: needs variants {sorted(need)} "
                    f"tested at length {L}", per_seed_pass=[None])
     else:
@@ -56,6 +56,7 @@ def check_claims(metrics: pd.DataFrame, *, window: int, scale: str) -> list[dict
         per = {v: {int(s): float(acc[v][s]) for s in seeds} for v in need}
         ok = [per["dma"][s] >= per["mha"][s] + VS_MHA and per["dma"][s] >= per["swa"][s] + VS_SWA for s in seeds]
         claims.add(
+            kind="paper",
             claim=claim,
             metric=f"MQAR accuracy at length {L}, mean over K ∈ {sorted(at.n_pairs.unique())}",
             threshold=threshold, paper_value="DMA best on MQAR (paper: DMA > MHA, SWA, MLA, NSA)",
@@ -63,9 +64,11 @@ def check_claims(metrics: pd.DataFrame, *, window: int, scale: str) -> list[dict
                                for s in seeds),
             per_seed_pass=ok, per_seed_values=per)
     claims.not_reproduced("DMA is faster than dense attention (sparse CUDA kernel)",
-                          why="the speed-up needs the flash-dmattn CUDA kernel; ours is a dense CPU emulation")
+                          why="the speed-up needs the flash-dmattn CUDA kernel; ours is a dense CPU emulation",
+                          kind="paper")
     claims.not_reproduced("DMA beats MLA and NSA on perplexity (SmolLM-corpus pre-training)",
-                          why="MLA/NSA are not implemented and pre-training corpora are unavailable offline")
+                          why="MLA/NSA are not implemented and pre-training corpora are unavailable offline",
+                          kind="paper")
     return claims.rows
 
 

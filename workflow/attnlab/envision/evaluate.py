@@ -72,6 +72,7 @@ def check_claims(scores: pd.DataFrame, p: dict) -> list[dict]:
     means = scores[scores["variant"] == "vanilla"][list(CONSISTENCY)].mean()
     return [
         claim_row(
+            kind="paper",
             **common,
             claim="Spatial-temporal consistency is the weakest consistency sub-score of a plain "
                   "text-to-image model on four-stage causal sequences",
@@ -84,6 +85,7 @@ def check_claims(scores: pd.DataFrame, p: dict) -> list[dict]:
             per_seed_pass=weakest,
         ),
         claim_row(
+            kind="check",
             **common,
             claim="Cross-frame consistency attention (sharing from frame 1) raises spatial-temporal consistency",
             metric="spatial-temporal sub-score, consistent − vanilla on the same prompts and noise, "
@@ -94,6 +96,7 @@ def check_claims(scores: pd.DataFrame, p: dict) -> list[dict]:
             per_seed_pass=raised,
         ),
         not_reproduced_row(
+            kind="paper",
             experiment="envision", paper=PAPER,
             claim="Model ranking by Envision-Score (GPT-4o 73.81 … SD-3.5-large 47.09) with a VLM judge",
             why="the 15 models and the VLM judge cannot run here", scale=p["scale"]),

@@ -102,6 +102,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     claims = ClaimSet("icl_regression", PAPER, scale=scale, seeds=seeds)
     where = f"d={d}, L={train_length}"
     claims.add(
+        kind="paper",
         claim="Multi-head softmax attention beats single-head on in-context linear regression",
         metric=f"test MSE of H=2 vs H=1, {where}",
         threshold=f"MSE(H=2) < {MSE_RATIO}·MSE(H=1) on every seed",
@@ -113,6 +114,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     off, hom = per_seed(r, "max_offdiag_ratio", run="softmax-h2"), per_seed(r, "max_homogeneity", run="softmax-h2")
     last, zs = per_seed(r, "min_last_entry_ratio", run="softmax-h2"), per_seed(r, "zero_sum", run="softmax-h2")
     claims.add(
+        kind="paper",
         claim="Trained KQ is diagonal and homogeneous (H=2, every head)",
         metric=f"max over heads of off-diagonal ratio and homogeneity of KQ_h[:d,:d], {where}",
         threshold=f"off-diagonal < {OFFDIAG_MAX} and homogeneity < {HOMOGENEITY_MAX} on every seed",
@@ -122,6 +124,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         per_seed_values={"offdiag_ratio": off, "homogeneity": hom},
     )
     claims.add(
+        kind="paper",
         claim="Trained OV reads only the label entry, with label weights summing to zero across heads (H=2)",
         metric=f"min over heads of last-entry ratio |μ_h|/‖OV_h‖; zero-sum |Σμ_h|/Σ|μ_h|, {where}",
         threshold=f"last-entry > {LAST_ENTRY_MIN} and zero-sum < {ZERO_SUM_MAX} on every seed",
@@ -132,6 +135,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     )
     dgd = per_seed(r, "dgd_rel_diff", run="softmax-h2")
     claims.add(
+        kind="paper",
         claim="The H=2 model implements debiased GD: ŷ = (η/L) Σ_l y_l (x_l − x̄)ᵀ x_q, η = Σ_h ω_h μ_h",
         metric=f"‖ŷ_model − ŷ_DGD‖/‖ŷ_model‖ with the model's own (ω, μ), {where}",
         threshold=f"< {DGD_MAX:.0%} on every seed",
@@ -146,6 +150,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     if "linear-fixed" in linear_attention:
         blow = {s: at("linear-fixed", longest)[s] / at("linear-fixed", train_length)[s] for s in seeds}
         claims.add(
+            kind="paper",
             claim="Softmax attention generalises to longer prompts than trained on; unnormalised "
                   "linear attention does not",
             metric=f"MSE(L={longest}) / MSE(L={train_length}), worst softmax model (H ∈ "
@@ -159,6 +164,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     if "linear-length" in linear_attention:
         norm = {s: at("linear-length", longest)[s] / at("linear-length", train_length)[s] for s in seeds}
         claims.add(
+            kind="caveat",
             claim="Caveat (ours): 1/L-normalised linear attention generalises in length as well as "
                   "softmax, so the length claim holds only against the unnormalised form",
             metric=f"MSE(L={longest}) / MSE(L={train_length}) of 1/L-normalised linear attention, d={d}",
@@ -170,6 +176,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         )
     best = {s: min(at(run, train_length)[s] for run in softmax_runs) for s in seeds}
     claims.add(
+        kind="caveat",
         claim="Caveat: multi-head softmax attention approaches but does not reach the Bayes-optimal "
               "ridge predictor",
         metric=f"best softmax MSE (H ∈ {softmax_heads}) / ridge MSE (λ = σ²d), {where}",
@@ -180,7 +187,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         per_seed_values={"best_softmax_mse": best, "ridge_mse": ridge},
     )
     claims.not_reproduced("The same mechanism with anisotropic covariates and in multi-task regression",
-                          why="these task variants are not implemented in attnlab")
+                          why="these task variants are not implemented in attnlab", kind="paper")
     return claims.rows
 
 

@@ -50,6 +50,7 @@ def check_claims(samples: pd.DataFrame, parser_scores: dict, p: dict) -> list[di
         diffs[s] = bootstrap_paired_diff(g["strict"], g["shuffled_strict"], p["bootstrap"], p["bootstrap_seed"] + s)
     return [
         claim_row(
+            kind="check",
             **common,
             claim="The world parser reads ground-truth renders back into their scene graphs (the ceiling "
                   "of every parsed metric of the vision track)",
@@ -61,6 +62,7 @@ def check_claims(samples: pd.DataFrame, parser_scores: dict, p: dict) -> list[di
             per_seed_values={"strict": strict},
         ),
         claim_row(
+            kind="check",
             **common,
             claim="The workflow-trained text-to-image model draws what its caption says (it stands in for "
                   "a pretrained text-to-image model)",

@@ -99,6 +99,7 @@ def check_claims(summary: pd.DataFrame, p: dict) -> list[dict]:
                      f"Δfusion {f['diff_vs_vanilla']:+.2f} [{f['diff_low']:+.2f}, {f['diff_high']:+.2f}]")
     return [
         claim_row(
+            kind="paper",
             **common, substitute=True,
             claim="Isolation + reposition attention (full IR) keeps multi-subject identity better than "
                   "vanilla generation and removes subject fusion",
@@ -113,6 +114,7 @@ def check_claims(summary: pd.DataFrame, p: dict) -> list[dict]:
                              "diff_fusion": {s: full.loc[(s, "fusion")]["diff_vs_vanilla"] for s in seeds}},
         ),
         not_reproduced_row(
+            kind="paper",
             experiment="ir_diffusion", paper=PAPER,
             claim="Comparison with prior training-free consistency methods on real Stable Diffusion images",
             why="no pretrained text-to-image weights here; set vision.model.path to a local SD directory",

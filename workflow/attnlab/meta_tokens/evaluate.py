@@ -50,7 +50,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
     claim = f"Meta-tokens + meta-attention improve {task} at 2× the training length ({train_len} → {L})"
     threshold = f"meta − baseline ≥ +{GAIN * 100:.0f} pts on every seed"
     if at.empty or not {"meta", "baseline"} <= set(at.variant):
-        claims.add(claim=claim, metric=f"{task} exact-match accuracy at length {L}",
+        claims.add(kind="paper", claim=claim, metric=f"{task} exact-match accuracy at length {L}",
                    threshold=threshold, paper_value="list recall 92.9–100%",
                    measured=f"not measured: needs variants baseline and meta tested on {task} at length {L}",
                    per_seed_pass=[None])
@@ -62,6 +62,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
         own = metrics[(metrics.task == task) & (metrics.seq_len == train_len)].groupby("variant").accuracy.mean()
         at_train = ", ".join(f"{v} {own[v]:.2f}" for v in ("meta", "baseline") if v in own)
         claims.add(
+            kind="paper",
             claim=claim, metric=f"{task} exact-match accuracy at length {L}", threshold=threshold,
             paper_value="list recall 92.9–100% up to 8k tokens (with YaRN); no baseline figure at 2×",
             measured="; ".join(f"seed {s}: meta {meta[s]:.3f}, baseline {base[s]:.3f} ({meta[s] - base[s]:+.3f})"
@@ -70,9 +71,10 @@ def check_claims(metrics: pd.DataFrame, *, task: str, train_len: int, scale: str
             per_seed_pass=[meta[s] - base[s] >= GAIN for s in seeds],
             per_seed_values={"meta": meta, "baseline": base})
     claims.not_reproduced("Meta-token pre-training is data-efficient (< 100B tokens of C4)",
-                          why="needs C4 and GPT-2-scale pre-training; no corpus can be downloaded here")
+                          why="needs C4 and GPT-2-scale pre-training; no corpus can be downloaded here", kind="paper")
     claims.not_reproduced("Generalisation to 8k tokens after YaRN extension; PG19 perplexity 14.79 vs 16.13",
-                          why="YaRN context extension and PG19 are not part of this mini-scale reproduction")
+                          why="YaRN context extension and PG19 are not part of this mini-scale reproduction",
+                          kind="paper")
     return claims.rows
 
 

@@ -92,6 +92,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale:
     target = float(m[m.variant == claim_variant].target_fraction.iloc[0])
     claims = ClaimSet("moh", PAPER, scale=scale, seeds=seeds, substitute=True)
     claims.add(
+        kind="paper",
         claim=f"MoH with {target:.0%} of heads active is non-inferior to multi-head attention "
               "(substitute task: synthetic LM instead of 100B-token pre-training)",
         metric=f"relative validation loss (MoH − MHA)/MHA, task {task}",
@@ -106,6 +107,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale:
     frac = {v: per_seed(m, "active_fraction", variant=v) for v in moh_variants}
     targets = {v: float(m[m.variant == v].target_fraction.iloc[0]) for v in moh_variants}
     claims.add(
+        kind="check",
         substitute=False,
         claim="MoH activates the target fraction of heads per token (top-k routing; by construction "
               "in this dense emulation, so this checks the implementation)",
@@ -118,9 +120,9 @@ def check_claims(metrics: pd.DataFrame, *, task: str, claim_variant: str, scale:
         per_seed_values={v: frac[v] for v in moh_variants},
     )
     claims.not_reproduced("MoH-LLaMA3-8B (continue-tuned, 75% heads) 64.0 vs 61.6",
-                          why="needs the LLaMA3-8B checkpoint and billions of tokens")
+                          why="needs the LLaMA3-8B checkpoint and billions of tokens", kind="paper")
     claims.not_reproduced("MoH-ViT and MoH-DiT match or beat their baselines (ImageNet, FID)",
-                          why="image models at ImageNet scale are out of scope of this CPU project")
+                          why="image models at ImageNet scale are out of scope of this CPU project", kind="paper")
     return claims.rows
 
 

@@ -86,6 +86,7 @@ def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[
 
     return [
         claim_row(
+            kind="check",
             **common,
             claim="Consistency attention makes valid siamese pairs more often (the effect keeps the cause's "
                   "subject and shows the cue)",
@@ -96,6 +97,7 @@ def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[
             measured="; ".join(valid_txt), per_seed_pass=valid_pass,
         ),
         claim_row(
+            kind="check",
             **common,
             claim="The rule-engine reasoner solves MuCR's image and phrase levels on ground-truth renders "
                   "(an upper bound for any reasoner here)",
@@ -104,6 +106,7 @@ def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[
             paper_value="—", measured=f"seed {seeds[0]}: " + fmt(truth), per_seed_pass=truth_pass,
         ),
         claim_row(
+            kind="check",
             **common,
             claim="On generated pairs the rule engine stays well above chance",
             metric="rule-engine accuracy on generated pairs (plain and consistent), image and phrase levels, "
@@ -112,6 +115,7 @@ def check_claims(levels: pd.DataFrame, validity: pd.DataFrame, p: dict) -> list[
             paper_value="—", measured=f"seed {seeds[0]}: " + fmt(gen), per_seed_pass=gen_pass,
         ),
         not_reproduced_row(
+            kind="paper",
             experiment="mucr", paper=PAPER,
             claim="VLLMs lag humans at the image, phrase and sentence levels of multimodal causal reasoning",
             why="no VLLM can run here; a local one plugs in as a reasoner at full scale", scale=p["scale"]),

@@ -84,6 +84,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
     fmt = lambda d: seed_values_text(d, seeds)  # noqa: E731
     claims = ClaimSet("ocr", PAPER, scale=scale, seeds=seeds)
     claims.add(
+        kind="paper",
         claim="Factorized W_OV generalises to held-out implications; combined W_OV stays at chance "
               "(ranking within the implication answers)",
         metric=f"held-out acc over c-tokens, task {task}, d_h={head_dim}, {optimizer}",
@@ -96,6 +97,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
         per_seed_values={"factorized": f_c, "combined": c_c},
     )
     claims.add(
+        kind="paper",
         claim="Factorized W_OV answers held-out implications over the full vocabulary "
               "(the paper's zero test loss)",
         metric=f"held-out acc over full vocab and test CE, task {task}, d_h={head_dim}, {optimizer}",
@@ -109,6 +111,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
     if small_head_dim is not None and small_head_dim < head_dim and small in set(m["run"]):
         s_c = per_seed(m, "test_acc_c", run=small)
         claims.add(
+            kind="paper",
             seeds=sorted(s_c),
             claim=f"Generalisation holds with head dim as small as {small_head_dim}",
             metric=f"held-out acc over c-tokens, task {task}, d_h={small_head_dim}, {optimizer}",
@@ -120,7 +123,7 @@ def check_claims(metrics: pd.DataFrame, *, task: str, head_dim: int, small_head_
         )
     claims.not_reproduced(
         "OCR (generalisation and hallucination) in fine-tuned pretrained LLMs (five models)",
-        why="needs pretrained LLM checkpoints; none may be downloaded here",
+        why="needs pretrained LLM checkpoints; none may be downloaded here", kind="paper",
     )
     return claims.rows
 

@@ -38,6 +38,7 @@ def check_claims(sl: pd.DataFrame, *, scale: str, d_ks: list[int]) -> list[dict]
     claims = ClaimSet("pavlov", PAPER, scale=scale, seeds=seeds)
     sweep = f"d_k ∈ {{{', '.join(map(str, d_ks))}}}, d_v = 64"
     claims.add(
+        kind="paper",
         claim="A linear-attention (Hebbian) memory stores O(d_k) associations under the typical "
               "criterion and O(√d_k) under the worst-case interference bound",
         metric=f"log-log slope of capacity vs d_k: (a) mean accuracy ≥ 95%, (c) max_j Σ_i≠j "
@@ -51,6 +52,7 @@ def check_claims(sl: pd.DataFrame, *, scale: str, d_ks: list[int]) -> list[dict]
         per_seed_values={"slope_typical": per["typical"], "slope_worst_case": per["worst_case"]},
     )
     claims.add(
+        kind="paper",
         claim="Capacity with every stored pair retrieved (in ≥ 90% of trials) also grows like d_k",
         metric=f"log-log slope of capacity vs d_k, criterion (b); {sweep}",
         threshold=f"slope (b) in [{TYPICAL_BAND[0]}, {TYPICAL_BAND[1]}] on every seed "

@@ -52,6 +52,7 @@ def check_claims(fits: pd.DataFrame, *, targets: list[str], scale: str) -> list[
             ["target", "model"])["test_nmse"].mean().unstack()
         at_max = ", ".join(f"{t} {mean.loc[t, better]:.3f} vs {mean.loc[t, worse]:.3f}" for t in tgts)
         claims.add(
+            kind="paper",
             claim=claim,
             metric=f"test MSE of {better} vs {worse} at every n ≥ {N_MIN}; {family}",
             threshold=f"{better} < {worse} at every n ≥ {N_MIN} on every listed target, every seed",

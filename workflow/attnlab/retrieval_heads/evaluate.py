@@ -51,6 +51,7 @@ def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
                         f"{r.frac_retrieval:.1%} of heads > 0.1, {r.frac_zero:.1%} score 0")
     claims = ClaimSet("retrieval_heads", PAPER, scale=scale, seeds=seeds)
     claims.add(
+        kind="paper",
         substitute=True,
         claim=f"Masking the top-{k} retrieval heads breaks needle-in-a-haystack retrieval; masking {k} random "
               "non-retrieval heads does not (substitute: a tiny LM trained on synthetic needles, not a 7B LLM)",
@@ -69,11 +70,11 @@ def check_claims(m: pd.DataFrame, *, k: int, scale: str) -> list[dict]:
     )
     claims.not_reproduced("Retrieval heads are sparse: < 5% of heads in 7B models score > 0.1 "
                           "(our fraction is in the table, not gated: a 32-head model is too small for it)",
-                          why="needs 7B-scale models with ~1000 heads")
+                          why="needs 7B-scale models with ~1000 heads", kind="paper")
     claims.not_reproduced("Retrieval heads are universal across model families and intrinsic (present "
                           "before long-context extension), and masking them causes hallucinated answers",
                           why="needs several pretrained LLM families and their base checkpoints; run a local "
-                              "model through heads.external_models for a measurement on one model")
+                              "model through heads.external_models for a measurement on one model", kind="paper")
     return claims.rows
 
 
