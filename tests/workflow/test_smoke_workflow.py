@@ -49,6 +49,7 @@ def test_every_enabled_experiment_has_its_table_figures_and_claims(done):
         df = pd.read_csv(results / "tables" / f"{exp}.csv", comment="#")
         assert len(df) > 0
         assert "config_hash" in (results / "tables" / f"{exp}.md").read_text()
+        assert "Deviations from the spec" in (results / "tables" / f"{exp}.md").read_text()  # generated
         assert "\\begin{table}" in (results / "tables" / f"{exp}.tex").read_text()
     claims = (results / "claims.md").read_text()
     assert "| ocr |" in claims and "Provenance" in claims
