@@ -219,8 +219,8 @@ def test_claims_md_leads_with_paper_claims_and_counts_only_them(tmp_path):
     out = _run_claims_md(tmp_path, [_claims_file(tmp_path / "a.json", "a", a),
                                     _claims_file(tmp_path / "b.json", "b", b)])
     md = out["md"]
-    assert "**Paper claims: 3/4 paper claims PASS (1 FAIL, 0 INCONCLUSIVE); 1 more NOT RUN here; 5 in all.**" in md
-    head = md.index("**Paper claims:")
+    assert "**3/4 paper claims PASS (1 FAIL, 0 INCONCLUSIVE); 1 more NOT RUN here; 5 in all.**" in md
+    head = md.index("**3/4 paper claims PASS")
     paper, caveats, checks, prov = (md.index(s) for s in ("## Paper claims", "## Caveats", "## Checks",
                                                           "## Provenance"))
     assert head < paper < caveats < checks < prov

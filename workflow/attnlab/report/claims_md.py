@@ -119,7 +119,7 @@ def render_md(df: pd.DataFrame, provs: list[dict]) -> str:
         "resources this project does not have). `substitute: yes` marks a synthetic stand-in. "
         "Paper claims first; caveats and checks of our own tools follow and are not counted as reproductions.",
         "",
-        f"**Paper claims: {tally_line(tally(df))}**",
+        f"**{tally_line(tally(df))}**",
         "",
     ]
     for kind, (title, about) in SECTIONS.items():
@@ -134,7 +134,7 @@ def render_md(df: pd.DataFrame, provs: list[dict]) -> str:
 
 def render_html(df: pd.DataFrame, provs: list[dict]) -> str:
     parts = ["<h2>attnlab — claims</h2>",
-             f"<p><b>Paper claims: {html.escape(tally_line(tally(df)))}</b></p>"]
+             f"<p><b>{html.escape(tally_line(tally(df)))}</b></p>"]
     for kind, (title, about) in SECTIONS.items():
         rows = df[df["kind"] == kind]
         parts += [f"<h3>{html.escape(title)}</h3>", f"<p>{html.escape(about)}</p>"]
