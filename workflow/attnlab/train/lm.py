@@ -7,11 +7,14 @@
 The run directory (config.json, train_log.jsonl, model.safetensors) loads with
 `AutoModelForCausalLM.from_pretrained(R)` after `import attnlab.models`. While training,
 checkpoints live in R/checkpoints/ (a killed job resumes from the newest); they are removed once the
-final model is written.
+final model is written. Data parallel on N processes (see attnlab.train.trainer):
+`torchrun --standalone --nproc_per_node N -m attnlab.train.lm ...` with the same arguments; rank 0
+writes the run directory.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -49,8 +52,11 @@ def main(args: StepArgs) -> None:
     try:
         train(model, batches, settings, work, run_key=run_key, desc=run_dir.name)
     except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
-        print(f"attnlab: {e}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"attnlab: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every rank ends with rank 0's weights
+        return
     with atomic_dir(run_dir) as tmp:
         shutil.copy(work / LOG, tmp / LOG)
         model.save_pretrained(tmp)

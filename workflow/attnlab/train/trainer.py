@@ -9,9 +9,15 @@ is what makes a resumed run bit-identical to an uninterrupted one on the CPU.
 Device and precision (`precision`): "auto" is CUDA with bf16 autocast when a GPU is there and fp32
 on the CPU; "fp32" never autocasts; "bf16" autocasts to bf16 on either device (the CPU's
 avx512_bf16 matmuls run ~2x the fp32 peak; the loss is always computed in fp32).
-Multi-GPU: launch the same step under `torchrun --nproc_per_node=N`; each rank then trains on its
-slice of every global batch under DistributedDataParallel and rank 0 alone writes (see README of
-the config, `experiments.*.train`). Only the single-process path is tested here.
+Data parallel: launch the same step under `torchrun --nproc_per_node=N` (NCCL on GPUs, gloo on the
+CPU). Each rank trains on rows rank, rank+N, ... of every global batch (`batch_size` is the global
+batch: it must divide by N) under DistributedDataParallel. The next-token loss of each rank is
+weighted by its share of the global batch's target tokens, so the averaged gradient is the one
+process's gradient and N processes end with one process's weights up to fp32 summation order
+(tests/unit/test_ddp.py). Mechanism losses (`aux_loss`, e.g. MoH load balance) are batch statistics:
+under DDP they are the mean of the per-rank values, not the whole batch's. Rank 0 alone writes the
+log, the checkpoints and the progress bar; every rank loads the same checkpoint to resume, and a
+SIGTERM on any rank stops all of them after the same step.
 """
 
 from __future__ import annotations
@@ -133,19 +139,22 @@ def make_optimizer(model: torch.nn.Module, s: TrainSettings) -> torch.optim.Adam
 
 
 class _Distributed:
-    """torchrun/DDP when WORLD_SIZE > 1; a no-op otherwise."""
+    """torchrun/DDP when WORLD_SIZE > 1; a no-op otherwise (every method leaves one process as is)."""
 
     def __init__(self, device: torch.device):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = device
+        self.owns_group = False  # destroy the process group at the end only if we created it
         if self.world > 1:
             import torch.distributed as dist
 
             if device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+                self.owns_group = True
 
     @property
     def main(self) -> bool:
@@ -159,13 +168,63 @@ class _Distributed:
         return DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None)
 
     def shard(self, batch: dict) -> dict:
-        return {k: v[self.rank :: self.world] for k, v in batch.items()} if self.world > 1 else batch
+        if self.world == 1:
+            return batch
+        rows = {len(v) for v in batch.values()}
+        if len(rows) != 1 or next(iter(rows)) % self.world:
+            raise AttnlabError(f"the global batch ({sorted(rows)} rows) must divide by the {self.world} "
+                               "processes: set train.batch_size to a multiple of --nproc_per_node")
+        return {k: v[self.rank :: self.world] for k, v in batch.items()}
+
+    def loss_to_backward(self, out, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(loss, its next-token part): the loss whose DDP-averaged gradient is the whole batch's, the
+        rank's mean next-token loss times (its target tokens / the batch's target tokens) x world, plus
+        its mechanism loss. The mean over ranks of either part is the whole batch's value."""
+        if self.world == 1 or getattr(out, "lm_loss", None) is None or "labels" not in batch:
+            return out.loss, getattr(out, "lm_loss", None)
+        import torch.distributed as dist
+
+        targets = (batch["labels"][:, 1:] != -100).sum().to(torch.float64)  # as next_token_loss counts
+        total = targets.clone()
+        dist.all_reduce(total)
+        weight = (targets * self.world / total).to(out.lm_loss.dtype)
+        lm = out.lm_loss * weight if targets > 0 else out.lm_loss.nan_to_num() * 0.0
+        aux = getattr(out, "aux_loss", None)
+        return (lm if aux is None else lm + aux), lm
+
+    def mean(self, value: torch.Tensor) -> float:
+        """The mean over ranks of a per-rank scalar (for the log; a collective: every rank calls it)."""
+        if self.world == 1:
+            return value.item()
+        import torch.distributed as dist
+
+        value = value.detach().to(torch.float64).clone()
+        dist.all_reduce(value)
+        return value.item() / self.world
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is true on one (a signal that reached some ranks only)."""
+        if self.world == 1:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
 
     def barrier(self):
         if self.world > 1:
             import torch.distributed as dist
 
             dist.barrier()
+
+    def close(self):
+        if self.owns_group:
+            import torch.distributed as dist
+
+            dist.barrier()
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def _read_log(path: Path, upto: int) -> list[dict]:
@@ -205,6 +264,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
     identity = {"run_key": run_key, "settings": asdict(s)}
     ckpt = latest_checkpoint(work_dir / "checkpoints")
     if ckpt is not None and checkpoint_identity(ckpt) != identity:
+        dist.barrier()  # every rank has read the identity before rank 0 removes the checkpoints
         if dist.main:
             shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
         ckpt = None
@@ -234,23 +294,24 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
             batch = {k: v.to(device, non_blocking=True) for k, v in dist.shard(get_batch(step)).items()}
             with autocast_for(device, s):
                 out = forward(**batch)
-            out.loss.backward()
+            loss, lm_loss = dist.loss_to_backward(out, batch)
+            loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip if s.grad_clip > 0 else float("inf"))
             opt.step()
             opt.zero_grad(set_to_none=True)
             tokens += int(batch["input_ids"].numel()) * dist.world
             if step % s.log_every == 0 or step == s.steps:
-                rec = {"step": step, "loss": out.loss.item(), "lr": lr, "grad_norm": float(grad_norm),
+                rec = {"step": step, "loss": dist.mean(loss), "lr": lr, "grad_norm": float(grad_norm),
                        "tokens": tokens, "wall_time_s": time.perf_counter() - t0}
-                for extra in ("lm_loss", "aux_loss"):
-                    if getattr(out, extra, None) is not None:
-                        rec[extra] = getattr(out, extra).item()
+                for extra, value in (("lm_loss", lm_loss), ("aux_loss", getattr(out, "aux_loss", None))):
+                    if value is not None:
+                        rec[extra] = dist.mean(value)
                 records.append(rec)
                 bar.set_postfix(loss=f"{rec['loss']:.4f}")
                 if log is not None:
                     write_jsonl_line(log, rec)
             periodic = bool(s.checkpoint_every) and step % s.checkpoint_every == 0
-            preempted = stop.signum is not None
+            preempted = dist.any(stop.signum is not None)
             if (periodic or preempted) and step < s.steps:
                 if dist.main:
                     save_checkpoint(work_dir / "checkpoints", step, model, opt,
@@ -260,10 +321,12 @@ def train(model: torch.nn.Module, get_batch: Callable[[int], dict], settings: Tr
             if stop_after is not None and step == stop_after:
                 raise TrainingInterrupted(f"stopped after step {step}")
             if preempted and step < s.steps:
-                raise TrainingPreempted(stop.signum, step)
+                raise TrainingPreempted(stop.signum or signal.SIGTERM, step)
     finally:
         stop.__exit__()
         if log is not None:
             log.close()
+        del forward  # DDP's reducer holds the process group: free it before the group goes
+    dist.close()  # only after a finished run: a failed rank's peers are ended by torchrun
     model.eval()
     return records
