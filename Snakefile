@@ -9,8 +9,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# The repository: where this file lies, also when a deployment includes it as a module (there
+# workflow.basedir is the deployment's own workflow/ folder).
+REPO = Path(workflow.current_basedir)
+
+
 # The defaults, found beside this Snakefile whatever the working directory (-d) is.
-configfile: Path(workflow.basedir) / "config" / "config.yaml"
+configfile: REPO / "config" / "config.yaml"
 
 
 report: "rules/report/workflow.rst"

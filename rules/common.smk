@@ -5,7 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
-WORKFLOW_SRC = str(Path(workflow.basedir) / "workflow")
+WORKFLOW_SRC = str(REPO / "workflow")
 sys.path.insert(0, WORKFLOW_SRC)
 # Jobs run `python -m attnlab...`: make the package importable in every environment
 # (venv, --sdm conda, SLURM) without installing it.
@@ -18,7 +18,7 @@ from attnlab.codehash import code_version
 from attnlab.config import ConfigError, enabled_experiments, validate_config
 
 try:  # the schema, then every cross-key constraint: before any job starts
-    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    validate_config(config, REPO / "config" / "schema.yaml")
     registry.check(config)
     STEPS = registry.steps(config)
 except ConfigError as e:

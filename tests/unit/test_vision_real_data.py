@@ -21,7 +21,8 @@ TINY = {"image_size": 16, "block_out_channels": [8, 16], "attention": [False, Tr
         "heads": 1, "text_width": 16, "text_layers": 1, "text_heads": 1, "text_intermediate": 32,
         "max_length": 64}
 SAMPLING = {"steps": 2, "guidance": 2.0, "layers": "all", "token_dropout": 0.5, "ref_bias": 3.0}
-COMMON = {"scale": "test", "base_seed": 0, "seeds": [0], "config_hash": "test", "threads": 1, "bootstrap": 200}
+COMMON = {"scale": "test", "base_seed": 0, "seeds": [0], "config_hash": "test", "threads": 1, "bootstrap": 200,
+          "deviations": []}
 
 
 @pytest.fixture(scope="module")

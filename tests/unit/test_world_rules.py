@@ -87,3 +87,24 @@ def test_hand_made_known_answers():
     assert [f.subjects[0].color for f in ripen] == ["green", "yellow", "orange", "red"]
     erode = RULES["erode"].frames(RULES["erode"].initial_scene(rng))
     assert erode[-1].subjects[0].size == pytest.approx(erode[0].subjects[0].size / 2)
+
+
+def test_initial_scenes_do_not_depend_on_the_hash_seed():
+    """Seeded generation must not iterate a set of strings (its order follows PYTHONHASHSEED):
+    the same seed gives the same scenes in two interpreters with different hash seeds."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from attnlab.world.rules import RULES\n"
+        "rng = np.random.default_rng(0)\n"
+        "print([repr(RULES[n].initial_scene(rng)) for n in sorted(RULES) for _ in range(4)])\n"
+    )
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": os.pathsep.join(sys.path)}).stdout
+        for h in (1, 2, 3)
+    }
+    assert len(outs) == 1
