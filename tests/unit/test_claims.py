@@ -273,3 +273,76 @@ def test_a_malformed_claims_file_ends_in_one_error_line_naming_it(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: ") and message in err, err
     assert "\n" not in err and not (tmp_path / "c.md").exists()
+
+
+# --- competence gates: a claim about a trained model waits until the model has learned ------------
+
+def test_gap_closed_is_one_at_the_oracle_zero_at_the_baseline():
+    from attnlab.claims import gap_closed
+
+    assert gap_closed(1.0, baseline=3.0, oracle=1.0) == 1.0
+    assert gap_closed(3.0, baseline=3.0, oracle=1.0) == 0.0
+    assert gap_closed(2.5, baseline=3.0, oracle=1.0) == pytest.approx(0.25)
+    assert gap_closed(3.5, baseline=3.0, oracle=1.0) < 0
+    with pytest.raises(AttnlabError, match="not above the oracle"):
+        gap_closed(1.0, baseline=1.0, oracle=2.0)
+
+
+def test_a_seed_below_the_bar_makes_the_claim_inconclusive_never_pass_or_fail():
+    from attnlab.claims import Competence, claim_row
+
+    fields = dict(kind="paper", experiment="e", paper="P", claim="c", metric="m", paper_value="p", measured="x",
+                  threshold="t", substitute=False, scale="smoke", seeds=[0, 1, 2])
+    acc = Competence("exact match", 0.9, {0: 0.95, 1: 0.42, 2: 0.91})
+    row = claim_row(per_seed_pass=[True, True, True], competence=acc, **fields)
+    assert row["verdict"] == INCONCLUSIVE and row["per_seed_pass"] == [True, None, True]
+    assert row["why"] == "under-trained: exact match = 0.42 < 0.9 (seed 1)"
+    # an under-trained seed cannot turn a FAIL into a FAIL either
+    assert claim_row(per_seed_pass=[False] * 3, competence=acc, **fields)["verdict"] == INCONCLUSIVE
+    # every seed competent: the checks decide, and the gate is recorded
+    ok = Competence("exact match", 0.9, {0: 0.95, 1: 0.9, 2: 0.91})
+    row = claim_row(per_seed_pass=[False] * 3, competence=ok, **fields)
+    assert row["verdict"] == FAIL and row["why"] == "" and row["competence"]["bar"] == 0.9
+    # a loss gate must fall to its bar; a missing or NaN value fails it
+    loss = Competence("train loss", 1.5, {0: 1.2, 1: float("nan"), 2: 1.6}, at_least=False)
+    assert [loss.met(s) for s in (0, 1, 2)] == [True, False, False]
+    why = claim_row(per_seed_pass=[True] * 3, competence=loss, **fields)["why"]
+    assert why == "under-trained: train loss not measured (seed 1); train loss = 1.6 > 1.5 (seed 2)"
+    # seeds that disagree say so
+    row = claim_row(per_seed_pass=[True, False, True], competence=ok, **fields)
+    assert row["why"] == "seeds disagree: holds on seed 0, 2, fails on seed 1"
+    assert Competence.from_dict(acc.to_dict()) == acc
+
+
+def test_a_trained_claim_set_refuses_a_paper_claim_without_a_gate():
+    from attnlab.claims import ClaimSet, Competence
+
+    row = dict(claim="c", metric="m", paper_value="p", measured="x", threshold="t", per_seed_pass=[True])
+    claims = ClaimSet("e", "P", scale="smoke", seeds=[0], trained=True)
+    with pytest.raises(AttnlabError, match="names no competence gate"):
+        claims.add(kind="paper", **row)
+    claims.add(kind="check", **row)  # a check of our own tools may stand without one
+    gate = Competence("accuracy", 0.5, {0: 0.2})
+    assert claims.add(kind="caveat", competence=gate, **row)["verdict"] == INCONCLUSIVE
+    shared = ClaimSet("e", "P", scale="smoke", seeds=[0], competence=gate)
+    assert shared.add(kind="paper", **row)["why"].startswith("under-trained: accuracy = 0.2 < 0.5")
+    assert shared.add(kind="check", **row)["verdict"] == PASS  # the set's gate is for paper and caveat rows
+
+
+def test_claims_md_shows_the_gate_and_why_a_row_is_inconclusive(tmp_path):
+    from attnlab.claims import Competence
+    from attnlab.tables import competence_notes
+
+    gate = Competence("exact match", 0.9, {0: 0.95, 1: 0.42, 2: 0.91}).to_dict()
+    rows = [{**_row("a", "paper", "PAP-1", INCONCLUSIVE), "competence": gate,
+             "why": "under-trained: exact match = 0.42 < 0.9 (seed 1)"}, _row("a", "paper", "PAP-2", PASS)]
+    out = _run_claims_md(tmp_path, [_claims_file(tmp_path / "a.json", "a", rows)])
+    line = next(ln for ln in out["md"].splitlines() if "PAP-1" in ln)
+    assert "exact match ≥ 0.9 (2/3 seeds)" in line
+    assert "INCONCLUSIVE (under-trained: exact match = 0.42 < 0.9 (seed 1))" in line
+    assert "| — |" in next(ln for ln in out["md"].splitlines() if "PAP-2" in ln)
+    csv = pd.read_csv(tmp_path / "claims.csv")
+    assert list(csv["gate"].fillna("")) == ["exact match ≥ 0.9 (2/3 seeds)", "—"]
+    assert competence_notes(rows) == [
+        "Competence gate (fixed before the run; a seed below it is INCONCLUSIVE): exact match ≥ 0.9. "
+        "seed 0 0.95, seed 1 0.42 (under-trained), seed 2 0.91."]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from attnlab import AttnlabError
 
@@ -26,6 +28,63 @@ def check_kind(kind) -> str:
     return kind
 
 
+@dataclass(frozen=True)
+class Competence:
+    """The competence a claim about a trained model presupposes, with each seed's measurement.
+
+    A seed whose model is below the bar is under-trained: its check counts neither for nor against
+    the claim, and the claim's verdict is INCONCLUSIVE (under-trained: ...) (claim_row).
+
+    metric    what is measured, in words ("exact match at the training length, fresh data");
+    bar       the level, fixed in the spec before the run (a config key whose reference is the
+              spec's value, so a changed bar is listed among the table's deviations);
+    values    seed -> measured value (None or NaN: not measured, which fails the gate);
+    at_least  True when the value must reach the bar from below (an accuracy, a share of a gap
+              closed), False when it must fall to it (a loss).
+    """
+
+    metric: str
+    bar: float
+    values: Mapping[int, float | None]
+    at_least: bool = True
+
+    def value(self, seed: int) -> float | None:
+        v = self.values.get(seed, self.values.get(str(seed)))  # JSON round trips make keys strings
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    def met(self, seed: int) -> bool:
+        v = self.value(seed)
+        return v is not None and (v >= self.bar if self.at_least else v <= self.bar)
+
+    @property
+    def gate(self) -> str:
+        """'exact match ≥ 0.9'"""
+        return f"{self.metric} {'≥' if self.at_least else '≤'} {self.bar:g}"
+
+    def shortfall(self, seed: int) -> str:
+        """Why `seed` is under-trained: 'exact match = 0.42 < 0.9 (seed 1)'."""
+        v = self.value(seed)
+        shown = "not measured" if v is None else f"= {v:.3g} {'<' if self.at_least else '>'} {self.bar:g}"
+        return f"{self.metric} {shown} (seed {seed})"
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "bar": self.bar, "at_least": self.at_least,
+                "values": {str(s): self.value(s) for s in self.values}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Competence":
+        return cls(d["metric"], float(d["bar"]), {int(s): v for s, v in d["values"].items()}, bool(d["at_least"]))
+
+
+def gap_closed(loss: float, baseline: float, oracle: float) -> float:
+    """The share of the gap between a baseline loss (a model without the mechanism, or a context-
+    free guess) and an oracle loss (the best achievable) that `loss` closes: 1 at the oracle, 0 at
+    the baseline, negative when worse than the baseline."""
+    if not baseline > oracle:
+        raise AttnlabError(f"gap_closed: the baseline loss {baseline:.4g} is not above the oracle loss {oracle:.4g}")
+    return (baseline - loss) / (baseline - oracle)
+
+
 def verdict_over_seeds(per_seed: Sequence[bool | None]) -> str:
     """PASS if the check holds on every seed, FAIL if on none; seeds that disagree, or a seed
     that could not be measured (None), or no seeds at all, give INCONCLUSIVE."""
@@ -36,6 +95,26 @@ def verdict_over_seeds(per_seed: Sequence[bool | None]) -> str:
     if not any(per_seed):
         return FAIL
     return INCONCLUSIVE
+
+
+def verdict_reason(per_seed: Sequence[bool | None], seeds: Sequence[int],
+                   competence: Competence | None = None) -> str:
+    """Why a row's verdict is INCONCLUSIVE, in words ('' when it is not): under-trained seeds
+    (with their competence values), seeds that could not be measured, or seeds that disagree."""
+    if competence is not None:
+        under = [s for s in seeds if not competence.met(s)]
+        if under:
+            return "under-trained: " + "; ".join(competence.shortfall(s) for s in under)
+    if not per_seed:
+        return "no seeds"
+    missing = [s for s, v in zip(seeds, per_seed) if v is None]
+    if missing:
+        return f"not measured on seed {', '.join(map(str, missing))}"
+    if all(per_seed) or not any(per_seed):
+        return ""
+    held = [str(s) for s, v in zip(seeds, per_seed) if v]
+    failed = [str(s) for s, v in zip(seeds, per_seed) if not v]
+    return f"seeds disagree: holds on seed {', '.join(held)}, fails on seed {', '.join(failed)}"
 
 
 def conjunction(checks: Sequence[bool | None]) -> bool | None:
@@ -61,8 +140,18 @@ def claim_row(
     substitute: bool,
     scale: str,
     seeds: Sequence[int],
+    competence: Competence | None = None,
 ) -> dict:
-    """One claim row; its verdict is verdict_over_seeds(per_seed_pass). `kind` is one of KINDS."""
+    """One claim row; its verdict is verdict_over_seeds(per_seed_pass) after the competence gate:
+    a seed below `competence`'s bar counts as None (under-trained), so the row is INCONCLUSIVE,
+    and `why` says which seed and by how much. `kind` is one of KINDS."""
+    seeds = list(seeds)
+    if competence is not None and len(per_seed_pass) != len(seeds):
+        raise AttnlabError(f"claim {claim!r}: {len(per_seed_pass)} per-seed checks for {len(seeds)} seeds")
+    gated = [None if v is None else bool(v) for v in per_seed_pass]
+    if competence is not None:
+        gated = [None if not competence.met(s) else v for s, v in zip(seeds, gated)]
+    verdict = verdict_over_seeds(gated)
     return {
         "experiment": experiment,
         "kind": check_kind(kind),
@@ -72,12 +161,14 @@ def claim_row(
         "threshold": threshold,
         "paper_value": paper_value,
         "measured": measured,
-        "verdict": verdict_over_seeds(per_seed_pass),
-        "per_seed_pass": [None if v is None else bool(v) for v in per_seed_pass],
+        "verdict": verdict,
+        "why": verdict_reason(per_seed_pass, seeds, competence) if verdict == INCONCLUSIVE else "",
+        "competence": None if competence is None else competence.to_dict(),
+        "per_seed_pass": gated,
         "per_seed_values": per_seed_values or {},
         "substitute": bool(substitute),
         "scale": scale,
-        "seeds": list(seeds),
+        "seeds": seeds,
     }
 
 
@@ -94,6 +185,8 @@ def not_reproduced_row(*, kind: str, experiment: str, paper: str, claim: str, wh
         "paper_value": "—",
         "measured": f"not reproduced: {why}",
         "verdict": NOT_RUN,
+        "why": why,
+        "competence": None,
         "per_seed_pass": [],
         "per_seed_values": {},
         "substitute": False,
@@ -112,19 +205,30 @@ class ClaimSet:
         claims.add(kind="check", ..., substitute=False)  # any shared field can be overridden per row
         claims.not_reproduced("a claim we cannot run", why="needs a 7B checkpoint", kind="paper")
         return claims.rows
+
+    An experiment on trained models gives `competence` (attnlab.claims.Competence): the gate every
+    paper and caveat row presupposes unless a row gives its own (`competence=` in add). With
+    `trained=True` and no gate, adding a paper or caveat row is an error: a claim about a trained
+    model waits for competence.
     """
 
     def __init__(self, experiment: str, paper: str, *, scale: str, seeds: Sequence[int] = (),
-                 substitute: bool = False):
+                 substitute: bool = False, competence: Competence | None = None, trained: bool = False):
         self.experiment, self.paper, self.scale = experiment, paper, scale
         self.seeds, self.substitute = list(seeds), substitute
+        self.competence, self.trained = competence, trained or competence is not None
         self.rows: list[dict] = []
 
     def add(self, *, kind: str, **fields) -> dict:
         """Append a claim_row of `kind` built from the shared fields and `fields` (which win);
-        returns it."""
+        returns it. Paper and caveat rows take the set's competence gate unless given their own."""
         shared = dict(experiment=self.experiment, paper=self.paper, scale=self.scale, seeds=self.seeds,
                       substitute=self.substitute)
+        if kind in ("paper", "caveat"):
+            shared["competence"] = self.competence
+            if self.trained and fields.get("competence", self.competence) is None:
+                raise AttnlabError(f"{self.experiment}: the {kind} claim {fields.get('claim')!r} is about a trained "
+                                   "model and names no competence gate")
         row = claim_row(kind=kind, **{**shared, **fields})
         self.rows.append(row)
         return row

@@ -126,4 +126,26 @@ def write_paper_table(args, display: pd.DataFrame, *, title: str, numeric: pd.Da
         raise AttnlabError(f"{claims}: not a claims file (no provenance)")
     lead = [scale_note(args.params, scale)] if scale is not None else []
     write_table(table_paths(args), display, title=title, provenance=doc["provenance"], numeric=numeric,
-                notes=[*lead, *notes, *deviation_notes(args.params)])
+                notes=[*lead, *notes, *competence_notes(doc.get("claims", [])), *deviation_notes(args.params)])
+
+
+def competence_notes(claims: list[dict]) -> list[str]:
+    """One note per distinct competence gate among an experiment's claim rows: the gate and each
+    seed's value, marking the seeds below it (whose claims are INCONCLUSIVE, under-trained)."""
+    from attnlab.claims import Competence
+
+    notes, seen = [], set()
+    for row in claims:
+        if not isinstance(row.get("competence"), dict):
+            continue
+        c = Competence.from_dict(row["competence"])
+        key = (c.gate, tuple(sorted(c.values.items(), key=lambda kv: kv[0])))
+        if key in seen:
+            continue
+        seen.add(key)
+        per_seed = ", ".join(
+            f"seed {s} {'not measured' if c.value(s) is None else f'{c.value(s):.3g}'}"
+            f"{'' if c.met(s) else ' (under-trained)'}" for s in sorted(c.values))
+        notes.append(f"Competence gate (fixed before the run; a seed below it is INCONCLUSIVE): {c.gate}. "
+                     f"{per_seed}.")
+    return notes

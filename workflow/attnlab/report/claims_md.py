@@ -20,6 +20,8 @@ from attnlab.tables import markdown_table
 
 COLUMNS = ["experiment", "kind", "claim", "metric", "threshold", "paper_value", "measured", "verdict",
            "substitute", "scale", "seeds"]
+# written by attnlab.claims.claim_row; optional here so an older claims file still reads
+OPTIONAL = {"why": "", "competence": None}
 PROVENANCE_KEYS = ("git_commit", "config_hash", "scale", "seeds", "wall_time_s")
 
 # section title and the sentence under it, per kind, in the order they are written
@@ -72,13 +74,27 @@ def gather(claim_files: list[str]) -> tuple[pd.DataFrame, list[dict]]:
         doc = read_json(path)
         validate(path, doc)
         provs.append({"experiment": doc["experiment"], **doc["provenance"]})
-        rows += doc["claims"]
-    df = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
+        rows += [{**OPTIONAL, **row} for row in doc["claims"]]
+    columns = [*COLUMNS, *OPTIONAL]
+    df = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+    df["gate"] = [gate_text(c, s) for c, s in zip(df["competence"], df["seeds"])]
     df["seeds"] = df["seeds"].map(lambda s: len(s) if isinstance(s, list) else s)
     df["substitute"] = df["substitute"].map(lambda s: "yes" if s else "no")
     order = {k: i for i, k in enumerate(SECTIONS)}
     df = df.sort_values("kind", key=lambda k: k.map(order), kind="stable").reset_index(drop=True)
     return df, provs
+
+
+def gate_text(competence, seeds) -> str:
+    """The competence gate of a row, with how many of its seeds met it: 'exact match ≥ 0.9 (2/3
+    seeds)'; '—' for a row that presupposes none."""
+    if not isinstance(competence, dict):
+        return "—"
+    from attnlab.claims import Competence
+
+    c = Competence.from_dict(competence)
+    seeds = seeds if isinstance(seeds, list) else list(c.values)
+    return f"{c.gate} ({sum(c.met(s) for s in seeds)}/{len(seeds)} seeds)"
 
 
 def tally(df: pd.DataFrame) -> dict:
@@ -102,7 +118,12 @@ def verdict_counts(df: pd.DataFrame) -> str:
 
 
 def _display(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns="kind").rename(columns={"paper_value": "paper", "seeds": "n seeds"})
+    """The rows as claims.md shows them: the verdict with its reason, the competence gate beside it."""
+    out = df.assign(verdict=[f"{v} ({w})" if w else v for v, w in zip(df["verdict"], df["why"])])
+    out = out.drop(columns=["kind", "why", "competence"])
+    cols = list(out.columns)
+    cols.insert(cols.index("verdict"), cols.pop(cols.index("gate")))
+    return out[cols].rename(columns={"paper_value": "paper", "seeds": "n seeds", "gate": "competence gate"})
 
 
 def provenance_lines(provs: list[dict]) -> list[str]:
@@ -150,7 +171,7 @@ def main(args: StepArgs) -> None:
     df, provs = gather(args.inputs.get("claims", []))
     write_text(args.output("md"), render_md(df, provs))
     if "csv" in args.outputs:
-        write_text(args.output("csv"), df.to_csv(index=False))
+        write_text(args.output("csv"), df.drop(columns="competence").to_csv(index=False))
     if "html" in args.outputs:  # for the Snakemake report
         write_text(args.output("html"), render_html(df, provs))
 
