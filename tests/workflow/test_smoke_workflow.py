@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from attnlab.claims import VERDICTS
+from attnlab.claims import KINDS, VERDICTS
 from attnlab.config import enabled_experiments
 
 from .conftest import copy_repo, planned_jobs, snakemake
@@ -40,7 +40,8 @@ def test_every_enabled_experiment_has_its_table_figures_and_claims(done):
         doc = json.loads((results / "claims" / f"{exp}.json").read_text())
         assert doc["claims"]
         for row in doc["claims"]:
-            assert row["verdict"] in (*VERDICTS, "NOT RUN")
+            assert row["verdict"] in (*VERDICTS, "NOT RUN") and row["kind"] in KINDS
+            assert row["verdict"] != "INCONCLUSIVE" or row["why"]  # an INCONCLUSIVE row says why
         prov = doc["provenance"]
         for key in ("git_commit", "config_hash", "packages", "seeds", "wall_time_s", "scale"):
             assert key in prov
@@ -97,6 +98,24 @@ def test_vision_model_loads_from_its_stable_diffusion_folder(done):
 
 def test_second_run_does_nothing(done):
     assert planned_jobs(snakemake(done, "-n", "--cores", "2", *SMOKE)) == {}
+
+
+def test_a_rerun_from_scratch_repeats_every_number(done):
+    """Two runs of the same config give the same tables and claims (provenance aside): envision,
+    whose sub-scores once followed PYTHONHASHSEED, and moh, whose models are trained again."""
+    import io
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(done / "bench"))
+    from compare_outputs import compare
+
+    first = done.parent / "first_results"
+    shutil.copytree(done / "results", first)
+    snakemake(done, "--cores", "2", *SMOKE, "--forcerun", "envision_prompts", "moh_train")
+    out = io.StringIO()
+    assert compare(first, done / "results", only=["envision", "moh"], out=out) == 0, out.getvalue()
+    assert "envision.md" in out.getvalue() and "moh.json" in out.getvalue()
 
 
 def test_code_edits_rerun_exactly_the_jobs_that_use_the_module(done):
