@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attnlab.icl_regression import evaluate, plan
-from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
+from attnlab.icl_regression.dgd import dgd_predict, eta, relative_squared_difference
 from attnlab.icl_regression.model import ICLAttention, ICLConfig, prompt_tensors
 from attnlab.icl_regression.patterns import head_patterns, homogeneity, last_entry_ratio, offdiag_ratio, omega, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
@@ -181,8 +181,10 @@ def test_dgd_predictor_equals_direct_computation():
         want = 0.7 / 9 * sum(Y[l] * (X[l] - xbar) @ xq for l in range(9))
         assert got[b] == pytest.approx(want)
     assert eta([0.1, -0.2], [3.0, -1.0]) == pytest.approx(0.5)
-    assert relative_difference(np.array([3.0, 4.0]), np.array([3.0, 4.0])) == 0.0
-    assert relative_difference(np.array([3.0, 4.0]), np.zeros(2)) == 1.0
+    assert relative_squared_difference(np.array([3.0, 4.0]), np.array([3.0, 4.0])) == 0.0
+    assert relative_squared_difference(np.array([3.0, 4.0]), np.zeros(2)) == 1.0
+    # ‖(0.3, 0.4)‖² / ‖(3, 4)‖² = 0.25 / 25 = 1%: the square of the plain ratio 10%
+    assert relative_squared_difference(np.array([3.0, 4.0]), np.array([2.7, 3.6])) == pytest.approx(0.01)
 
 
 def test_opposite_heads_implement_debiased_gd():
@@ -203,7 +205,7 @@ def test_opposite_heads_implement_debiased_gd():
     x, y, _ = sample_prompts(np.random.default_rng(0), 500, 40, d, 0.1)
     pred = evaluate.predict(model, x, y)
     dgd = dgd_predict(x, y, eta([h["omega"] for h in heads], [h["mu"] for h in heads]))
-    assert relative_difference(pred, dgd) < 0.02
+    assert relative_squared_difference(pred, dgd) < 0.02**2
 
 
 def test_ridge_matches_its_closed_form():
@@ -239,7 +241,7 @@ def test_plan(cfg):
 
 
 def frames(h2_zero_sum=(0.003, 0.004, 0.002), lin_fixed_160=(1.0, 1.0, 1.0)):
-    mse = {"ridge": (0.115, 0.11), "softmax-h1": (0.40, 0.38), "softmax-h2": (0.244, 0.20),
+    mse = {"ridge": (0.115, 0.11), "zero": (1.1, 1.1), "softmax-h1": (0.40, 0.38), "softmax-h2": (0.244, 0.20),
            "linear-length": (0.30, 0.29)}
     rows = []
     for s in range(3):
@@ -254,9 +256,9 @@ def frames(h2_zero_sum=(0.003, 0.004, 0.002), lin_fixed_160=(1.0, 1.0, 1.0)):
     return pd.DataFrame(rows), runs
 
 
-def verdicts(mse, runs):
+def verdicts(mse, runs, gap_bar=0.5):
     rows = evaluate.check_claims(mse, runs, d=5, train_length=40, longest=160, softmax_heads=[1, 2],
-                                 linear_attention=["linear-length", "linear-fixed"], scale="mini")
+                                 linear_attention=["linear-length", "linear-fixed"], scale="mini", gap_bar=gap_bar)
     return [r["verdict"] for r in rows]
 
 
@@ -266,6 +268,28 @@ def test_claims_pass_fail_and_disagreeing_seeds():
     assert verdicts(*frames(lin_fixed_160=(0.5, 0.5, 0.5)))[4] == "FAIL"
     # one seed stuck in the single-head solution: the OV claim is undecided, not a pass
     assert verdicts(*frames(h2_zero_sum=(0.003, 1.0, 0.002)))[2] == "INCONCLUSIVE"
+
+
+def test_competence_is_the_share_of_the_zero_to_ridge_gap():
+    mse, _ = frames()
+    closed = evaluate.competence_values(mse, d=5, train_length=40)
+    # H=2: (1.1 − 0.244) / (1.1 − 0.115) = 0.869; H=1: 0.7 / 0.985 = 0.711
+    assert closed["softmax-h2"][0] == pytest.approx(0.856 / 0.985)
+    assert closed["softmax-h1"][1] == pytest.approx(0.7 / 0.985)
+    assert "zero" not in closed and "ridge" not in closed
+
+
+def test_under_trained_models_make_claims_inconclusive():
+    # a bar above H=1's 0.71 but below H=2's 0.87: rows that compare H=1 are under-trained,
+    # the H=2-only rows keep their verdict
+    v = verdicts(*frames(), gap_bar=0.8)
+    assert v[0] == "INCONCLUSIVE"  # H=2 vs H=1
+    assert v[1:4] == ["PASS"] * 3  # H=2 patterns and DGD
+    assert v[4] == "INCONCLUSIVE"  # length: includes H=1 and linear (0.81 ≥ 0.8 but H=1 is not)
+    rows = evaluate.check_claims(*frames(), d=5, train_length=40, longest=160, softmax_heads=[1, 2],
+                                 linear_attention=["linear-length", "linear-fixed"], scale="mini", gap_bar=0.8)
+    assert "under-trained" in rows[0]["why"] and rows[0]["competence"]["bar"] == 0.8
+    assert [r["kind"] for r in rows] == ["paper"] * 5 + ["caveat", "caveat", "paper"]
 
 
 def test_stacked_training_equals_training_each_seed_alone():

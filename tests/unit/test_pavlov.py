@@ -6,7 +6,17 @@ import pandas as pd
 import pytest
 
 from attnlab.pavlov import evaluate, plan
-from attnlab.pavlov.capacity import CRITERIA, capacity, fraction_reaches, largest_passing, loglog_slope, random_draw
+from attnlab.pavlov.capacity import (
+    CRITERIA,
+    capacity,
+    curve_crossing,
+    fraction_reaches,
+    interpolated_crossing,
+    largest_integer,
+    largest_passing,
+    loglog_slope,
+    random_draw,
+)
 from attnlab.pavlov.memory import hebbian_memory, interference_bound, random_unit, retrieval_correct, retrieve
 
 
@@ -64,6 +74,41 @@ def test_fraction_reaches_decides_early_and_exactly():
     consumed = []
     assert not fraction_reaches((consumed.append(1) or False for _ in range(100)), 100, 0.9)
     assert len(consumed) == 11  # 11 misses out of 100 decide it
+
+
+def test_interpolated_crossing_on_hand_made_curves():
+    # a straight line from 1.0 at N=2 to 0.8 at N=3 crosses 0.95 a quarter of the way
+    assert interpolated_crossing(2, 1.0, 3, 0.8, 0.95) == pytest.approx(2.25)
+    assert interpolated_crossing(10, 0.9, 20, 0.5, 0.9) == pytest.approx(10.0)  # on the bar: the lower end
+    with pytest.raises(ValueError):
+        interpolated_crossing(2, 0.8, 3, 0.7, 0.9)  # both below: no crossing between them
+    # a curve: first drop below 0.95 between N=3 (0.96) and N=4 (0.92) -> 3.25; later wiggles ignored
+    assert curve_crossing([1, 2, 3, 4, 5, 6], [1.0, 0.99, 0.96, 0.92, 0.97, 0.5], 0.95) == pytest.approx(3.25)
+    assert curve_crossing([1, 2], [0.5, 0.4], 0.9) == 0.0  # below the bar from the start
+    assert curve_crossing([1, 2, 8], [1.0, 1.0, 0.99], 0.9) == 8.0  # never below: censored at the last N
+    # a straight-line curve gives the analytic crossing, not the largest passing integer
+    ns = np.arange(1, 11)
+    assert curve_crossing(ns, 1.0 - 0.04 * ns, 0.9) == pytest.approx(2.5)
+
+
+def duplicating_draw(seed, d_k, d_v, n, trial):
+    """Orthonormal keys, except that for N ≥ 4 three trials in ten store one key twice (interference
+    bound ≥ 1, retrieval of that pair ambiguous): the fraction of trials with bound < 1 is exactly
+    1.0 up to N = 3 and 0.7 from N = 4 on."""
+    k, v = orthogonal_draw(seed, d_k, d_v, n, trial)
+    if n >= 4 and trial % 10 < 3:
+        k = k.copy()
+        k[1] = k[0]
+    return k, v
+
+
+def test_capacity_is_the_interpolated_crossing_not_the_largest_integer():
+    # worst case: the statistic falls from 1.0 (N=3) to 0.7 (N=4); bar 0.9 -> 3 + 0.1/0.3
+    kw = dict(seed=0, d_k=16, d_v=8, trials=20, min_pairs=50, n_max=16, draw=duplicating_draw)
+    assert largest_integer("worst_case", **kw) == 3
+    assert capacity("worst_case", **kw) == pytest.approx(3 + 0.1 / 0.3)
+    # all pairs: the same trials fail -> the same crossing
+    assert capacity("all_pairs", **kw) == pytest.approx(3 + 0.1 / 0.3)
 
 
 def test_capacity_is_reproducible_and_grows_with_dk():

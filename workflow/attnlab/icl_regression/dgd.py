@@ -23,7 +23,10 @@ def dgd_predict(x: np.ndarray, y: np.ndarray, eta_value: float) -> np.ndarray:
     return eta_value * np.einsum("nl,nld,nd->n", Y, centred, xq) / X.shape[1]
 
 
-def relative_difference(pred: np.ndarray, reference: np.ndarray) -> float:
-    """‖pred − reference‖ / ‖pred‖ over the test prompts."""
+def relative_squared_difference(pred: np.ndarray, reference: np.ndarray) -> float:
+    """‖pred − reference‖² / ‖pred‖² over the test prompts: the squared ratio, the unit of the
+    spec's reference value (0.2% on its mini run) and of the claim's threshold (5%). It is the
+    square of the plain ratio ‖pred − reference‖ / ‖pred‖ (0.2% here is 4.5% there)."""
     pred = np.asarray(pred, dtype=np.float64)
-    return float(np.linalg.norm(pred - np.asarray(reference, dtype=np.float64)) / np.linalg.norm(pred))
+    diff = pred - np.asarray(reference, dtype=np.float64)
+    return float((diff**2).sum() / (pred**2).sum())

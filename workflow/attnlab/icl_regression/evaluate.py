@@ -2,8 +2,14 @@
 
 Per run and seed: test MSE at every test length (against the noisy y_q, so the floor is σ²);
 per head ω, μ and the pattern metrics (patterns.py); per run the zero-sum of the label weights
-and the relative difference to the debiased-GD predictor built from the run's own (ω, μ)
-(dgd.py), at the training length. The ridge optimum (ridge.py) is scored on the same prompts.
+and the relative squared difference to the debiased-GD predictor built from the run's own (ω, μ)
+(dgd.py), at the training length. The ridge optimum (ridge.py) and the context-free guess 0 are
+scored on the same prompts.
+
+Competence gate (attnlab.claims.Competence): a claim about trained models counts a seed only when
+every model it compares closes at least `competence.gap_closed` of the gap between predicting 0
+(test MSE ≈ 1 + σ²) and ridge (the Bayes optimum) at the training length; below it the model has
+not learnt in-context regression and the row is INCONCLUSIVE (under-trained).
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ import pandas as pd
 import torch
 
 from attnlab import AttnlabError
-from attnlab.claims import ClaimSet
+from attnlab.claims import ClaimSet, Competence, gap_closed
 from attnlab.cli import StepArgs, run_step
 from attnlab.icl_regression import PAPER
-from attnlab.icl_regression.dgd import dgd_predict, eta, relative_difference
+from attnlab.icl_regression.dgd import dgd_predict, eta, relative_squared_difference
 from attnlab.icl_regression.model import ICLAttention, prompt_tensors
 from attnlab.icl_regression.patterns import head_patterns, zero_sum
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict
@@ -29,7 +35,7 @@ from attnlab.runs import iter_runs, per_seed, seed_values_text, write_evaluation
 MSE_RATIO = 0.75  # multi-head: MSE(H=2) < 0.75 · MSE(H=1) at the training length
 OFFDIAG_MAX, HOMOGENEITY_MAX = 0.1, 0.1  # KQ diagonal and homogeneous (every head)
 LAST_ENTRY_MIN, ZERO_SUM_MAX = 0.95, 0.05  # OV last-entry-only (every head) and zero-sum
-DGD_MAX = 0.05  # relative difference to the debiased-GD predictor
+DGD_MAX = 0.05  # relative squared difference ‖ŷ − ŷ_DGD‖²/‖ŷ‖² (the unit of the spec's 0.2%)
 LINEAR_BLOWUP = 2.0  # unnormalised linear attention: MSE(longest L) > 2 · MSE(L_train)
 # Ours, not the spec's (it gives none): "does not reach Bayes" = every softmax model's MSE at
 # the training length is more than 10% above the ridge optimum's, well beyond test noise.
@@ -54,11 +60,14 @@ def evaluate_all(manifest: list[dict], test_lengths: list[int], train_length: in
     prompts = lambda df: {L: from_frame(df, L) for L in test_lengths}  # noqa: E731
     for run in iter_runs(manifest, data=prompts, data_columns=("length", "prompt", "position", "y")):
         item, tests = run.item, run.data
-        if item["data"] not in scored:  # the ridge optimum, once per test file, on the same prompts
+        if item["data"] not in scored:  # ridge and the guess 0, once per test file, on the same prompts
             scored.add(item["data"])
             lam = bayes_lambda(noise_var, item["d"])
             mse_rows += [{"d": item["d"], "model": "ridge", "seed_index": item["seed_index"],
                           "length": L, "mse": mse(ridge_predict(x, y, lam), y)}
+                         for L, (x, y) in tests.items()]
+            mse_rows += [{"d": item["d"], "model": "zero", "seed_index": item["seed_index"],
+                          "length": L, "mse": mse(np.zeros(len(y)), y)}
                          for L, (x, y) in tests.items()]
         model = ICLAttention.from_run_dir(run.dir)
         for L, (x, y) in tests.items():
@@ -75,7 +84,7 @@ def evaluate_all(manifest: list[dict], test_lengths: list[int], train_length: in
             "d": item["d"], "run": item["run"], "mechanism": item["mechanism"],
             "heads": item["heads"], "seed_index": item["seed_index"], "seed": item["seed"],
             "zero_sum": zs, "multi_head_solution": bool(zs < ZERO_SUM_MAX) if item["heads"] > 1 else None,
-            "eta": eta_value, "dgd_rel_diff": relative_difference(pred, dgd), "dgd_mse": mse(dgd, y),
+            "eta": eta_value, "dgd_rel_diff": relative_squared_difference(pred, dgd), "dgd_mse": mse(dgd, y),
             "max_offdiag_ratio": max(h["offdiag_ratio"] for h in heads),
             "max_homogeneity": max(h["homogeneity"] for h in heads),
             "min_last_entry_ratio": min(h["last_entry_ratio"] for h in heads),
@@ -87,10 +96,22 @@ def evaluate_all(manifest: list[dict], test_lengths: list[int], train_length: in
     return pd.DataFrame(mse_rows), pd.DataFrame(run_rows), pd.DataFrame(head_rows)
 
 
+def competence_values(mse_df: pd.DataFrame, *, d: int, train_length: int) -> dict[str, dict[int, float]]:
+    """model -> seed -> the share of the gap between predicting 0 and ridge (the Bayes optimum)
+    that the model's test MSE at the training length closes (attnlab.claims.gap_closed)."""
+    m = mse_df[(mse_df["d"] == d) & (mse_df["length"] == train_length)]
+    at = {model: per_seed(m, "mse", model=model, length=train_length) for model in m["model"].unique()}
+    if not {"zero", "ridge"} <= set(at):
+        raise AttnlabError("icl_regression: the competence gate needs the MSE of predicting 0 and of ridge")
+    return {model: {s: gap_closed(v, at["zero"][s], at["ridge"][s]) for s, v in vals.items()}
+            for model, vals in at.items() if model not in ("zero", "ridge")}
+
+
 def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_length: int,
                  longest: int, softmax_heads: list[int], linear_attention: list[str],
-                 scale: str) -> list[dict]:
-    """The claim rows of shared/papers/icl_regression.md from the measured frames."""
+                 scale: str, gap_bar: float) -> list[dict]:
+    """The claim rows of shared/papers/icl_regression.md from the measured frames. Every paper and
+    caveat row is gated on the competence of the models it compares (competence_values ≥ gap_bar)."""
     m, r = mse_df[mse_df["d"] == d], runs[runs["d"] == d]
     if not {1, 2} <= set(softmax_heads):
         raise AttnlabError("icl_regression claims need softmax_heads to include 1 and 2")
@@ -99,8 +120,15 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     seeds = sorted(h2)
     f2 = lambda v: seed_values_text(v, seeds, ".3f")  # noqa: E731
     f_pct = lambda v: seed_values_text(v, seeds, ".1%")  # noqa: E731
-    claims = ClaimSet("icl_regression", PAPER, scale=scale, seeds=seeds)
+    claims = ClaimSet("icl_regression", PAPER, scale=scale, seeds=seeds, trained=True)
     where = f"d={d}, L={train_length}"
+    closed = competence_values(mse_df, d=d, train_length=train_length)
+
+    def gate(models: list[str]) -> Competence:
+        return Competence(f"share of the predict-0-to-ridge MSE gap closed at L={train_length} (least of "
+                          f"{', '.join(models)})", gap_bar,
+                          {s: min(closed[model][s] for model in models) for s in seeds})
+
     claims.add(
         kind="paper",
         claim="Multi-head softmax attention beats single-head on in-context linear regression",
@@ -110,6 +138,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"H=2 {f2(h2)}; H=1 {f2(h1)}",
         per_seed_pass=[h2[s] < MSE_RATIO * h1[s] for s in seeds],
         per_seed_values={"mse_h2": h2, "mse_h1": h1},
+        competence=gate(["softmax-h1", "softmax-h2"]),
     )
     off, hom = per_seed(r, "max_offdiag_ratio", run="softmax-h2"), per_seed(r, "max_homogeneity", run="softmax-h2")
     last, zs = per_seed(r, "min_last_entry_ratio", run="softmax-h2"), per_seed(r, "zero_sum", run="softmax-h2")
@@ -122,6 +151,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"off-diagonal {f2(off)}; homogeneity {f2(hom)}",
         per_seed_pass=[off[s] < OFFDIAG_MAX and hom[s] < HOMOGENEITY_MAX for s in seeds],
         per_seed_values={"offdiag_ratio": off, "homogeneity": hom},
+        competence=gate(["softmax-h2"]),
     )
     claims.add(
         kind="paper",
@@ -132,17 +162,19 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"last-entry {f2(last)}; zero-sum {f2(zs)}",
         per_seed_pass=[last[s] > LAST_ENTRY_MIN and zs[s] < ZERO_SUM_MAX for s in seeds],
         per_seed_values={"last_entry_ratio": last, "zero_sum": zs},
+        competence=gate(["softmax-h2"]),
     )
     dgd = per_seed(r, "dgd_rel_diff", run="softmax-h2")
     claims.add(
         kind="paper",
         claim="The H=2 model implements debiased GD: ŷ = (η/L) Σ_l y_l (x_l − x̄)ᵀ x_q, η = Σ_h ω_h μ_h",
-        metric=f"‖ŷ_model − ŷ_DGD‖/‖ŷ_model‖ with the model's own (ω, μ), {where}",
-        threshold=f"< {DGD_MAX:.0%} on every seed",
-        paper_value="matches (mini reference run: 0.2%)",
+        metric=f"relative squared difference ‖ŷ_model − ŷ_DGD‖²/‖ŷ_model‖² with the model's own (ω, μ), {where}",
+        threshold=f"< {DGD_MAX:.0%} on every seed (the spec's 5%, in the squared unit of its reference 0.2%)",
+        paper_value="matches (the spec's mini reference run: 0.2%, the same squared ratio)",
         measured=f_pct(dgd),
         per_seed_pass=[dgd[s] < DGD_MAX for s in seeds],
         per_seed_values={"dgd_rel_diff": dgd},
+        competence=gate(["softmax-h2"]),
     )
     softmax_runs = [f"softmax-h{h}" for h in softmax_heads]
     rise = {run: {s: at(run, longest)[s] / at(run, train_length)[s] for s in seeds} for run in softmax_runs}
@@ -160,6 +192,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
             measured=f"softmax (worst) {f2(worst)}; unnormalised linear {f2(blow)}",
             per_seed_pass=[worst[s] <= 1.0 and blow[s] > LINEAR_BLOWUP for s in seeds],
             per_seed_values={"softmax_worst_ratio": worst, "linear_fixed_ratio": blow},
+            competence=gate([*softmax_runs, "linear-fixed"]),
         )
     if "linear-length" in linear_attention:
         norm = {s: at("linear-length", longest)[s] / at("linear-length", train_length)[s] for s in seeds}
@@ -173,6 +206,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
             measured=f"normalised linear {f2(norm)}; softmax (worst) {f2(worst)}",
             per_seed_pass=[norm[s] <= 1.0 for s in seeds],
             per_seed_values={"linear_length_ratio": norm},
+            competence=gate(["linear-length"]),
         )
     best = {s: min(at(run, train_length)[s] for run in softmax_runs) for s in seeds}
     claims.add(
@@ -185,6 +219,7 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
         measured=f"best softmax {f2(best)}; ridge {f2(ridge)}",
         per_seed_pass=[best[s] > BAYES_GAP * ridge[s] for s in seeds],
         per_seed_values={"best_softmax_mse": best, "ridge_mse": ridge},
+        competence=gate(softmax_runs),
     )
     claims.not_reproduced("The same mechanism with anisotropic covariates and in multi-task regression",
                           why="these task variants are not implemented in attnlab", kind="paper")
@@ -199,7 +234,8 @@ def main(args: StepArgs) -> None:
     mse_df, runs, heads = evaluate_all(p["manifest"], p["test_lengths"], p["train_length"], p["noise_var"])
     claims = check_claims(mse_df, runs, d=p["primary_d"], train_length=p["train_length"],
                           longest=max(p["test_lengths"]), softmax_heads=p["softmax_heads"],
-                          linear_attention=p["linear_attention"], scale=p["scale"])
+                          linear_attention=p["linear_attention"], scale=p["scale"],
+                          gap_bar=p["competence"]["gap_closed"])
     write_evaluation(args, "icl_regression", claims, {"mse": mse_df, "runs": runs, "heads": heads}, started=t0,
                      work_s=runs["train_wall_s"].fillna(0).sum())
 

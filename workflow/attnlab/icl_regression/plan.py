@@ -76,14 +76,14 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
     return {"manifest": manifest(cfg, base_seed), "primary_d": cfg["dims"][0],
             "train_length": cfg["train_length"], "test_lengths": cfg["test_lengths"],
             "noise_var": cfg["noise_var"], "softmax_heads": cfg["softmax_heads"],
-            "linear_attention": cfg["linear_attention"]}
+            "linear_attention": cfg["linear_attention"], "competence": cfg["competence"]}
 
 
 def table_params(cfg: dict) -> dict:
     return {"primary_d": cfg["dims"][0], "train_length": cfg["train_length"],
             "test_lengths": cfg["test_lengths"], "noise_var": cfg["noise_var"],
             "steps": cfg["steps"], "batch_size": cfg["batch_size"], "lr": cfg["lr"],
-            "n_test": cfg["n_test"], "runs": list(runs(cfg))}
+            "n_test": cfg["n_test"], "runs": list(runs(cfg)), "gap_bar": cfg["competence"]["gap_closed"]}
 
 
 def train_runtime_min(cfg: dict) -> int:
@@ -126,7 +126,11 @@ def steps(ctx: Context) -> list[Step]:
 # The spec's settings (shared/papers/icl_regression.md): "Mini: d=5, L=40, sigma^2=0.1"; "softmax
 # H in {1, 2, 4}; linear attention normalised by 1/L and unnormalised"; "Mini: Adam 3e-3 ..., >=8k steps,
 # batch 256"; "L_test in {10, 20, 40, 80, 160}"; "Full: H in {1,2,4,8}, d in {5,10,20}, 5 seeds, 500k steps".
-_ICL_TASK = {"test_lengths": Contains(10, 20, 40, 80, 160), "linear_attention": Contains("linear-length", "linear-fixed")}
+# The competence bar is ours (the spec gives none), fixed before any claim run: a trained model must
+# close at least half the gap between predicting 0 and ridge at L_train (single head ≈ 0.7, the
+# spec's H=2 ≈ 0.87 by its numbers), so a run that changes it lists it among the deviations.
+_ICL_TASK = {"test_lengths": Contains(10, 20, 40, 80, 160), "linear_attention": Contains("linear-length", "linear-fixed"),
+             "competence.gap_closed": 0.5}
 REFERENCE = {
     "mini": {**_ICL_TASK, "dims": [5], "train_length": 40, "noise_var": 0.1, "softmax_heads": Contains(1, 2, 4),
              "lr": 0.003, "steps": Within(lo=8000), "batch_size": 256},

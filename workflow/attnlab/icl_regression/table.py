@@ -11,9 +11,13 @@ from attnlab.figures import save, subplots
 from attnlab.io import read_parquet
 from attnlab.tables import mean_sd, write_paper_table
 
-PAPER_MSE = {"softmax-h1": "≈ 0.40", "softmax-h2": "0.243 (DGD at fitted ω, μ)", "ridge": "0.115"}
+# Reference MSEs at L=40 from the spec, each labelled with what it is: none is a number the paper
+# reports for a trained model at our settings.
+PAPER_MSE = {"softmax-h1": "≈ 0.40 (single head; authors' repository run, per the spec)",
+             "softmax-h2": "0.243 (analytic: the DGD estimator at the paper's fitted (ω, μ) = (0.13, 3.45))",
+             "ridge": "0.115 (ridge λ = σ²d on the same task: an estimator, no training)"}
 LABELS = {"linear-length": "linear attention, 1/L", "linear-fixed": "linear attention, fixed 1/L_train",
-          "ridge": "ridge, λ = σ²d (Bayes)"}
+          "ridge": "ridge, λ = σ²d (Bayes)", "zero": "predict 0 (gate baseline)"}
 COLORS = {"softmax-h1": "tab:blue", "softmax-h2": "tab:orange", "softmax-h4": "tab:green",
           "softmax-h8": "tab:olive", "linear-length": "tab:purple", "linear-fixed": "tab:red",
           "ridge": "black"}
@@ -27,13 +31,15 @@ def summarise(mse: pd.DataFrame, runs: pd.DataFrame, lengths: list[int],
               train_length: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     display, numeric = [], []
     for (d, model), g in mse.groupby(["d", "model"], sort=False):
+        if model == "zero" and g.empty:
+            continue
         row = {"d": int(d), "model": label(model)}
         num = {"d": int(d), "model": model, "n_seeds": g["seed_index"].nunique()}
         for L in lengths:
             v = g[g["length"] == L]["mse"]
             row[f"MSE L={L}"] = mean_sd(v, 3)
             num[f"mse_L{L}_mean"], num[f"mse_L{L}_sd"] = v.mean(), v.std(ddof=1)
-        row[f"paper MSE L={train_length}"] = PAPER_MSE.get(model, "—") if d == 5 else "—"
+        row[f"reference MSE L={train_length} (source)"] = PAPER_MSE.get(model, "—") if d == 5 else "—"
         r = runs[(runs["d"] == d) & (runs["run"] == model)]
         for col, name, digits in [("max_offdiag_ratio", "off-diag (max head)", 3),
                                   ("max_homogeneity", "homogeneity (max head)", 3),
@@ -100,9 +106,14 @@ def main(args: StepArgs) -> None:
     L = p["train_length"]
     display, numeric = summarise(mse, runs, p["test_lengths"], L)
     notes = [
-        "Pattern metrics on KQ_h[:d,:d] and OV_h (worst head per run), DGD diff at L_train; "
-        "multi-head solution = zero-sum < 0.05 (spec); the paper trains 500k steps.",
-        f"Paper values from the spec: d=5, L={L}, σ²=0.1.",
+        "Pattern metrics on KQ_h[:d,:d] and OV_h (worst head per run); DGD diff = ‖ŷ − ŷ_DGD‖²/‖ŷ‖² "
+        "(squared ratio, the unit of the spec's 0.2%) at L_train; multi-head solution = zero-sum < 0.05 "
+        "(spec); the paper trains 500k steps.",
+        f"Reference MSE column (d=5, L={L}, σ²=0.1, from the spec), by source: H=1 a run of the authors' "
+        "repository; H=2 analytic (the DGD estimator at the paper's fitted (ω, μ)); ridge an estimator "
+        "computed on the task (our ridge row is the same estimator on our prompts).",
+        f"Competence gate of every claim on trained models: the share of the gap between predicting 0 and "
+        f"ridge closed at L={L}, at least {p['gap_bar']:g} (the predict-0 row is the gap's baseline).",
         "config/full.yaml adds d ∈ {10, 20} and H=8; anisotropic covariates and multi-task "
         "variants are not implemented.",
     ]

@@ -31,9 +31,10 @@ def build_model(d: int, run: dict, train_length: int, seed: int) -> ICLAttention
 
 
 def train_stacked(models: list[ICLAttention], *, steps: int, batch_size: int, lr: float, noise_var: float,
-                  seeds: list[int], log_every: int, logs=None) -> list[list[dict]]:
+                  seeds: list[int], log_every: int, logs=None, on_log=None) -> list[list[dict]]:
     """Train `models` (same config) side by side; model i draws its prompts from seed i. Writes
-    the trained weights back into the models; returns each model's log records."""
+    the trained weights back into the models; returns each model's log records. `on_log(step,
+    stack)`, if given, is called at every log point with the stacked parameters (calibration)."""
     shape = lambda c: (c.d, c.heads, c.mechanism, c.train_length)  # noqa: E731
     if any(shape(m.config) != shape(models[0].config) for m in models) or len(seeds) != len(models):
         raise AttnlabError("a training stack needs models of one config and one seed per model")
@@ -66,6 +67,8 @@ def train_stacked(models: list[ICLAttention], *, steps: int, batch_size: int, lr
                 if logs is not None:
                     write_jsonl_line(logs[i], rec)
             running.zero_()
+            if on_log is not None:
+                on_log(step, stack)
     with torch.no_grad():
         for i, m in enumerate(models):
             for k in PARAMS:

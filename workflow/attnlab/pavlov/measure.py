@@ -1,5 +1,7 @@
 """Measure one seed's capacities: random keys and values are drawn here (the synthesis), then
-stored, retrieved and scored under each criterion, for every key dimension d_k."""
+stored, retrieved and scored under each criterion, for every key dimension d_k. `capacity` is the
+interpolated crossing of the criterion's bar (capacity.crossing_above); `largest_integer` the
+largest integer N that meets it, kept for comparison."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
-from attnlab.pavlov.capacity import CRITERIA, capacity
+from attnlab.pavlov.capacity import CRITERIA, crossing_above, largest_integer
 
 
 def measure(seed: int, d_ks: list[int], d_v: int, trials: int, min_pairs: int,
@@ -18,8 +20,10 @@ def measure(seed: int, d_ks: list[int], d_v: int, trials: int, min_pairs: int,
     for d_k in d_ks:
         for c in CRITERIA:
             t0 = time.perf_counter()
-            n = capacity(c, seed, d_k, d_v, trials, min_pairs, n_max=n_max_factor * d_k)
-            rows.append({"d_k": d_k, "criterion": c, "capacity": n,
+            n_max = n_max_factor * d_k
+            n_int = largest_integer(c, seed, d_k, d_v, trials, min_pairs, n_max=n_max)
+            n = crossing_above(c, n_int, seed, d_k, d_v, trials, min_pairs, n_max=n_max)
+            rows.append({"d_k": d_k, "criterion": c, "capacity": n, "largest_integer": n_int,
                          "wall_s": time.perf_counter() - t0})
     return pd.DataFrame(rows)
 
