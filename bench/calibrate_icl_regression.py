@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from attnlab.claims import gap_closed  # noqa: E402
+from attnlab.icl_regression.evaluate import mse, predict  # noqa: E402
 from attnlab.icl_regression.model import ov_vector  # noqa: E402
 from attnlab.icl_regression.patterns import zero_sum  # noqa: E402
 from attnlab.icl_regression.ridge import bayes_lambda, ridge_predict  # noqa: E402
 from attnlab.icl_regression.synth import sample_prompts  # noqa: E402
-from attnlab.icl_regression.evaluate import mse, predict  # noqa: E402
 from attnlab.icl_regression.train import build_model, train_stacked  # noqa: E402
 from attnlab.seeds import derive_seed  # noqa: E402
 
@@ -60,7 +60,7 @@ def main() -> None:
         models = [build_model(d, run, L, s) for s in seeds]
         trace = {i: [] for i in range(a.seeds)}
 
-        def on_log(step, stack):
+        def on_log(step, stack, trace=trace):
             with torch.no_grad():
                 mu = ov_vector(stack["w_o"], stack["w_v"])[..., d].double().numpy()  # (seed, H)
             for i in range(a.seeds):
