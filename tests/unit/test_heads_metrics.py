@@ -124,6 +124,28 @@ def test_secondary_sink_found_with_its_creator_mlp_and_alignment():
     assert [x["position"] for x in sinks.secondary_sinks(sinks.importance_all(late), resid, mlp, min_queries=4)] == [5]
 
 
+def test_secondary_sink_control_is_selected_like_the_sink():
+    """The creating MLP is the best-aligned of the layers before the sink; the control takes, for
+    every non-sink token, its own best-aligned layer too (a max against a max, not against a mean)."""
+    L, H, T, D = 4, 2, 32, 4
+    pattern = np.broadcast_to(first_token(T), (L, H, T, T)).copy()
+    pattern[2, 1, 5:, 0] = 0.5  # token 5 is a sink in layer 2 only: MLPs 0 and 1 come before it
+    pattern[2, 1, 5:, 5] = 0.5
+    resid = np.zeros((L, T, D))
+    resid[:, :, 1] = 1.0
+    resid[:, 0] = [1.0, 0.0, 0.0, 0.0]  # the primary-sink direction
+    mlp = np.zeros((L, T, D))
+    mlp[:, :, 2] = 1.0  # orthogonal by default
+    mlp[0, 0::2] = [0.6, 0.8, 0.0, 0.0]  # even tokens: layer 0 aligned at cos 0.6
+    mlp[1, 1::2] = [0.8, 0.6, 0.0, 0.0]  # odd tokens: layer 1 aligned at cos 0.8
+    mlp[0, 5] = [2.0, 0.0, 0.0, 0.0]  # the sink's creator: layer 0, cos 1
+    (f,) = sinks.secondary_sinks(sinks.importance_all(pattern), resid, mlp, tau=0.1, min_queries=4)
+    assert f["position"] == 5 and f["first_layer"] == 2 and f["creator_layer"] == 0 and f["mlp_cos"] == pytest.approx(1.0)
+    # controls: positions 1..28 but 5; 14 even (best 0.6) and 13 odd (best 0.8). Reading only the
+    # creator's layer 0 would give (14 · 0.6 + 13 · 0) / 27.
+    assert f["control_cos"] == pytest.approx((14 * 0.6 + 13 * 0.8) / 27)
+
+
 def test_rank_correlation():
     assert sinks.rank_correlation([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
     assert sinks.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)

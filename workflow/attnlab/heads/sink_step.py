@@ -4,6 +4,9 @@
         --output heads H.parquet --output samples S.parquet --output secondary X.parquet \
         --output maps P.parquet --params JSON
     params: T (tokens per sequence), epsilon, tau, min_queries, batch_size, token_offset
+
+A data file with a `copy_mask` column (the trigger task) also gets each sequence's copy accuracy in
+the samples output (sink_suite.analyze; the attention_sinks competence gate).
 """
 
 from __future__ import annotations

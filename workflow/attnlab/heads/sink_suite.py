@@ -20,7 +20,9 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, T: int, eps: float = sinks.EP
     heads:     layer, head, alpha1 (mean α of the first token), sink_freq (fraction of sequences
                with α > ε), entropy, distance
     samples:   sample, sink_rate (Sink_1^ε of the sequence), plus one column per layer
-               `layer{l}` with that layer's fraction of sink heads
+               `layer{l}` with that layer's fraction of sink heads; when `df` has a `copy_mask`
+               column (the trigger task's back-copied positions), also copy_correct and copy_total:
+               how many of the sequence's copy targets the model predicts (greedy, teacher-forced)
     secondary: one row per secondary sink (sample, position, token, first_layer, layers, score,
                cos_primary, creator_layer, mlp_cos, mlp_norm, control_cos)
     maps:      rank, layer, head, query, key, weight: the `n_maps` heads with the largest α₁ on the
@@ -35,10 +37,16 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, T: int, eps: float = sinks.EP
     alpha1 = np.zeros((len(keep), L, H))
     ent, dist = np.zeros((L, H)), np.zeros((L, H))
     secondary, first_maps = [], None
+    has_copy = "copy_mask" in keep.columns
+    copy_correct, copy_total = np.zeros(len(keep), dtype=int), np.zeros(len(keep), dtype=int)
     for s in range(0, len(keep), batch_size):
         part = keep.iloc[s : s + batch_size]
         ids = torch.tensor(np.stack([np.asarray(x)[:T] for x in part.input_ids]), dtype=torch.long)
-        _, cache = model.run(model.encode(ids), names)
+        logits, cache = model.run(model.encode(ids), names)
+        if has_copy:  # position i is predicted from position i − 1
+            mask = np.stack([np.asarray(m, dtype=bool)[:T] for m in part.copy_mask])[:, 1:]
+            hit = (model.decode(logits[:, :-1].argmax(-1)) == ids[:, 1:]).numpy() & mask
+            copy_correct[s : s + len(part)], copy_total[s : s + len(part)] = hit.sum(1), mask.sum(1)
         P = np.stack([cache[f"blocks.{l}.attn.hook_pattern"].float().numpy() for l in range(L)], 1)  # B L H T T
         resid = np.stack([cache[f"blocks.{l}.hook_resid_pre"].float().numpy() for l in range(L)], 1)  # B L T D
         mlp = np.stack([cache[f"blocks.{l}.hook_mlp_out"].float().numpy() for l in range(L)], 1)
@@ -57,6 +65,8 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, T: int, eps: float = sinks.EP
     per_layer = sinks.sink_rate_per_layer(alpha1, eps)  # (sample, layer)
     samples = pd.DataFrame({"sample": np.arange(len(keep)), "sink_rate": sinks.sink_rate(alpha1, eps),
                             **{f"layer{l}": per_layer[:, l] for l in range(L)}})
+    if has_copy:
+        samples = samples.assign(copy_correct=copy_correct, copy_total=copy_total)
     sec_cols = ["sample", "token", "position", "first_layer", "layers", "score", "cos_primary",
                 "creator_layer", "mlp_cos", "mlp_norm", "control_cos"]
     sec = pd.DataFrame(secondary, columns=sec_cols)

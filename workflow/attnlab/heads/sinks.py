@@ -77,8 +77,10 @@ def secondary_sinks(alpha: np.ndarray, resid: np.ndarray, mlp_out: np.ndarray, *
     from first_layer it stays a sink), score (max over heads of α in first_layer), cos_primary
     (residual at first_layer vs the first token's), creator_layer (the MLP before first_layer whose
     output at the token has the largest cosine with the first token's residual at first_layer),
-    mlp_cos, mlp_norm (ℓ₂ norm of that output), control_cos (mean cosine of the same MLP's output at
-    the non-sink positions: what alignment looks like without a sink).
+    mlp_cos, mlp_norm (ℓ₂ norm of that output), control_cos (the same selection at the non-sink
+    positions: for each eligible non-sink token, its own largest cosine over the MLPs before
+    first_layer, averaged over the tokens; what a best-of-`first_layer` alignment looks like without a
+    sink, so the sink's maximum is not compared with a mean).
     """
     alpha, resid, mlp_out = np.asarray(alpha, float), np.asarray(resid, float), np.asarray(mlp_out, float)
     L, _, T = alpha.shape
@@ -103,10 +105,11 @@ def secondary_sinks(alpha: np.ndarray, resid: np.ndarray, mlp_out: np.ndarray, *
             creator = int(cos.argmax())
             controls = eligible & ~is_sink[first]
             controls[j] = False
+            # (first, n_controls): every earlier MLP at every control token; best layer per token
+            control = cosine(mlp_out[:first][:, controls], primary[None, None]).max(0) if controls.any() else None
             row.update(creator_layer=creator, mlp_cos=float(cos[creator]),
                        mlp_norm=float(np.linalg.norm(mlp_out[creator, j])),
-                       control_cos=float(cosine(mlp_out[creator, controls], primary[None]).mean())
-                       if controls.any() else float("nan"))
+                       control_cos=float(control.mean()) if control is not None else float("nan"))
         else:
             row.update(creator_layer=-1, mlp_cos=float("nan"), mlp_norm=float("nan"), control_cos=float("nan"))
         out.append(row)
