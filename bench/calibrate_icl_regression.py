@@ -1,6 +1,6 @@
 """Calibrate icl_regression's training steps on the H=2 softmax model (issue 13).
 
-    python bench/calibrate_icl_regression.py --steps 8000 16000 [--seeds 4] [--heads 2] [--every 1000]
+    python bench/calibrate_icl_regression.py --steps 8000 16000 [--seeds 4] [--first 0] [--heads 2] [--every 1000]
 
 For each step count: trains `--seeds` calibration seeds of the softmax model with `--heads` heads
 (the config's d, L_train, σ², batch and lr; Adam with cosine decay over the whole run, as the
@@ -41,6 +41,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, nargs="+", required=True)
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--first", type=int, default=0, help="index of the first calibration seed")
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--every", type=int, default=1000)
     p.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
@@ -56,7 +57,8 @@ def main() -> None:
     print(f"d={d} L={L} σ²={var} batch={cfg['batch_size']} lr={cfg['lr']} H={a.heads}; test MSE of 0: "
           f"{zero_mse:.3f}, ridge: {ridge_mse:.3f}", flush=True)
     for steps in a.steps:
-        seeds = [derive_seed(base, "icl_regression", "calibration", f"h{a.heads}", i) for i in range(a.seeds)]
+        seeds = [derive_seed(base, "icl_regression", "calibration", f"h{a.heads}", i)
+                 for i in range(a.first, a.first + a.seeds)]
         models = [build_model(d, run, L, s) for s in seeds]
         trace = {i: [] for i in range(a.seeds)}
 
@@ -78,7 +80,7 @@ def main() -> None:
             zs = trace[i][-1][1]
             reached += zs < 0.05
             path = " ".join(f"{s // 1000}k:{z:.2f}" for s, z in trace[i])
-            print(f"seed {i}: MSE@{L} {m_mse:.3f}, gap closed {gap_closed(m_mse, zero_mse, ridge_mse):.3f}, "
+            print(f"seed {a.first + i}: MSE@{L} {m_mse:.3f}, gap closed {gap_closed(m_mse, zero_mse, ridge_mse):.3f}, "
                   f"zero-sum {zs:.3f} ({'multi-head' if zs < 0.05 else 'single-head'}); zero-sum by step: {path}",
                   flush=True)
         print(f"multi-head solution reached on {reached}/{a.seeds} seeds at {steps} steps", flush=True)

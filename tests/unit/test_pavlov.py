@@ -141,9 +141,12 @@ def test_claims_from_slopes():
 
 
 def test_slopes_from_capacities_and_plan(unit_config):
-    cap = pd.DataFrame([{"seed_index": 0, "criterion": c, "d_k": d, "capacity": 2 * d}
-                        for c in CRITERIA for d in (16, 64)])
-    assert evaluate.slopes(cap)["slope"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    # interpolated capacity ∝ d_k (slope 1); the largest integer below √d_k + 0.5 rounds 4.5 and 8.5 down
+    cap = pd.DataFrame([{"seed_index": 0, "criterion": c, "d_k": d, "capacity": 2 * d,
+                         "largest_integer": int(d**0.5 + 0.5)} for c in CRITERIA for d in (16, 64)])
+    sl = evaluate.slopes(cap)
+    assert sl["slope"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert sl["slope_integer"].tolist() == pytest.approx([np.log(8 / 4) / np.log(4)] * 3)  # 0.5
     cfg = unit_config["experiments"]["pavlov"]
     seeds = {plan.measure_params(cfg, 1234, s)["seed"] for s in range(cfg["seeds"])}
     assert len(seeds) == cfg["seeds"] and len(plan.capacity_paths(cfg)) == cfg["seeds"]
