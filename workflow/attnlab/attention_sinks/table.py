@@ -94,7 +94,8 @@ def main(args: StepArgs) -> None:
         f"{p['epsilon']}, per sequence, averaged over sequences; sigmoid attention is unnormalised (bias −log T).",
         f"Secondary sinks: non-first tokens with α > τ = {p['tau']} in a middle layer (with ≥ {p['min_queries']} queries after them); "
         "creating MLP: the earlier layer whose MLP output at the token is most aligned with the first token's "
-        "residual; control: the same MLP's output at non-sink tokens. Exploratory at this scale.",
+        "residual; control: the same selection at each non-sink token (its own most aligned earlier MLP), "
+        "averaged. Exploratory at this scale.",
         "Substitute: the paper's numbers come from 60M-1B LMs pre-trained on natural text; ours from tiny models on "
         "a synthetic task that needs a sink. Entropy and distance: per-head mean over queries, averaged over heads.",
         "Settings: 'tuned' is the configured block, retuned after seeing results until sinks formed (see the "
