@@ -28,6 +28,7 @@ PLANS = [
     "attnlab.ir_diffusion.plan",
     "attnlab.mucr.plan",
     "attnlab.envision.plan",
+    "attnlab.distributed_attention.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
