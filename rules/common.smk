@@ -75,8 +75,10 @@ def step_outputs(group, step):
 def step_resources(step):
     gpu = config.get("gpu", 0) if step.gpu else 0
     res = {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}
-    if step.tasks != 1:  # a multi-process job: the SLURM plugin allocates its tasks and nodes
-        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes}
+    if step.tasks != 1:
+        # a multi-process job: the SLURM plugin allocates its tasks and nodes, and with `mpi` set
+        # leaves the job's own srun (launch_prefix) to place them instead of wrapping it in `srun -n1`
+        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes, "mpi": "srun"}
     return res
 
 
