@@ -77,8 +77,9 @@ def step_resources(step):
     res = {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}
     if step.tasks != 1:
         # a multi-process job: the SLURM plugin allocates its tasks and nodes, and with `mpi` set
-        # leaves the job's own srun (launch_prefix) to place them instead of wrapping it in `srun -n1`
-        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes, "mpi": "srun"}
+        # leaves the job's own srun (launch_prefix) to place them instead of wrapping it in `srun -n1`;
+        # each process runs one thread
+        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes, "mpi": "srun", "cpus_per_task": 1}
     return res
 
 
