@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from attnlab.distributed_attention import PAPER
 from attnlab.experiment import (
-    Context,
     Contains,
+    Context,
     Experiment,
     Step,
     claims_path,
