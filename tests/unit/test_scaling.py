@@ -63,3 +63,9 @@ def test_saved_activation_bytes_counts_what_backward_keeps():
 @pytest.mark.parametrize("mechanism,expected", [("softmax", 2.0), ("sliding_window", 1.0), ("superlinear", 1.5)])
 def test_analytic_exponents(mechanism, expected):
     assert analytic_slope(mechanism, L, window=48) == pytest.approx(expected, abs=0.02)
+
+
+def test_saved_activation_bytes_can_leave_out_the_weights():
+    x = torch.randn(100, 10, requires_grad=True)
+    w = torch.randn(10, 10, requires_grad=True)
+    assert saved_activation_bytes(lambda: (x @ w).sum(), exclude=[w]) == 100 * 10 * 4

@@ -30,6 +30,7 @@ PLANS = [
     "attnlab.mucr.plan",
     "attnlab.envision.plan",
     "attnlab.distributed_attention.plan",
+    "attnlab.attention_costs.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

@@ -115,16 +115,19 @@ def sweep(make_call: Callable[[int], Callable[[], object]], lengths: Sequence[in
     return [{"L": int(L), "seconds": clock(make_call(int(L)), repeats=repeats, warmup=warmup)} for L in lengths]
 
 
-def saved_activation_bytes(fn: Callable[[], "object"]) -> int:
+def saved_activation_bytes(fn: Callable[[], "object"], exclude=()) -> int:
     """The bytes of the distinct tensors autograd saves for the backward pass while `fn()` runs
-    (the activation memory an operator costs in training; views of one storage count once)."""
+    (the activation memory an operator costs in training; views of one storage count once);
+    tensors sharing storage with `exclude` (e.g. the module's parameters) are not counted."""
     import torch
 
     storages: dict[int, int] = {}
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
 
     def pack(t: torch.Tensor):
         s = t.untyped_storage()
-        storages[s.data_ptr()] = max(storages.get(s.data_ptr(), 0), s.nbytes())
+        if s.data_ptr() not in skip:
+            storages[s.data_ptr()] = max(storages.get(s.data_ptr(), 0), s.nbytes())
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
