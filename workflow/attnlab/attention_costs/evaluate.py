@@ -49,7 +49,7 @@ def check_claims(f: pd.DataFrame, *, scale: str, tol: float, floor: float, lengt
                metric=f"log-log slope of dense causal SDPA; {sweep}", threshold=f"≥ {floor:g}",
                paper_value="2", measured=seed_values_text(slope["dense_sdpa"], seeds),
                per_seed_pass=[slope["dense_sdpa"][s] >= floor for s in seeds])
-    for m, (_, _, (_, ours), mem_theory, note) in MECHANISMS.items():
+    for m, (_, _, (_, ours), _, note) in MECHANISMS.items():
         if m == "dense_sdpa" or m not in slope:
             continue
         claims.add(kind="check", claim=f"{m}: the measured time exponent matches our implementation's ({ours:g})",
