@@ -99,7 +99,7 @@ def test_ocr_factorized_claims_are_gated_on_the_factorized_fit():
     # a missing train CE (not measured) fails the gate
     nan = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, fact_train=[0.001, float("nan"), 0.001])
     assert _rows(nan, small=None)[0]["why"] == "under-trained: " + (
-        "train CE of factorized W_OV (factorized-d16-adam) on its training facts and implications "
+        "train CE of factorized W_OV (factorized-d16-adam, task n20m5) on its training facts and implications "
         "not measured (seed 1)")
 
 
