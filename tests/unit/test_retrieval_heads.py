@@ -26,6 +26,7 @@ def test_plan_builds_data_the_model_can_read(cfg):
     assert plan.synth_params(cfg, 1, "train", 0)["seed"] != plan.synth_params(cfg, 1, "test", 0)["seed"]
     hp = plan.heads_params(cfg, 1, 0)
     assert cfg["claim_k"] in hp["ks"] and hp["value_len"] == cfg["needle"]["value_len"]
+    assert hp["split_seed"] != plan.heads_params(cfg, 1, 1)["split_seed"]  # heads chosen and judged apart
     assert [m["seed_index"] for m in plan.manifest(cfg, 1)] == list(range(cfg["seeds"]))
 
 
