@@ -16,6 +16,7 @@ shell.prefix(
 from attnlab import registry
 from attnlab.codehash import code_version
 from attnlab.config import ConfigError, enabled_experiments, validate_config
+from attnlab.experiment import launch_prefix
 
 try:  # the schema, then every cross-key constraint: before any job starts
     validate_config(config, REPO / "config" / "schema.yaml")
@@ -26,7 +27,7 @@ except ConfigError as e:
     sys.exit(1)
 EXPERIMENTS = enabled_experiments(config)
 STEP_SHELL = (
-    "{params.prefix}python -m {params.module} {params.args}"
+    "{params.prefix}{params.launch} {params.module} {params.args}"
     " --params {params.json:q} > {log:q} 2>&1"
 )
 
@@ -73,7 +74,13 @@ def step_outputs(group, step):
 
 def step_resources(step):
     gpu = config.get("gpu", 0) if step.gpu else 0
-    return {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}
+    res = {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}
+    if step.tasks != 1:
+        # a multi-process job: the SLURM plugin allocates its tasks and nodes, and with `mpi` set
+        # leaves the job's own srun (launch_prefix) to place them instead of wrapping it in `srun -n1`;
+        # each process runs one thread
+        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes, "mpi": "srun", "cpus_per_task": 1}
+    return res
 
 
 def step_params(step):
@@ -82,6 +89,9 @@ def step_params(step):
         "module": step.module,
         "prefix": lambda w, resources: (
             f"python -m attnlab.gpuslots --gpus {resources.gpu} -- " if step.gpu else ""
+        ),
+        "launch": lambda w: launch_prefix(
+            step.tasks_for(w), step.nodes, config.get("launcher", "local")
         ),
         "json": lambda w: as_json(step.params_for(dict(w.items()))),
         "args": lambda w, input, output: cli_args(

@@ -66,3 +66,47 @@ def test_smoke_workflow_on_slurm_survives_an_injected_failure(slurm, tmp_path):
     assert "submitted with SLURM jobid" in log
     assert (work / "results/tables/ocr.md").stat().st_size > 0
     assert (work / "results/claims/ocr.json").stat().st_size > 0
+
+
+def test_a_two_task_job_runs_through_srun_and_torchrun_and_matches_the_local_run(slurm, tmp_path):
+    """distributed_attention's P=2 job asks for 2 tasks: under the profile (launcher: slurm, resource
+    mpi) SLURM allocates them and the job's own srun starts torch.distributed.run, whose 2 gloo
+    processes check ring, Ulysses and head-parallel attention against one-process dense attention.
+    Every count and error equals the same job run locally with torchrun."""
+    import pandas as pd
+
+    target = "results/distributed_attention/checks/P2.parquet"
+    here, there = copy_repo(tmp_path / "local"), copy_repo(tmp_path / "cluster")
+    snakemake(here, target, "--cores", "2", "--configfile", "config/smoke.yaml")
+    proc = snakemake(there, target, "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
+                     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+                     timeout=900)
+    assert "submitted with SLURM jobid" in proc.stdout + proc.stderr
+    log = (there / "results/logs/distributed_attention/check/2.log").read_text()
+    assert "error" not in log.lower(), log[-2000:]
+    a, b = (pd.read_parquet(w / target).drop(columns="wall_s") for w in (here, there))
+    assert len(a) == len(b) > 0 and (a["P"] == 2).all()
+    pd.testing.assert_frame_equal(a, b)
+    assert (b["forward_err"] <= 1e-5).all() and (b["grad_err"] <= 1e-5).all()
+
+
+def test_a_data_parallel_training_job_on_slurm_ends_with_the_one_process_weights(slurm, tmp_path):
+    """One LM training job (moh's MHA stack, both smoke seeds) with `processes=2`: SLURM allocates 2
+    tasks, srun starts torch.distributed.run, DDP trains each seed; its weights equal the same job
+    trained in one local process, within fp32 summation order."""
+    import torch
+    from safetensors.torch import load_file
+
+    target = "results/moh/runs/mqar/mha/seed0/model.safetensors"
+    here, there = copy_repo(tmp_path / "local"), copy_repo(tmp_path / "cluster")
+    snakemake(here, target, "--cores", "2", "--configfile", "config/smoke.yaml")
+    proc = snakemake(there, target, "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
+                     "--config", "processes=2",
+                     "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+                     timeout=900)
+    assert "submitted with SLURM jobid" in proc.stdout + proc.stderr
+    for seed in (0, 1):
+        rel = target.replace("seed0", f"seed{seed}")
+        a, b = load_file(here / rel), load_file(there / rel)
+        for name in a:
+            torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=f"{rel}: {name}")

@@ -90,7 +90,8 @@ def test_good_run_evaluates(tmp_path, data):
     proc = step("attnlab.ocr.evaluate", "--output", "metrics", str(out / "m.parquet"),
                 "--output", "spectra", str(out / "s.parquet"), "--output", "claims", str(out / "c.json"),
                 "--params", json.dumps({"manifest": manifest, "primary_task": "t", "head_dim": 8,
-                                        "primary_optimizer": "adam", "scale": "test"}))
+                                        "primary_optimizer": "adam", "scale": "test", "optimizers": ["adam"],
+                                        "tasks": ["t"], "train_loss_bar": 0.1}))
     # the claims need a factorized run too: a named error, after the runs were read without one
     assert proc.returncode == 2 and "ocr claims need runs" in proc.stderr and "Traceback" not in proc.stderr
 

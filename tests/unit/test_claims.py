@@ -19,42 +19,109 @@ def test_verdict_over_seeds(per_seed, expected):
     assert verdict_over_seeds(per_seed) == expected
 
 
-def _metrics(fact_c, fact_full, fact_ce, comb_c, small_c=None, n=20):
+def _metrics(fact_c, fact_full, fact_ce, comb_c, small_c=None, n=20, fact_train=None, comb_train=None,
+             small_train=None, task="n20m5", optimizer="adam"):
+    """One row per (run, seed) of the OCR metrics check_claims reads; train CE 0.001 unless given."""
     rows = []
+    k = len(fact_c)
+    fact_train, comb_train, small_train = (v or [0.001] * k for v in (fact_train, comb_train, small_train))
     for s, (a, b, c, d) in enumerate(zip(fact_c, fact_full, fact_ce, comb_c)):
-        base = {"task": "n20m5", "seed_index": s, "n_pairs": n}
-        rows.append({**base, "run": "factorized-d16-adam", "test_acc_c": a, "test_acc_full": b, "test_ce": c})
-        rows.append({**base, "run": "combined-adam", "test_acc_c": d, "test_acc_full": d, "test_ce": 3.1})
+        base = {"task": task, "seed_index": s, "n_pairs": n}
+        rows.append({**base, "run": f"factorized-d16-{optimizer}", "test_acc_c": a, "test_acc_full": b,
+                     "test_ce": c, "train_ce": fact_train[s]})
+        rows.append({**base, "run": f"combined-{optimizer}", "test_acc_c": d, "test_acc_full": d, "test_ce": 3.1,
+                     "train_ce": comb_train[s]})
         if small_c is not None:
-            rows.append({**base, "run": "factorized-d4-adam", "test_acc_c": small_c[s],
-                         "test_acc_full": 0.0, "test_ce": 3.0})
+            rows.append({**base, "run": f"factorized-d4-{optimizer}", "test_acc_c": small_c[s],
+                         "test_acc_full": 0.0, "test_ce": 3.0, "train_ce": small_train[s]})
     return pd.DataFrame(rows)
 
 
-def _verdicts(df, small=4):
-    rows = check_claims(df, task="n20m5", head_dim=16, small_head_dim=small, optimizer="adam", scale="mini")
-    return [r["verdict"] for r in rows]
+def _rows(df, small=4, bar=0.1, also=()):
+    return check_claims(df, task="n20m5", head_dim=16, small_head_dim=small, optimizer="adam", scale="mini",
+                        train_loss_bar=bar, also=also)
 
 
+def _verdicts(df, small=4, **kw):
+    return [r["verdict"] for r in _rows(df, small, **kw)]
+
+
+# rows: (1a) factorized generalises over the c-tokens, (1b) combined stays at chance, (2) factorized
+# over the full vocabulary, the small head dim, the LLM table (NOT RUN)
 def test_ocr_claims_pass_fail_inconclusive():
     ok = _metrics([1, 1, 1], [1, 1, 1], [0.01, 0.02, 0.01], [0.05, 0.05, 0.03], small_c=[1, 0.95, 0.9])
-    assert _verdicts(ok) == [PASS, PASS, PASS, "NOT RUN"]
+    assert _verdicts(ok) == [PASS, PASS, PASS, PASS, "NOT RUN"]
     # the reference run's seed 2: ranks the c-tokens right, outputs the fact's answer
     mixed = _metrics([1, 1, 1], [1, 0, 1], [0.015, 2.9, 0.008], [0.05, 0.05, 0.03], small_c=[0.74, 0.7, 0.8])
-    assert _verdicts(mixed) == [PASS, INCONCLUSIVE, FAIL, "NOT RUN"]
+    assert _verdicts(mixed) == [PASS, PASS, INCONCLUSIVE, FAIL, "NOT RUN"]
     # combined above 2× chance on every seed: the contrast the paper claims is absent
     leak = _metrics([1, 1, 1], [1, 1, 1], [0.01] * 3, [0.5, 0.6, 0.5])
-    assert _verdicts(leak, small=None)[:2] == [FAIL, PASS]
+    assert _verdicts(leak, small=None)[:3] == [PASS, FAIL, PASS]
     # the CE bound is log(n)/2
     ce = _metrics([1] * 3, [1] * 3, [math.log(20) / 2 + 0.01] * 3, [0.05] * 3)
-    assert _verdicts(ce, small=None)[1] == FAIL
+    assert _verdicts(ce, small=None)[2] == FAIL
+    # 2× chance at n=20 is 0.10: exactly at it holds, above it fails
+    assert _verdicts(_metrics([1] * 3, [1] * 3, [0.01] * 3, [0.10] * 3), small=None)[1] == PASS
+    assert _verdicts(_metrics([1] * 3, [1] * 3, [0.01] * 3, [0.11] * 3), small=None)[1] == FAIL
+
+
+def test_ocr_combined_at_chance_counts_only_when_the_combined_model_fits_its_training_set():
+    # issue 13: plain GD's combined model sits on the plateau at train CE ≈ log 20 = 3.0 with train
+    # accuracy 1; its chance-level held-out accuracy says nothing about the paper's claim
+    plateau = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, comb_train=[2.95, 2.93, 2.95])
+    rows = _rows(plateau, small=None)
+    assert [r["verdict"] for r in rows] == [PASS, INCONCLUSIVE, PASS, "NOT RUN"]
+    assert rows[1]["why"].startswith("under-trained: ")
+    assert "= 2.95 > 0.1 (seed 0)" in rows[1]["why"] and "(seed 2)" in rows[1]["why"]
+    assert rows[1]["competence"]["bar"] == 0.1 and rows[1]["competence"]["at_least"] is False
+    assert rows[1]["per_seed_pass"] == [None, None, None]
+    # one seed short of the fit: still INCONCLUSIVE, and only that seed is named
+    one = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, comb_train=[0.02, 0.5, 0.03])
+    row = _rows(one, small=None)[1]
+    assert row["verdict"] == INCONCLUSIVE and "(seed 1)" in row["why"] and "(seed 0)" not in row["why"]
+    # at the bar counts as fitted (≤); a looser bar lets the same run decide
+    assert _verdicts(_metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, comb_train=[0.1] * 3), small=None)[1] == PASS
+    assert _verdicts(plateau, small=None, bar=3.0)[1] == PASS
+    # a combined model that fitted and generalises anyway is a FAIL, not hidden by the gate
+    assert _verdicts(_metrics([1] * 3, [1] * 3, [0.01] * 3, [0.9] * 3), small=None)[1] == FAIL
+
+
+def test_ocr_factorized_claims_are_gated_on_the_factorized_fit():
+    unfit = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, small_c=[1] * 3, fact_train=[0.001, 0.4, 0.001],
+                     small_train=[0.2] * 3)
+    rows = _rows(unfit)
+    assert [r["verdict"] for r in rows] == [INCONCLUSIVE, PASS, INCONCLUSIVE, INCONCLUSIVE, "NOT RUN"]
+    assert "factorized" in rows[0]["why"] and "(seed 1)" in rows[0]["why"]
+    assert "factorized-d4-adam" in rows[3]["why"]
+    # a factorized model that fitted and stays at chance: FAIL (the gate never turns a FAIL into a pass)
+    flat = _metrics([0.05] * 3, [0.0] * 3, [3.0] * 3, [0.05] * 3)
+    assert _verdicts(flat, small=None)[:3] == [FAIL, PASS, FAIL]
+    # a missing train CE (not measured) fails the gate
+    nan = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, fact_train=[0.001, float("nan"), 0.001])
+    assert _rows(nan, small=None)[0]["why"] == "under-trained: " + (
+        "train CE of factorized W_OV (factorized-d16-adam, task n20m5) on its training facts and implications "
+        "not measured (seed 1)")
+
+
+def test_ocr_claims_for_other_tasks_and_optimizers_get_their_own_gated_rows():
+    primary = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3)
+    gd = _metrics([1] * 3, [1] * 3, [0.01] * 3, [0.05] * 3, optimizer="gd", comb_train=[2.95] * 3)
+    variant = _metrics([0.5] * 3, [0.5] * 3, [1.0] * 3, [0.05] * 3, task="n20m1t5")
+    df = pd.concat([primary, gd, variant], ignore_index=True)
+    rows = _rows(df, small=None, also=[("n20m5", "gd"), ("n20m1t5", "adam")])
+    assert [r["verdict"] for r in rows] == [PASS, PASS, PASS,  # n20m5 adam
+                                            PASS, INCONCLUSIVE, PASS,  # n20m5 gd: combined on the plateau
+                                            FAIL, PASS, FAIL,  # n20m1t5 adam
+                                            "NOT RUN"]
+    assert "combined-gd" in rows[4]["why"]
+    assert "task n20m1t5, adam" in rows[6]["metric"]
 
 
 def test_ocr_claims_need_both_variants():
     df = _metrics([1], [1], [0.1], [0.05])
     with pytest.raises(AttnlabError, match="combined-adam"):
         check_claims(df[df.run != "combined-adam"], task="n20m5", head_dim=16, small_head_dim=None,
-                     optimizer="adam", scale="mini")
+                     optimizer="adam", scale="mini", train_loss_bar=0.1)
 
 
 def test_conjunction_of_checks_on_one_seed():

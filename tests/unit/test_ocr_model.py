@@ -67,3 +67,29 @@ def test_factorized_learns_ocr_and_combined_does_not():
     assert results["factorized"]["test_acc_c"] >= 0.9
     assert results["combined"]["test_acc_c"] <= 2 / n
     assert np.isclose(results["combined"]["chance_ce"], np.log(n))
+    # the final train CE is the cross-entropy of the final weights on every training example
+    assert results["factorized"]["train_ce"] < 0.05 and results["combined"]["train_ce"] > 0
+
+
+def test_train_ce_is_the_mean_cross_entropy_of_the_training_answers():
+    # zero weights: uniform attention and all-zero logits, so every answer has probability 1/V
+    n, m = 3, 2
+    df = synthesize(n, m, m, seed=1)
+    size = Vocabulary(n_subjects(n, m, m), n).size
+    model = build_model(size, {"parametrization": "combined", "head_dim": None}, 0.01, seed=0)
+    with torch.no_grad():
+        model.w_ov_full.zero_()
+    metrics, _ = evaluate_run(model, df)
+    assert np.isclose(metrics["train_ce"], np.log(size)) and np.isclose(metrics["test_ce"], np.log(size))
+
+
+def test_a_diverged_model_is_not_measured_and_fails_every_gate():
+    n, m = 3, 2
+    df = synthesize(n, m, m, seed=1)
+    size = Vocabulary(n_subjects(n, m, m), n).size
+    model = build_model(size, {"parametrization": "factorized", "head_dim": 4}, 0.01, seed=0)
+    with torch.no_grad():
+        model.w_o[0, 0] = float("nan")  # what plain GD at too large a step leaves behind
+    metrics, sv = evaluate_run(model, df)
+    assert all(np.isnan(metrics[k]) for k in ("train_ce", "train_acc", "test_acc_c", "test_ce", "nuclear_norm"))
+    assert np.isnan(sv).all() and metrics["n_pairs"] == n

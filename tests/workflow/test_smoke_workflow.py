@@ -63,6 +63,8 @@ def test_ocr_table_has_both_variants_the_sweep_and_the_paper_column(done):
     assert (df.n_seeds == 2).all()
     md = (done / "results/tables/ocr.md").read_text()
     assert "paper" in md and "not reproduced" in md.lower() or "Not reproduced" in md
+    # every model's final train CE (issue 13), and the competence gate with each seed's value
+    assert df.train_ce_mean.notna().all() and "final train CE per seed" in md and "train CE of combined W_OV" in md
     run = done / "results/ocr/runs/n5m2/factorized-d8-adam/seed0"
     assert {"config.json", "model.safetensors", "train_log.jsonl"} <= {p.name for p in run.iterdir()}
 

@@ -40,13 +40,16 @@ class Competence:
               spec's value, so a changed bar is listed among the table's deviations);
     values    seed -> measured value (None or NaN: not measured, which fails the gate);
     at_least  True when the value must reach the bar from below (an accuracy, a share of a gap
-              closed), False when it must fall to it (a loss).
+              closed), False when it must fall to it (a loss);
+    label     what a seed below the bar is: "under-trained" for a model; for an instrument that
+              must be in range before it measures (a timing sweep's quadratic regime), say so.
     """
 
     metric: str
     bar: float
     values: Mapping[int, float | None]
     at_least: bool = True
+    label: str = "under-trained"
 
     def value(self, seed: int) -> float | None:
         v = self.values.get(seed, self.values.get(str(seed)))  # JSON round trips make keys strings
@@ -68,12 +71,13 @@ class Competence:
         return f"{self.metric} {shown} (seed {seed})"
 
     def to_dict(self) -> dict:
-        return {"metric": self.metric, "bar": self.bar, "at_least": self.at_least,
+        return {"metric": self.metric, "bar": self.bar, "at_least": self.at_least, "label": self.label,
                 "values": {str(s): self.value(s) for s in self.values}}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Competence":
-        return cls(d["metric"], float(d["bar"]), {int(s): v for s, v in d["values"].items()}, bool(d["at_least"]))
+        return cls(d["metric"], float(d["bar"]), {int(s): v for s, v in d["values"].items()}, bool(d["at_least"]),
+                   d.get("label", "under-trained"))
 
 
 def gap_closed(loss: float, baseline: float, oracle: float) -> float:
@@ -104,7 +108,7 @@ def verdict_reason(per_seed: Sequence[bool | None], seeds: Sequence[int],
     if competence is not None:
         under = [s for s in seeds if not competence.met(s)]
         if under:
-            return "under-trained: " + "; ".join(competence.shortfall(s) for s in under)
+            return f"{competence.label}: " + "; ".join(competence.shortfall(s) for s in under)
     if not per_seed:
         return "no seeds"
     missing = [s for s, v in zip(seeds, per_seed) if v is None]

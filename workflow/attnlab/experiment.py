@@ -188,6 +188,11 @@ class Step:
     mem_mb: int = 1000
     runtime: int = 5  # minutes
     gpu: bool = False  # holds the `gpu` resource and runs under attnlab.gpuslots
+    # processes of a multi-process (torch.distributed) job, an int or a function of the wildcards:
+    # above 1 the step launches through torchrun (or srun + torchrun under the SLURM profile) and
+    # asks for `tasks` (and `nodes`) resources; see launch_prefix
+    tasks: int | Callable[[Wildcards], int] = 1
+    nodes: int = 1
     code: tuple[str, ...] = ()  # further modules whose source the job depends on
     # attention mechanisms (attnlab.attention.MECHANISMS) the job's models use: their files join
     # the code hash, so editing one mechanism reruns only the jobs whose models use it
@@ -203,6 +208,9 @@ class Step:
         unknown -= set(self.output)
         if unknown:
             raise ValueError(f"step {self.name}: {sorted(unknown)} are not outputs")
+
+    def tasks_for(self, wildcards: Wildcards) -> int:
+        return int(self.tasks(wildcards) if callable(self.tasks) else self.tasks)
 
     def inputs_for(self, wildcards: Wildcards) -> dict[str, Any]:
         return dict(self.input(wildcards) if callable(self.input) else self.input)
@@ -349,6 +357,32 @@ class Experiment:
 
 def table_outputs(exp: str) -> list[str]:
     return [f"results/tables/{exp}.{ext}" for ext in TABLE_FORMATS]
+
+
+LAUNCHERS = ("local", "slurm")
+RDZV_PORT = 29500
+
+
+def launch_prefix(tasks: int, nodes: int = 1, launcher: str = "local") -> str:
+    """The command that starts a step's module: `python -m` for one process; for a multi-process
+    job (tasks > 1, torch.distributed with its rank and world size from the environment) torchrun
+    with tasks/nodes processes per node, on this machine (`local`) or, under the SLURM profile
+    (config `launcher: slurm`), one torchrun per node of the job's allocation through srun, which
+    meet at the first node. A -m module follows either."""
+    if tasks <= 1:
+        return "python -m"
+    if tasks % nodes:
+        raise ValueError(f"{tasks} tasks do not split evenly over {nodes} nodes")
+    per_node = tasks // nodes
+    if launcher == "local":
+        if nodes != 1:
+            raise ValueError("the local launcher runs on one node; a multi-node step needs `launcher: slurm`")
+        return f"python -m torch.distributed.run --standalone --nnodes=1 --nproc_per_node={per_node} -m"
+    if launcher == "slurm":
+        return (f"srun --ntasks-per-node=1 --nodes={nodes} python -m torch.distributed.run --nnodes={nodes}"
+                f" --nproc_per_node={per_node}"
+                f" --rdzv_backend=c10d --rdzv_endpoint=$(hostname):{RDZV_PORT} -m")
+    raise ValueError(f"launcher {launcher!r} is not one of {LAUNCHERS}")
 
 
 def claims_path(exp: str) -> str:

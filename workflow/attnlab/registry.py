@@ -8,9 +8,10 @@ are in SHARED: each maps the running config to its steps.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
-from attnlab.experiment import Experiment
+from attnlab.experiment import Experiment, require
 from attnlab.external_models import plan as external_plan
 from attnlab.vision import plan as vision_plan
 
@@ -28,6 +29,8 @@ PLANS = [
     "attnlab.ir_diffusion.plan",
     "attnlab.mucr.plan",
     "attnlab.envision.plan",
+    "attnlab.distributed_attention.plan",
+    "attnlab.attention_costs.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
@@ -49,12 +52,32 @@ def check(config: dict) -> None:
         exp.check_deviations(config)  # reference and set_after_results keys exist
         if exp.check:
             exp.check(exp.context(config))
+    processes = config.get("processes", 1)
+    for exp_id, block in config["experiments"].items():
+        batch = (block.get("train") or {}).get("batch_size") if isinstance(block, dict) else None
+        if processes > 1 and batch is not None:
+            require(batch % processes == 0, f"experiments.{exp_id}.train.batch_size = {batch} does not split over "
+                    f"processes = {processes} (data-parallel training shares each global batch)")
+
+
+# LM training steps: `processes` data-parallel processes per job (DDP under torchrun; 1: the stacked
+# single-process engine)
+DATA_PARALLEL_MODULES = ("attnlab.train.lm_stack",)
+
+
+def data_parallel(step, config: dict):
+    """`step`, asking for config `processes` tasks when it is an LM training step."""
+    processes = config.get("processes", 1)
+    if processes > 1 and step.module in DATA_PARALLEL_MODULES:
+        return dataclasses.replace(step, tasks=processes)
+    return step
 
 
 def steps(config: dict) -> list[tuple[str, object]]:
     """(group id, Step) for every step of every registered experiment and shared group."""
     out = [(g, s) for g, fn in SHARED.items() for s in fn(config)]
-    return out + [(e.id, s) for e in REGISTRY.values() for s in e.steps(e.context(config))]
+    out += [(e.id, s) for e in REGISTRY.values() for s in e.steps(e.context(config))]
+    return [(g, data_parallel(s, config)) for g, s in out]
 
 
 def final_outputs(config: dict, enabled: list[str]) -> list[str]:

@@ -7,7 +7,8 @@ through this class):
 
 - `prepare(ctx, input_ids)`: the context this layer sees for a batch (e.g. where its special
   tokens are); unchanged by default;
-- `allowed(T, ctx)`: which (query, key) pairs may interact (causal by default);
+- `allowed(T, ctx)`: which (query, key) pairs may interact (`structure(T, ctx)` by default: the
+  context's structure mask, or causal, within segments, without padding keys);
 - `attend(q, k, v, ctx)`: scores -> pattern -> per-head outputs (softmax of `scores` by default);
 - `combine_heads(z, x, ctx)`: how per-head outputs are weighted before the output projection
   (plain concatenation by default; MoH gates them);
@@ -40,6 +41,16 @@ class AttentionContext:
     key_padding: torch.Tensor | None = None  # (batch, pos) bool, True = a real token
     rope_theta: float | None = None  # None: no rotary positions (e.g. learned absolute ones)
     output_attentions: bool = False
+    # which keys each query may see, in place of the causal pattern: (batch or 1, query, key) bool,
+    # e.g. prefix_lm_mask (bidirectional prefix), or any pattern; None: causal
+    structure_mask: torch.Tensor | None = None
+    # (batch, pos) int: documents packed in one sequence; a query sees only keys of its own segment
+    segment_ids: torch.Tensor | None = None
+
+    @property
+    def plain_causal(self) -> bool:
+        """The pattern is the plain causal one (fused kernels may use is_causal)."""
+        return self.structure_mask is None and self.segment_ids is None and self.key_padding is None
 
 
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
@@ -54,6 +65,19 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torc
 
 def causal_mask(T: int, device) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def prefix_lm_mask(prefix_lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """(batch, query, key) bool: bidirectional among the first prefix_lengths[b] tokens, causal
+    after them (a prefix LM / encoder-decoder in one stack)."""
+    i = torch.arange(T, device=prefix_lengths.device)
+    in_prefix = i[None, :] < prefix_lengths[:, None]  # (batch, key)
+    return causal_mask(T, prefix_lengths.device)[None] | (in_prefix[:, None, :] & in_prefix[:, :, None])
+
+
+def segment_mask(segment_ids: torch.Tensor) -> torch.Tensor:
+    """(batch, query, key) bool: query and key belong to the same segment (document)."""
+    return segment_ids[:, :, None] == segment_ids[:, None, :]
 
 
 class Attention(nn.Module):
@@ -83,7 +107,16 @@ class Attention(nn.Module):
 
     def allowed(self, T: int, ctx: AttentionContext) -> torch.Tensor:
         """(batch or 1, 1, query, key) bool: which keys each query may attend to."""
-        mask = causal_mask(T, ctx.position_ids.device)[None, None]
+        return self.structure(T, ctx)
+
+    def structure(self, T: int, ctx: AttentionContext) -> torch.Tensor:
+        """(batch or 1, 1, query, key) bool: the context's structure mask (causal when it has none),
+        within segments, real keys only. Every mechanism's own restriction (a window, top-k keys,
+        meta-tokens) is taken inside it."""
+        base = causal_mask(T, ctx.position_ids.device)[None] if ctx.structure_mask is None else ctx.structure_mask
+        mask = base[:, None]
+        if ctx.segment_ids is not None:
+            mask = mask & segment_mask(ctx.segment_ids)[:, None]
         if ctx.key_padding is not None:
             mask = mask & ctx.key_padding[:, None, None, :]
         return mask
@@ -95,7 +128,7 @@ class Attention(nn.Module):
     def attend(self, q, k, v, ctx: AttentionContext):
         """(batch, head, pos, d_head) q, k, v -> per-head outputs of the same shape, and the pattern
         (or None when nobody asked for it and a fused kernel did the work)."""
-        if not (self.hook_pattern.active or ctx.output_attentions) and ctx.key_padding is None:
+        if not (self.hook_pattern.active or ctx.output_attentions) and ctx.plain_causal:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True), None
         pattern = self.hook_pattern(masked_softmax(self.scores(q, k), self.allowed(q.shape[-2], ctx)))
         return pattern @ v, pattern

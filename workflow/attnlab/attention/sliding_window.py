@@ -1,4 +1,5 @@
-"""Sliding-window causal softmax attention (Beltagy et al. 2020): query i sees keys i−w+1 .. i."""
+"""Sliding-window softmax attention (Beltagy et al. 2020): query i sees keys within w−1 positions of
+it, inside the context's structure (causal by default: keys i−w+1 .. i)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,8 @@ class SlidingWindowAttention(Attention):
 
     def allowed(self, T, ctx):
         i = torch.arange(T, device=ctx.position_ids.device)
-        band = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < self.window)
-        mask = band[None, None]
-        if ctx.key_padding is not None:
-            mask = mask & ctx.key_padding[:, None, None, :]
-        return mask
+        band = (i[:, None] - i[None, :]).abs() < self.window
+        return self.structure(T, ctx) & band[None, None]
 
     def attend(self, q, k, v, ctx):
         allowed = self.allowed(q.shape[-2], ctx)

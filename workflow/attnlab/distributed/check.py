@@ -34,11 +34,12 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-def check_sequence_parallel(method: str, L: int, H: int, d: int, causal: bool, seed: int) -> dict:
+def check_sequence_parallel(method: str, L: int, H: int, d: int, causal: bool, seed: int,
+                            device: str = "cpu") -> dict:
     """Ring or Ulysses on q, k, v against dense attention; errors over this rank's block."""
     rank, world = dist.get_rank(), dist.get_world_size()
     g = torch.Generator().manual_seed(seed)
-    q, k, v, grad_out = (torch.randn(1, H, L, d, generator=g) for _ in range(4))  # same on every rank
+    q, k, v, grad_out = (torch.randn(1, H, L, d, generator=g).to(device) for _ in range(4))  # same on every rank
     ref_in = [t.clone().requires_grad_() for t in (q, k, v)]
     ref = dense_attention(*ref_in, causal)
     ref.backward(grad_out)
@@ -54,13 +55,14 @@ def check_sequence_parallel(method: str, L: int, H: int, d: int, causal: bool, s
             "counter": counter, "wall_s": wall}
 
 
-def check_head_parallel(L: int, H: int, d: int, causal: bool, seed: int) -> dict:
+def check_head_parallel(L: int, H: int, d: int, causal: bool, seed: int, device: str = "cpu") -> dict:
     """The whole layer x -> y with this rank's heads against the dense layer; gradient of x."""
     g = torch.Generator().manual_seed(seed)
     D = H * d
     x, grad_out = torch.randn(1, L, D, generator=g), torch.randn(1, L, D, generator=g)
     w_qkv, b_qkv = torch.randn(3 * D, D, generator=g) / D**0.5, torch.randn(3 * D, generator=g) * 0.1
     w_o, b_o = torch.randn(D, D, generator=g) / D**0.5, torch.randn(D, generator=g) * 0.1
+    x, grad_out, w_qkv, b_qkv, w_o, b_o = (t.to(device) for t in (x, grad_out, w_qkv, b_qkv, w_o, b_o))
     x_ref, x_mine = x.clone().requires_grad_(), x.clone().requires_grad_()
     ref = dense_mha(x_ref, w_qkv, b_qkv, w_o, b_o, H, causal)
     ref.backward(grad_out)
@@ -73,8 +75,9 @@ def check_head_parallel(L: int, H: int, d: int, causal: bool, seed: int) -> dict
             "counter": counter, "wall_s": wall}
 
 
-def run_checks(lengths, seeds, H: int, d: int) -> list[dict]:
-    """Every method x causal x L x seed; each row holds the worst rank's errors and every rank's counts."""
+def run_checks(lengths, seeds, H: int, d: int, device: str = "cpu") -> list[dict]:
+    """Every method x causal x L x seed; each row holds the worst rank's errors and every rank's counts.
+    Inputs are drawn on the CPU from the seed and moved to `device` (a rank's GPU under NCCL)."""
     world = dist.get_world_size()
     rows = []
     for L in lengths:
@@ -84,9 +87,9 @@ def run_checks(lengths, seeds, H: int, d: int) -> list[dict]:
             for seed in seeds:
                 for method in analytic.METHODS:
                     if method == "head_parallel":
-                        r = check_head_parallel(L, H, d, causal, seed)
+                        r = check_head_parallel(L, H, d, causal, seed, device)
                     else:
-                        r = check_sequence_parallel(method, L, H, d, causal, seed)
+                        r = check_sequence_parallel(method, L, H, d, causal, seed, device)
                     c = r["counter"]
                     mine = [r["forward_err"], r["grad_err"], c.peak_score_elements, c.bytes_sent, c.score_blocks,
                             r["wall_s"]]

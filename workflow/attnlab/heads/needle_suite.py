@@ -64,9 +64,29 @@ def accuracy(model: HeadModel, df: pd.DataFrame, value_len: int, ablate=None, ba
     return out
 
 
+def split_halves(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of two disjoint halves of a needle suite, (select, held_out): within every
+    (seq_len, depth) cell the rows are shuffled by `seed` and the first ⌈n/2⌉ go to `select`, so
+    both halves cover every cell. Heads are chosen on one half and ablated on the other."""
+    rng = np.random.default_rng(seed)
+    df = df.reset_index(drop=True)
+    select, held = [], []
+    for _, g in df.groupby(["seq_len", "depth"], sort=True):
+        idx = rng.permutation(g.index.to_numpy())
+        cut = (len(idx) + 1) // 2
+        select.append(idx[:cut]), held.append(idx[cut:])
+    return np.sort(np.concatenate(select)), np.sort(np.concatenate(held))
+
+
 def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int, ks: list[int],
-            n_draws: int, seed: int, batch_size: int = 32, n_maps: int = 4) -> dict[str, pd.DataFrame]:
+            n_draws: int, seed: int, batch_size: int = 32, n_maps: int = 4,
+            split_seed: int | None = None) -> dict[str, pd.DataFrame]:
     """Everything the retrieval-heads table needs from one model.
+
+    With `split_seed` the suite is cut in two halves (split_halves): retrieval scores, and so the
+    heads that are masked, come from the `select` half, and every accuracy (unablated and ablated)
+    from the held-out half, so the heads are not chosen on the needles they are judged on. Without
+    it (the default) both use the whole suite.
 
     heads:    layer, head, retrieval_score, entropy, distance, greedy_exact (one row per head;
               greedy_exact: the fraction of needles answered exactly by greedy decoding)
@@ -75,7 +95,14 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
               needle sequence (the longest length, the depth closest to 0.5), span_start/span_end
     """
     df = df.reset_index(drop=True)
-    per_sample_scores, per_sample, ent, dist = score_heads(model, df, key_len, value_len, batch_size)
+    if split_seed is None:
+        scored, judged = df, df
+    else:
+        sel, held = split_halves(df, split_seed)
+        if not len(sel) or not len(held):
+            raise ValueError("needle suite too small to split in two halves (need ≥ 2 needles)")
+        scored, judged = df.iloc[sel].reset_index(drop=True), df.iloc[held].reset_index(drop=True)
+    per_sample_scores, per_sample, ent, dist = score_heads(model, scored, key_len, value_len, batch_size)
     S = retrieval.retrieval_scores(per_sample_scores)
     L, H = S.shape
     heads = pd.DataFrame({"layer": np.repeat(np.arange(L), H), "head": np.tile(np.arange(H), L),
@@ -83,8 +110,8 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
                           "greedy_exact": float(per_sample.exact.mean())})
 
     def acc_rows(condition, k, draw, hs):
-        ok = accuracy(model, df, value_len, ablation.by_layer(hs), batch_size=2 * batch_size)
-        g = df.assign(ok=ok).groupby(["seq_len", "depth"]).ok
+        ok = accuracy(model, judged, value_len, ablation.by_layer(hs), batch_size=2 * batch_size)
+        g = judged.assign(ok=ok).groupby(["seq_len", "depth"]).ok
         return [{"condition": condition, "k": k, "draw": draw, "heads": " ".join(f"L{l}H{h}" for l, h in hs),
                  "seq_len": int(sl), "depth": float(dp), "n": int(n), "accuracy": float(a)}
                 for (sl, dp), n, a in zip(g.size().index, g.size(), g.mean())]
@@ -98,8 +125,9 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
             draws = []  # fewer than K non-retrieval heads: nothing to compare against
         for d, hs in enumerate(draws):
             rows += acc_rows("random", k, d, hs)
-    return {"heads": heads, "ablation": pd.DataFrame(rows), "maps": attention_maps(model, df, S, key_len, value_len, n_maps),
-            "samples": per_sample.assign(score_max=per_sample_scores.reshape(len(df), -1).max(1))}
+    return {"heads": heads, "ablation": pd.DataFrame(rows),
+            "maps": attention_maps(model, judged, S, key_len, value_len, n_maps),
+            "samples": per_sample.assign(score_max=per_sample_scores.reshape(len(scored), -1).max(1))}
 
 
 def attention_maps(model: HeadModel, df: pd.DataFrame, S: np.ndarray, key_len: int, value_len: int,

@@ -109,7 +109,11 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-                logits_to_keep: int = 0, **kwargs) -> AttnLMOutput:
+                logits_to_keep: int = 0, structure_mask: torch.Tensor | None = None,
+                segment_ids: torch.Tensor | None = None, **kwargs) -> AttnLMOutput:
+        """`structure_mask` ((batch or 1, query, key) bool, e.g. attnlab.attention.base.prefix_lm_mask)
+        replaces the causal pattern; `segment_ids` ((batch, pos) int) keeps attention within
+        packed documents. Neither given: causal attention, as GPT-2."""
         B, T = input_ids.shape
         key_padding = None
         if attention_mask is not None and not bool(attention_mask.all()):
@@ -122,7 +126,7 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
         ctx = AttentionContext(
             position_ids=position_ids, key_padding=key_padding,
             rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
-            output_attentions=bool(output_attentions),
+            output_attentions=bool(output_attentions), structure_mask=structure_mask, segment_ids=segment_ids,
         )
         x = self.wte(input_ids)
         if self.wpe is not None:

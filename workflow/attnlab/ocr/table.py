@@ -16,7 +16,7 @@ PAPER_VALUES = {
     "factorized": "train and test loss → 0",
     "combined": "train loss → 0; test loss ≥ log n (chance)",
 }
-METRICS = ["train_acc", "test_acc_c", "test_acc_full", "test_ce", "nuclear_norm", "effective_rank"]
+METRICS = ["train_acc", "train_ce", "test_acc_c", "test_acc_full", "test_ce", "nuclear_norm", "effective_rank"]
 METRIC_COLUMNS = ["task", "run", "parametrization", "head_dim", "optimizer", "seed_index", "n_pairs", "chance_ce",
                   *METRICS]
 
@@ -34,6 +34,7 @@ def summarise(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         display.append({
             "task": task, "W_OV": par, "d_h": d_txt, "optimizer": opt,
             "train acc": mean_sd(g.train_acc, 2),
+            "final train CE per seed": "; ".join(f"{v:.3g}" for v in g.train_ce),
             "held-out acc (c-tokens)": mean_sd(g.test_acc_c, 2),
             "held-out acc (full vocab)": mean_sd(g.test_acc_full, 2),
             f"test CE (chance {g.chance_ce.iloc[0]:.2f})": mean_sd(g.test_ce, 2),
@@ -91,9 +92,16 @@ def main(args: StepArgs) -> None:
         f"Chance: accuracy 1/n = {1 / n:.2f}, cross-entropy log n = {math.log(n):.2f} (task {p['primary_task']}).",
         "Held-out acc (c-tokens) ranks only the implication answers; full-vocab acc is what the "
         "model would output. They differ when a model prefers the fact's answer b_i.",
+        "Final train CE: the cross-entropy of each seed's final weights on every training fact and "
+        "implication (the spec's 'zero train loss'); a claim about a model whose train CE is above the "
+        "competence bar is INCONCLUSIVE (under-trained). Train acc alone does not show a fit: a model "
+        "on the plateau at train CE ≈ log n can already rank every training answer first.",
         "Not reproduced: the paper's fine-tuning table on five pretrained LLMs (no pretrained "
         "checkpoints may be downloaded here).",
     ]
+    if len(p["task_notes"]) > 1:
+        notes.append(f"Tasks after the first ({p['primary_task']}) train only the primary optimizer's "
+                     "factorized model at the claim's d_h and its combined model.")
     write_paper_table(args, display, numeric=numeric, scale=f"tasks {', '.join(p['task_notes'])}", notes=notes,
                       title="OCR — out-of-context reasoning: factorized vs combined W_OV (arXiv 2506.10887)")
     opt = p["primary_optimizer"]

@@ -51,18 +51,29 @@ def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
            n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1,
-           shared_vocab: bool = False):
+           shared_vocab: bool = False, n_distractors: int = 0):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
     "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
     k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
     value of the needle starts at needle_pos + 2 + key_len. With `shared_vocab` the haystack is drawn
     from the key and value tokens themselves (as natural-text needles share words with their
-    haystack), so the needle's tokens also occur outside it and only context finds the answer."""
+    haystack), so the needle's tokens also occur outside it and only context finds the answer.
+
+    `n_distractors` > 0 adds that many distractor needles "KEY k' VAL v'" at uniformly random
+    places of the haystack, each with a key k' ≠ k (and ≠ one another) and a value v' ≠ v: the
+    queried key must then be matched to find the answer; no marker token or position tells which
+    needle is queried (the queried needle's rank among the needles is uniform when its depth is).
+    Columns `needle_rank` (needles before the queried one) and `distractor_pos` (their KEY
+    positions) describe them. With `n_distractors` = 0 the sequences are the same as before."""
     rng = np.random.default_rng(seed)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
     seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
+    extra = {"needle_rank": [], "distractor_pos": []}
+    per = 2 + key_len + value_len  # tokens of one needle
+    if n_distractors and (n_keys ** key_len <= n_distractors or n_values ** value_len <= n_distractors):
+        raise ValueError(f"needle: {n_distractors} distractors need more distinct keys and values")
     for length in lengths:
-        hay = length - 1 - (2 + key_len + value_len) - (4 + key_len + value_len)
+        hay = length - 1 - per - (4 + key_len + value_len) - n_distractors * per
         if hay < 0 or key_len < 1 or value_len < 1:
             raise ValueError(f"needle: length {length} too short (or key_len/value_len < 1)")
         for depth in depths:
@@ -73,12 +84,39 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                 else:
                     filler = f0 + rng.integers(0, n_filler, hay)
                 at = int(round(depth * hay))
-                s = np.concatenate([[BOS], filler[:at], [KEY], k, [VAL], v, filler[at:], [QUERY, KEY], k, [VAL], v, [EOS]])
+                if not n_distractors:
+                    s = np.concatenate([[BOS], filler[:at], [KEY], k, [VAL], v, filler[at:], [QUERY, KEY], k, [VAL], v, [EOS]])
+                    pos, rank, others = 1 + at, 0, []
+                else:
+                    keys, vals = {tuple(k)}, {tuple(v)}
+                    needles = []  # (filler offset, tie-break, is the queried one, tokens)
+                    while len(needles) < n_distractors:
+                        dk, dv = k0 + rng.integers(0, n_keys, key_len), v0 + rng.integers(0, n_values, value_len)
+                        if tuple(dk) in keys or tuple(dv) in vals:
+                            continue
+                        keys.add(tuple(dk)), vals.add(tuple(dv))
+                        needles.append((int(rng.integers(0, hay + 1)), float(rng.random()), False,
+                                        np.concatenate([[KEY], dk, [VAL], dv])))
+                    needles.append((at, float(rng.random()), True, np.concatenate([[KEY], k, [VAL], v])))
+                    needles.sort(key=lambda x: (x[0], x[1]))
+                    parts, prev, others = [[BOS]], 0, []
+                    for off, _, queried, toks in needles:
+                        parts.append(filler[prev:off])
+                        start = sum(len(p) for p in parts)
+                        if queried:
+                            pos, rank = start, len(others)
+                        else:
+                            others.append(start)
+                        parts.append(toks)
+                        prev = off
+                    parts += [filler[prev:], [QUERY, KEY], k, [VAL], v, [EOS]]
+                    s = np.concatenate(parts)
                 m = np.zeros(len(s), dtype=bool)
                 m[-(value_len + 1):] = True
                 seqs.append(s), masks.append(m)
-                meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(1 + at)
-    return frame("needle", seqs, masks, **meta)
+                meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(pos)
+                extra["needle_rank"].append(rank), extra["distractor_pos"].append(np.asarray(others, dtype=np.int32))
+    return frame("needle", seqs, masks, **meta, **(extra if n_distractors else {}))
 
 
 # --- list recall (meta-tokens paper, arXiv 2509.16278, Sec. 5) -----------------------------------

@@ -15,10 +15,16 @@ While training, each member's log is R_i/checkpoints/train_log.jsonl and the sta
 live in R_1/checkpoints/checkpoints/; SIGTERM/SIGUSR1 write one and exit with 128+signal, and a
 rerun of the same command resumes every member. All checkpoints are removed once every member's
 final model is written.
+
+Under torchrun (WORLD_SIZE > 1: a step with `tasks`, config key `processes`) the members train one
+after another, each with the one-model data-parallel trainer of attnlab.train.trainer (every rank
+on its share of each global batch); rank 0 writes the run directories, which then equal a
+one-process run's within fp32 summation order.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -29,7 +35,7 @@ from attnlab.config import config_hash
 from attnlab.io import atomic_dir, read_parquet
 from attnlab.train.lm import batches_for, build_model
 from attnlab.train.stack import train_stack
-from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings
+from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings, pick_device, train
 
 
 def members_of(args: StepArgs) -> list[dict]:
@@ -72,18 +78,41 @@ def main(args: StepArgs) -> None:
     stats = [[Path(m["data"]).stat().st_size, Path(m["data"]).stat().st_mtime_ns] for m in members]
     shared = {k: v for k, v in p.items() if k != "members"}
     run_key = config_hash({"params": shared, "members": [m["seed"] for m in members], "data": stats})
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     try:
-        train_stack(models, batches, settings, works[0], engine=p.get("engine", "loop"), log_dirs=works,
-                    run_key=run_key, desc=f"{run_dirs[0].parent.name} x{len(members)}")
+        if world > 1:
+            data_parallel(models, batches, settings, works, [f"{run_key}-{m['seed']}" for m in members], run_dirs)
+        else:
+            train_stack(models, batches, settings, works[0], engine=p.get("engine", "loop"), log_dirs=works,
+                        run_key=run_key, desc=f"{run_dirs[0].parent.name} x{len(members)}")
     except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
-        print(f"attnlab: {e}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"attnlab: {e}", file=sys.stderr)
         sys.exit(128 + e.signum)
+    if int(os.environ.get("RANK", "0")) != 0:  # every rank ends with rank 0's weights; rank 0 writes
+        return
     for model, run_dir, work in zip(models, run_dirs, works):
         with atomic_dir(run_dir) as tmp:
             shutil.copy(work / LOG, tmp / LOG)
             model.save_pretrained(tmp)
     for work in works:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def data_parallel(models, batches, settings: TrainSettings, works, run_keys, run_dirs) -> None:
+    """Under torchrun: every member in turn with the one-model DDP trainer, in one process group
+    (the stacked engine is single-process)."""
+    import torch.distributed as dist
+
+    own = not dist.is_initialized()
+    if own:
+        dist.init_process_group("nccl" if pick_device(settings.device).type == "cuda" else "gloo")
+    try:
+        for model, get_batch, work, key, run_dir in zip(models, batches, works, run_keys, run_dirs):
+            train(model, get_batch, settings, work, run_key=key, desc=run_dir.name)
+    finally:
+        if own:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""One timing sweep of every mechanism's attention layer (attnlab.attention) over sequence lengths:
+forward CPU time (attnlab.metrics.scaling.time_call: process time, one thread, median of repeats)
+and the bytes autograd saves for backward, with fresh random inputs drawn from this sweep's seed.
+The dense reference is torch's fused causal SDPA on the same q, k, v shape."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from attnlab.cli import StepArgs, run_step
+from attnlab.io import write_parquet
+
+
+def layer(mechanism: str, options: dict, d_model: int, heads: int):
+    from attnlab.attention import build_attention
+    from attnlab.lm.configuration import AttnLMConfig
+
+    cfg = AttnLMConfig(vocab_size=16, n_embd=d_model, n_head=heads, n_layer=1, attention=mechanism,
+                       attention_options=options)
+    return build_attention(cfg, 0)
+
+
+def call_for(mechanism: str, options: dict, L: int, d_model: int, heads: int, gen, grad: bool = False):
+    """(a zero-argument call running one forward of the mechanism's layer at length L, its parameters)."""
+    import torch
+    import torch.nn.functional as F
+
+    from attnlab.attention.base import AttentionContext
+
+    if mechanism == "dense_sdpa":
+        q, k, v = (torch.randn(1, heads, L, d_model // heads, generator=gen, requires_grad=grad) for _ in range(3))
+        return (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).sum()), []
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    attn = layer(mechanism, options, d_model, heads)
+    x = torch.randn(1, L, d_model, generator=gen, requires_grad=grad)
+    ids = torch.randint(0, 15, (1, L), generator=gen)
+    if "meta_token_id" in options:
+        ids[:, ::8] = options["meta_token_id"]
+    ctx = attn.prepare(AttentionContext(position_ids=torch.arange(L)[None]), ids)
+    return (lambda: attn(x, ctx)[0].sum()), list(attn.parameters())
+
+
+def main(args: StepArgs) -> None:
+    import torch
+
+    from attnlab.metrics.scaling import saved_activation_bytes, time_call
+
+    p = args.params
+    gen = torch.Generator().manual_seed(p["seed"])
+    rows = []
+    for name, spec in p["mechanisms"].items():
+        for L in p["lengths"]:
+            call, _ = call_for(spec["attention"], spec["options"], L, p["d_model"], p["heads"], gen)
+            seconds = time_call(call, repeats=p["repeats"], warmup=1)
+            call, params = call_for(spec["attention"], spec["options"], L, p["d_model"], p["heads"], gen, grad=True)
+            saved = saved_activation_bytes(call, exclude=params)  # activations only, not the weights
+            rows.append({"seed_index": p["seed_index"], "mechanism": name, "L": L, "seconds": seconds,
+                         "saved_bytes": saved})
+            print(f"{name} L={L}: {seconds * 1e3:.2f} ms, {saved / 2**20:.1f} MiB saved", flush=True)
+    write_parquet(args.output("sweep"), pd.DataFrame(rows))
+
+
+if __name__ == "__main__":
+    run_step(main, description=__doc__)

@@ -1,0 +1,21 @@
+"""The cost exponents theory predicts for each mechanism, as published and as implemented here.
+
+time: exponent of forward time in the sequence length L; memory: of the activations saved for the
+backward pass. Where our implementation is a dense emulation of a sparse mechanism, its own
+exponent is 2 and the table says why."""
+
+DENSE_EMULATION = "a dense emulation here: every score is computed, then masked"
+MECHANISMS = {
+    # name: attention, options, (time exponent of the mechanism, of our implementation), memory exponent, note
+    "dense_sdpa": ("dense_sdpa", {}, (2.0, 2.0), 1.0,
+                   "torch's fused causal scaled_dot_product_attention (flash kernel: scores never stored)"),
+    "softmax": ("softmax", {}, (2.0, 2.0), 1.0, "the layer around the fused kernel (projections are O(L))"),
+    "sigmoid": ("sigmoid", {}, (2.0, 2.0), 2.0, "explicit T x T pattern (no fused sigmoid kernel)"),
+    "sliding_window": ("sliding_window", {"window": 64}, (1.0, 2.0), 2.0, f"window 64; {DENSE_EMULATION}"),
+    "moh": ("moh", {"shared_heads": 1, "active_heads": 2}, (2.0, 2.0), 1.0,
+            "head gating is O(L); attention through the fused kernel"),
+    "meta": ("meta", {"meta_token_id": 15}, (2.0, 2.0), 2.0,
+             "causal part fused; meta-attention explicit over all pairs, then masked"),
+    "dynamic_mask": ("dynamic_mask", {"window": 64}, (1.0, 2.0), 2.0,
+                     f"top-64 keys per query; {DENSE_EMULATION} (the paper's kernel skips them)"),
+}
