@@ -88,7 +88,7 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 
 def table_params(cfg: dict) -> dict:
     m = cfg["model"]
-    return {"window": cfg["window"], "train_len": cfg["train_len"], "competence_bar": cfg["competence"]["mha_accuracy"],
+    return {"window": cfg["window"], "train_len": cfg["train_len"],
             "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
                           f"{m.get('position_encoding', 'learned')} positions, window w={cfg['window']}, "
                           f"{cfg['train']['steps']} steps × batch {cfg['train']['batch_size']}",

@@ -62,8 +62,6 @@ def main(args: StepArgs) -> None:
         "Paper column: the spec gives no MQAR values (only that DMA is best on MQAR) and the paper's MQAR "
         "values were not retrieved (no network access to the paper); its models are larger and trained "
         "on mixed lengths, so its cells would not be comparable one to one anyway.",
-        f"Competence gate: MHA's accuracy at the training length {p['train_len']} (mean over K) ≥ "
-        f"{p['competence_bar']:g} per seed; a seed below it makes the claim INCONCLUSIVE (under-trained).",
     ]
     write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
                       title="Dynamic-mask attention vs MHA and sliding window on MQAR (arXiv 2508.02124)")
