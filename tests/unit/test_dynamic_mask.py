@@ -35,11 +35,22 @@ def metrics(acc, window=8):
                                          ([0.9, 0.5, 0.9], "INCONCLUSIVE")])
 def test_claim_verdicts(dma, verdict):
     m = metrics({"mha": [0.93, 0.93, 0.93], "swa": [0.6, 0.6, 0.6], "dma": dma})
-    rows = evaluate.check_claims(m, window=8, scale="mini")
+    rows = evaluate.check_claims(m, window=8, train_len=32, bar=0.9, scale="mini")
     assert rows[0]["verdict"] == verdict
+    assert rows[0]["competence"]["values"] == {"0": 0.93, "1": 0.93, "2": 0.93}
     assert all(r["verdict"] == "NOT RUN" for r in rows[1:])
 
 
 def test_claim_without_all_variants_is_inconclusive():
     m = metrics({"mha": [0.9] * 3, "dma": [0.9] * 3})
-    assert evaluate.check_claims(m, window=8, scale="mini")[0]["verdict"] == "INCONCLUSIVE"
+    assert evaluate.check_claims(m, window=8, train_len=32, bar=0.9, scale="mini")[0]["verdict"] == "INCONCLUSIVE"
+
+
+def test_mha_below_the_bar_at_the_training_length_is_under_trained():
+    m = metrics({"mha": [0.93, 0.5, 0.93], "swa": [0.6] * 3, "dma": [0.95] * 3})
+    row = evaluate.check_claims(m, window=8, train_len=32, bar=0.9, scale="mini")[0]
+    assert row["verdict"] == "INCONCLUSIVE" and row["per_seed_pass"] == [True, None, True]
+    assert "under-trained" in row["why"] and "seed 1" in row["why"]
+    # a training length that was not tested gives no competence: every seed is unmeasured
+    row = evaluate.check_claims(m, window=8, train_len=48, bar=0.9, scale="mini")[0]
+    assert row["verdict"] == "INCONCLUSIVE" and "not measured" in row["why"]

@@ -82,7 +82,8 @@ def manifest(cfg: dict, base_seed: int) -> list[dict]:
 
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
-    return {"manifest": manifest(cfg, base_seed), "window": cfg["window"], "eval_batch_size": cfg["eval_batch_size"]}
+    return {"manifest": manifest(cfg, base_seed), "window": cfg["window"], "eval_batch_size": cfg["eval_batch_size"],
+            "train_len": cfg["train_len"], "competence": dict(cfg["competence"])}
 
 
 def table_params(cfg: dict) -> dict:
@@ -105,6 +106,10 @@ def check(ctx: Context) -> None:
     require(cfg["window"] < max(cfg["test_lengths"]),
             f"{keyname('dynamic_mask', 'window')} = {cfg['window']} covers every test length "
             f"({keyname('dynamic_mask', 'test_lengths')} = {cfg['test_lengths']}): sparse and full attention coincide")
+    require(cfg["train_len"] in cfg["test_lengths"],
+            f"{keyname('dynamic_mask', 'test_lengths')} = {cfg['test_lengths']} lacks "
+            f"{keyname('dynamic_mask', 'train_len')} = {cfg['train_len']}: the competence gate "
+            f"({keyname('dynamic_mask', 'competence', 'mha_accuracy')}) reads MHA's accuracy there")
     mq = cfg["mqar"]
     for key, lengths in (("train_pairs", [cfg["train_len"]]), ("test_pairs", cfg["test_lengths"])):
         for k in cfg[key]:
@@ -134,6 +139,9 @@ def steps(ctx: Context) -> list[Step]:
 # 128-512"; "DMA vs MHA vs sliding-window attention"; "Mini: 2 layers, d=64, w=32".
 _DMA_TASK = {"variants": Contains("mha", "swa", "dma"), "train_pairs": Contains(8, 16, 32),
              "test_pairs": Contains(8, 16, 32), "train_len": Within(128, 512), "test_lengths": Span(128, 512)}
+# The competence bar (MHA's in-distribution MQAR accuracy) is not in the spec: fixed for issue 13 before
+# any calibration run, as a level at which MQAR counts as learnt.
+_DMA_TASK["competence.mha_accuracy"] = 0.9
 REFERENCE = {"mini": {**_DMA_TASK, "model.n_layer": 2, "model.n_embd": 64, "window": 32}, "full": _DMA_TASK}
 
 EXPERIMENT = Experiment(id="dynamic_mask", paper=PAPER, steps=steps, figures=("accuracy",), check=check,
