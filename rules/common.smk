@@ -79,7 +79,12 @@ def step_resources(step):
         # a multi-process job: the SLURM plugin allocates its tasks and nodes, and with `mpi` set
         # leaves the job's own srun (launch_prefix) to place them instead of wrapping it in `srun -n1`;
         # each process runs one thread
-        res |= {"tasks": lambda w: step.tasks_for(w), "nodes": step.nodes, "mpi": "srun", "cpus_per_task": 1}
+        res |= {
+            "tasks": lambda w: step.tasks_for(w),
+            "nodes": step.nodes,
+            "mpi": "srun",
+            "cpus_per_task": 1,
+        }
     return res
 
 
