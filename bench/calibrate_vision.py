@@ -94,7 +94,7 @@ def main() -> None:
             rows.append({"eval_seed": es, **{f: own[f] for f in FIELDS}, **{f"shuffled_{f}": sh[f] for f in FIELDS}})
     own = {f: float(np.mean([r[f] for r in rows])) for f in FIELDS}
     sh = {f: float(np.mean([r[f"shuffled_{f}"] for r in rows])) for f in FIELDS}
-    gate = competence_fields(own)
+    gate = competence_fields(own, sh)
     rec = {"overrides": {"steps": m["steps"], "batch_size": m["batch_size"], "lr": m["lr"],
                          "train_images": m["train_images"], "set": a.set},
            "train_seed": a.train_seed, "n_eval": a.n_eval * a.eval_seeds, "train_wall_s": train_wall,
@@ -104,7 +104,7 @@ def main() -> None:
     print("field       own   shuffled")
     for f in FIELDS:
         print(f"{f:10s} {own[f]:.3f}  {sh[f]:.3f}")
-    print(f"gate value (min of colour, shape accuracy): {gate:.3f}; train {train_wall:.0f} s "
+    print(f"gate value (min over colour, shape of (own - shuffled) / (1 - shuffled)): {gate:.3f}; train {train_wall:.0f} s "
           f"({out['seconds_per_step']:.3f} s/step, one thread)")
     if a.out:
         Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")

@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from attnlab.claims import Competence
-from attnlab.image_world.evaluate import GATE_FIELDS, competence, competence_fields, read_competence, score_samples
+from attnlab.image_world.evaluate import (
+    GATE_FIELDS,
+    above_chance,
+    competence,
+    competence_fields,
+    read_competence,
+    score_samples,
+)
 from attnlab.io import write_json
 from attnlab.vision.images import for_seed
 from attnlab.world.caption import caption
@@ -19,23 +26,30 @@ from attnlab.world.render import render
 from attnlab.world.scene import Scene, Subject
 
 
-def test_gate_value_is_the_lower_of_colour_and_shape_accuracy():
+def test_gate_value_is_the_lower_of_colour_and_shape_accuracy_above_chance():
     assert GATE_FIELDS == ("colour", "shape")
-    assert competence_fields({"colour": 0.7, "shape": 0.4, "background": 1.0}) == 0.4
-    assert competence_fields({"colour": 0.2, "shape": 0.9, "background": 1.0}) == 0.2
+    assert above_chance(0.6, 0.2) == pytest.approx(0.5) and above_chance(0.2, 0.2) == 0.0
+    assert above_chance(1.0, 0.3) == 1.0 and np.isnan(above_chance(1.0, 1.0))
+    chance = {"colour": 0.2, "shape": 0.4}
+    assert competence_fields({"colour": 0.6, "shape": 0.7, "background": 1.0}, chance) == pytest.approx(0.5)
+    assert competence_fields({"colour": 0.9, "shape": 0.4}, chance) == pytest.approx(0.0)
+    # a noisy drawing whose spurious segments match any caption as well as its own scores 0
+    assert competence_fields({"colour": 0.5, "shape": 0.5}, {"colour": 0.5, "shape": 0.5}) == 0.0
 
 
 def _samples(per_seed: dict) -> pd.DataFrame:
-    """Scored images: per seed, a list of (colour, shape) accuracies."""
-    rows = [{"seed_index": s, "colour": c, "shape": sh} for s, vals in per_seed.items() for c, sh in vals]
+    """Scored images: per seed, a list of (colour, shape, shuffled colour, shuffled shape)."""
+    rows = [{"seed_index": s, "colour": c, "shape": sh, "shuffled_colour": xc, "shuffled_shape": xs}
+            for s, vals in per_seed.items() for c, sh, xc, xs in vals]
     return pd.DataFrame(rows)
 
 
 def test_gate_is_measured_per_seed_and_judged_against_the_bar():
-    gate = competence(_samples({0: [(1, 1), (1, 0)], 1: [(0, 1), (0, 1)], 2: [(1, 1), (0.5, 1)]}), 0.6)
-    # seed 0: colour 1.0, shape 0.5 -> 0.5; seed 1: colour 0 -> 0; seed 2: colour 0.75, shape 1 -> 0.75
-    assert gate.values == {0: 0.5, 1: 0.0, 2: 0.75}
-    assert [gate.met(s) for s in (0, 1, 2)] == [False, False, True]
+    gate = competence(_samples({0: [(1, 1, 0, 0), (1, 0, 0, 0)],        # colour 1, shape 0.5 -> 0.5
+                                1: [(1, 1, 1, 1), (1, 1, 0, 0)],        # chance 0.5, own 1 -> 1.0
+                                2: [(0.5, 1, 0.5, 0), (0.5, 1, 0.5, 0)]}), 0.5)  # colour at chance -> 0
+    assert gate.values == {0: 0.5, 1: 1.0, 2: 0.0}
+    assert [gate.met(s) for s in (0, 1, 2)] == [True, True, False]
     assert not gate.met(3)  # a seed image_world did not draw: not measured
 
 
@@ -59,7 +73,7 @@ def test_perfect_drawings_score_one_and_the_shuffled_baseline_scores_less():
     scored = score_samples(df)
     assert (scored["colour"] == 1).all() and (scored["shape"] == 1).all()
     assert (scored["shuffled_colour"] == 0).all() and (scored["shuffled_shape"] == 0).all()
-    assert competence(scored, 0.6).values == {0: 1.0}
+    assert competence(scored, 0.5).values == {0: 1.0}
 
 
 def test_each_seed_draws_its_own_cases_pairs_and_prompts():

@@ -148,7 +148,7 @@ def main(args: StepArgs) -> None:
     images = read_image_dirs(args.inputs.get("images", []), "envision evaluate")
     scores = score_sequences(images, truth)
     write_parquet(args.output("scores"), scores)
-    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.6)))
+    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.5)))
     write_claims(args.output("claims"), "envision", check_claims(scores, p, gate), p, time.perf_counter() - t0)
 
 

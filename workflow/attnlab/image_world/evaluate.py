@@ -26,22 +26,35 @@ from attnlab.world.scene import Scene
 FIELDS = ("colour", "shape", "ring", "position", "count", "background", "strict")
 PARSER_CEILING = 0.9  # the spec's measured parser: 92.7% strict on ground-truth renders
 # The competence gate of the vision track: the fields a caption controls that every later experiment
-# reads off the drawings (a subject's colour and shape); the gate value is the lower of the two.
+# reads off the drawings (a subject's colour and shape), each as accuracy above chance,
+# (own - shuffled) / (1 - shuffled), with the shuffled-caption accuracy as chance (the parser's
+# matching finds a right colour among spurious segments of a noisy drawing as often for another
+# caption as for its own, so raw accuracy alone would reward noise); the gate value is the lower of the two.
 GATE_FIELDS = ("colour", "shape")
-GATE_METRIC = ("caption accuracy of the model's drawings of fresh captions, the lower of colour and shape "
-               "accuracy (parsed by the world parser)")
+GATE_METRIC = ("caption accuracy above chance ((own − shuffled) / (1 − shuffled)) of the model's drawings of "
+               "fresh captions, the lower of colour and shape (parsed by the world parser)")
 
 
-def competence_fields(accuracy: dict) -> float:
-    """The gate value of one seed from its mean per-field accuracies: min over GATE_FIELDS."""
-    return float(min(accuracy[f] for f in GATE_FIELDS))
+def above_chance(own: float, shuffled: float) -> float:
+    """(own - shuffled) / (1 - shuffled): 0 at the shuffled-caption level, 1 when always right
+    (NaN when the shuffled level is already 1: nothing to measure)."""
+    return float("nan") if shuffled >= 1 else float((own - shuffled) / (1 - shuffled))
+
+
+def competence_fields(accuracy: dict, shuffled: dict) -> float:
+    """The gate value of one seed from its mean per-field accuracies against the own and the
+    shuffled captions: the minimum over GATE_FIELDS of above_chance."""
+    return float(min(above_chance(accuracy[f], shuffled[f]) for f in GATE_FIELDS))
 
 
 def competence(samples: pd.DataFrame, bar: float) -> Competence:
     """The track's gate from image_world's scored samples: each seed's value is
     competence_fields of its mean accuracies (a seed with no samples is absent: not measured)."""
-    values = {int(s): competence_fields(g[list(GATE_FIELDS)].mean().to_dict())
-              for s, g in samples.groupby("seed_index")}
+    values = {}
+    for s, g in samples.groupby("seed_index"):
+        own = g[list(GATE_FIELDS)].mean()
+        shuffled = g[[f"shuffled_{f}" for f in GATE_FIELDS]].mean()
+        values[int(s)] = competence_fields(own.to_dict(), {f: shuffled[f"shuffled_{f}"] for f in GATE_FIELDS})
     return Competence(GATE_METRIC, float(bar), values)
 
 

@@ -53,10 +53,11 @@ def steps(ctx: Context) -> list[Step]:
 
 # The spec's settings (shared/papers/image_world.md): the default "mini" model is the tiny text-to-image
 # model the workflow trains itself, "32x32". Its full scale points at a local checkpoint (no fixed value).
-# The competence bar (issue 13): the spec names no number; 0.6 on both colour and shape accuracy of
-# the parsed drawings (chance about 0.2 and 0.35, the parser's own 0.96-0.99) was fixed before any
-# run of the gate, and is the value every scale is held to.
-COMPETENCE_BAR = {"competence.caption_accuracy": 0.6}
+# The competence bar (issue 13): the spec names no number; 0.5 on both colour and shape accuracy above
+# chance, (own - shuffled) / (1 - shuffled), of the parsed drawings (the parser itself is at ~0.95 on
+# ground-truth renders; 0.5 asks a raw colour accuracy of ~0.6 against a chance ~0.2) was fixed before
+# any mini run of the gate, and is the value every scale is held to.
+COMPETENCE_BAR = {"competence.caption_accuracy": 0.5}
 REFERENCE = {"mini": {"/vision.image_size": 32, "/vision.model.path": None, **COMPETENCE_BAR},
              "full": COMPETENCE_BAR}
 

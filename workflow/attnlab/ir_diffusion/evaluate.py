@@ -132,7 +132,7 @@ def main(args: StepArgs) -> None:
     summary = summarise(per_case(subjects), int(p["bootstrap"]), int(p.get("bootstrap_seed", 0)))
     write_parquet(args.output("subjects"), subjects)
     write_parquet(args.output("summary"), summary)
-    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.6)))
+    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.5)))
     write_claims(args.output("claims"), "ir_diffusion", check_claims(summary, p, gate), p, time.perf_counter() - t0)
 
 

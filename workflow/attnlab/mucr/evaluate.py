@@ -139,7 +139,7 @@ def main(args: StepArgs) -> None:
     validity = pd.DataFrame(validity_rows(pairs, images))
     write_parquet(args.output("levels"), levels)
     write_parquet(args.output("pairs"), validity)
-    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.6)))
+    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.5)))
     write_claims(args.output("claims"), "mucr", check_claims(levels, validity, p, gate), p, time.perf_counter() - t0)
 
 
