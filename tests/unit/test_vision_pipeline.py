@@ -95,11 +95,18 @@ def _summary(diffs: dict) -> pd.DataFrame:
     ({0: ((-0.3, -0.1), (-0.3, -0.1)), 1: ((-0.2, -0.05), (0.1, 0.2)), 2: ((-0.2, -0.1), (-0.2, -0.1))}, "FAIL"),
 ])
 def test_ir_claim_verdict_follows_the_intervals(diffs, verdict):
+    from attnlab.claims import Competence
     from attnlab.ir_diffusion.evaluate import check_claims
 
-    rows = check_claims(_summary(diffs), {"scale": "test"})
+    competent = Competence("caption accuracy", 0.6, {0: 0.9, 1: 0.8, 2: 0.7})
+    rows = check_claims(_summary(diffs), {"scale": "test"}, competent)
     assert rows[0]["verdict"] == verdict
     assert rows[1]["verdict"] == "NOT RUN"
+    # one seed whose model does not draw what its caption says: nothing is judged (issue 13)
+    under = Competence("caption accuracy", 0.6, {0: 0.9, 1: 0.25, 2: 0.7})
+    row = check_claims(_summary(diffs), {"scale": "test"}, under)[0]
+    assert row["verdict"] == "INCONCLUSIVE" and row["why"].startswith("under-trained") and "seed 1" in row["why"]
+    assert row["per_seed_pass"][1] is None
 
 
 def test_train_params_pass_speed_options_only_when_configured():

@@ -17,7 +17,9 @@ from attnlab.world.scene import Scene
 
 def main(args: StepArgs) -> None:
     p = args.params
-    records_in = read_json(args.input("prompts"))
+    # this seed's own prompts (a real file has no seed_index: every seed draws all of it)
+    records_in = [r for r in read_json(args.input("prompts")) if int(r.get("seed_index", p["seed_index"])) ==
+                  int(p["seed_index"])]
     truth = read_json(args.input("truth"))
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}

@@ -6,8 +6,8 @@ from attnlab.envision import PAPER
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.seeds import derive_seed
+from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
 from attnlab.vision.plan import check_real_path as _check
-from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
 EXP = "envision"
 RESULTS = f"results/{EXP}"
@@ -21,15 +21,15 @@ def check_real_path(cfg: dict) -> None:
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     return {"n_prompts": cfg["n_prompts"], "real_path": cfg.get("real_path"), "size": vision["image_size"],
-            "seed": derive_seed(base_seed, EXP, "prompts")}
+            "seed": derive_seed(base_seed, EXP, "prompts"), "seeds": cfg["seeds"]}  # each seed its own prompts
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
     return consistency_params(EXP, cfg, vision, base_seed, seed)
 
 
-def evaluate_params(cfg: dict) -> dict:
-    return {"bootstrap": cfg["bootstrap"]}
+def evaluate_params(cfg: dict, config: dict) -> dict:
+    return {"bootstrap": cfg["bootstrap"], **competence_params(config)}
 
 
 # --- the experiment record ---------------------------------------------------------------------
@@ -47,8 +47,8 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("prompts", "attnlab.envision.synth", "synth", output=data, params=synth_params(cfg, vision, seed0)),
         generate_step(ctx, input=data, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
-        evaluate_step(EXPERIMENT, ctx, input={**data, "images": images}, output={"scores": SCORES},
-                      params=evaluate_params(cfg), mem_mb=1000, runtime=10),
+        evaluate_step(EXPERIMENT, ctx, input={**data, "images": images, "competence": COMPETENCE},
+                      output={"scores": SCORES}, params=evaluate_params(cfg, ctx.config), mem_mb=1000, runtime=10),
         table_step(EXPERIMENT, ctx, input={"scores": SCORES, "claims": claims_path(EXP), "images": images}, params={},
                    figures={"samples": "sample grid", "scores": "sub-scores"}),
     ]

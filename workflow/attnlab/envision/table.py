@@ -10,7 +10,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.envision import VARIANTS
 from attnlab.figures import sample_grid, save, subplots
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
+from attnlab.tables import competence_notes, deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 from attnlab.world.envision_score import SUBSCORES, WEIGHTS
 
@@ -64,16 +64,21 @@ def scores_figure(scores: pd.DataFrame, path: str) -> None:
 def main(args: StepArgs) -> None:
     p = args.params
     scores = read_parquet(args.input("scores"))
-    prov = read_json(args.input("claims"))["provenance"]
+    doc = read_json(args.input("claims"))
+    prov = doc["provenance"]
     display, numeric = summarise(scores)
     n_seq = scores.groupby("seed_index")["index"].nunique().iloc[0]
     notes = [
         f"Scale {p['scale']}: {n_seq} four-stage sequences per seed over {scores['category'].nunique()} "
-        f"domain(s); mean ± sd over {len(p['seeds'])} sampling seeds of one model.",
+        f"domain(s); mean ± sd over {len(p['seeds'])} sampling seeds of one trained model, each drawing its own "
+        "prompts and noise.",
         "Sub-scores (0-5) computed from the parsed frames against the rule's ground truth (semantic: per-frame "
         "caption accuracy; factual: rule adherence; spatial-temporal: identity, background and count persist; "
         "physicality: no overlaps, in frame; aesthetics: artifact-rate proxies). Weights are the paper's: "
         "each aggregate 0.33/0.33/0.34, overall = 0.4 consistency + 0.4 physicality + 0.2 aesthetics, ×20.",
+        "The claim compares chance-normalised sub-scores ((x − c)/(5 − c), c: the score of a drawing against another "
+        "prompt's truth): the raw 0-5 proxies have different chance levels, and spatial-temporal includes a hidden "
+        "attribute no caption controls. Columns here are raw.",
         "Substitute: the paper's rows score 15 large models with a VLM judge; ours score one tiny model with "
         "the world parser. The paper's numbers are printed for orientation, not comparison.",
         "Consistency attention: frames 2-4 share self-attention keys/values with frame 1 inside the subjects' "
@@ -81,7 +86,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="envision — Envision-Score of four-stage causal sequences (arXiv 2512.01816)",
-                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
+                provenance=prov, numeric=numeric, notes=[*notes, *competence_notes(doc["claims"]), *deviation_notes(args.params)])
     scores_figure(scores, args.output("scores_fig"))
     images = read_image_dir(args.inputs["images"][0])
     rows, labels = [], []

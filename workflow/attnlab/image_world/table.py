@@ -11,7 +11,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.image_world.evaluate import FIELDS
 from attnlab.io import read_json, read_parquet
-from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
+from attnlab.tables import competence_notes, deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 GRID_COLUMNS = 8
@@ -43,15 +43,19 @@ def main(args: StepArgs) -> None:
     display, numeric = summarise(parser, samples)
     notes = [
         f"Scale {p['scale']}: accuracy per field of the parsed image against the scene graph its caption "
-        f"came from; generated rows are mean ± sd over {len(p['seeds'])} sampling seeds of one trained model.",
+        f"came from; generated rows are mean ± sd over {len(p['seeds'])} sampling seeds of one trained model "
+        "(each seed draws its own scenes and noise).",
         "Substitute: world renders, the world parser and a tiny workflow-trained model stand in for real "
         "photographs, a detector + segmenter and a pretrained text-to-image model.",
         "Shuffled: each image scored against the next image's scene, the chance level of each field. "
         "Core (the hidden identity) is scored for the parser only: captions never name it.",
     ]
+    gate = read_json(args.input("competence"))
+    notes.append("The competence gate below is the vision track's: ir_diffusion, mucr and envision judge a seed's "
+                 "model claims only when it is met on that seed.")
     write_table(table_paths(args), display,
                 title="image_world — parser ceiling and caption accuracy of the text-to-image model",
-                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
+                provenance=prov, numeric=numeric, notes=[*notes, *competence_notes([{"competence": gate}]), *deviation_notes(args.params)])
     df = read_image_dir(args.inputs["images"][0]).head(2 * GRID_COLUMNS)
     rows = [list(df["image"][i:i + GRID_COLUMNS]) for i in range(0, len(df), GRID_COLUMNS)]
     titles = [[textwrap.fill(c, 16) for c in df["caption"][i:i + GRID_COLUMNS]]

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from attnlab import AttnlabError
-from attnlab.claims import claim_row, conjunction, not_reproduced_row, write_claims
+from attnlab.claims import ClaimSet, Competence, conjunction, write_claims
 from attnlab.cli import StepArgs, run_step
+from attnlab.image_world.evaluate import read_competence
 from attnlab.io import read_parquet, write_parquet
 from attnlab.ir_diffusion import PAPER
 from attnlab.metrics.bootstrap import bootstrap_mean, bootstrap_paired_diff, interval_verdict
@@ -85,9 +86,11 @@ def summarise(cases: pd.DataFrame, n_boot: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_claims(summary: pd.DataFrame, p: dict) -> list[dict]:
+def check_claims(summary: pd.DataFrame, p: dict, gate: Competence) -> list[dict]:
+    """The paper's claim, gated on the track's competence (image_world): a seed whose model does
+    not draw what its caption says is under-trained, and the claim INCONCLUSIVE."""
     seeds = sorted(summary["seed_index"].unique().tolist())
-    common = dict(experiment="ir_diffusion", paper=PAPER, scale=p["scale"], seeds=seeds)
+    claims = ClaimSet("ir_diffusion", PAPER, scale=p["scale"], seeds=seeds, substitute=True, competence=gate)
     full = summary[(summary["variant"] == "full") & (summary["subjects"] == "all")].set_index(["seed_index", "metric"])
     per_seed, shown = [], []
     for s in seeds:
@@ -97,29 +100,24 @@ def check_claims(summary: pd.DataFrame, p: dict) -> list[dict]:
         per_seed.append(conjunction(checks))
         shown.append(f"seed {s}: Δcons {c['diff_vs_vanilla']:+.2f} [{c['diff_low']:+.2f}, {c['diff_high']:+.2f}], "
                      f"Δfusion {f['diff_vs_vanilla']:+.2f} [{f['diff_low']:+.2f}, {f['diff_high']:+.2f}]")
-    return [
-        claim_row(
-            kind="paper",
-            **common, substitute=True,
-            claim="Isolation + reposition attention (full IR) keeps multi-subject identity better than "
-                  "vanilla generation and removes subject fusion",
-            metric="full IR − vanilla on the same cases: hidden-identity (core) match with the reference, "
-                   "and fusion rate; 95% bootstrap intervals over cases",
-            threshold="consistency interval above 0 and fusion interval below 0 on every seed "
-                      "(an interval containing 0: INCONCLUSIVE)",
-            paper_value="full IR beats prior training-free methods on consistency (numbers not retrievable)",
-            measured="; ".join(shown),
-            per_seed_pass=per_seed,
-            per_seed_values={"diff_consistency": {s: full.loc[(s, "consistency")]["diff_vs_vanilla"] for s in seeds},
-                             "diff_fusion": {s: full.loc[(s, "fusion")]["diff_vs_vanilla"] for s in seeds}},
-        ),
-        not_reproduced_row(
-            kind="paper",
-            experiment="ir_diffusion", paper=PAPER,
-            claim="Comparison with prior training-free consistency methods on real Stable Diffusion images",
-            why="no pretrained text-to-image weights here; set vision.model.path to a local SD directory",
-            scale=p["scale"]),
-    ]
+    claims.add(
+        kind="paper",
+        claim="Isolation + reposition attention (full IR) keeps multi-subject identity better than "
+              "vanilla generation and removes subject fusion",
+        metric="full IR − vanilla on the same cases: hidden-identity (core) match with the reference, "
+               "and fusion rate; 95% bootstrap intervals over cases",
+        threshold="consistency interval above 0 and fusion interval below 0 on every seed "
+                  "(an interval containing 0: INCONCLUSIVE)",
+        paper_value="full IR beats prior training-free methods on consistency (numbers not retrievable)",
+        measured="; ".join(shown),
+        per_seed_pass=per_seed,
+        per_seed_values={"diff_consistency": {s: full.loc[(s, "consistency")]["diff_vs_vanilla"] for s in seeds},
+                         "diff_fusion": {s: full.loc[(s, "fusion")]["diff_vs_vanilla"] for s in seeds}},
+    )
+    claims.not_reproduced(
+        "Comparison with prior training-free consistency methods on real Stable Diffusion images",
+        why="no pretrained text-to-image weights here; set vision.model.path to a local SD directory", kind="paper")
+    return claims.rows
 
 
 def main(args: StepArgs) -> None:
@@ -134,7 +132,8 @@ def main(args: StepArgs) -> None:
     summary = summarise(per_case(subjects), int(p["bootstrap"]), int(p.get("bootstrap_seed", 0)))
     write_parquet(args.output("subjects"), subjects)
     write_parquet(args.output("summary"), summary)
-    write_claims(args.output("claims"), "ir_diffusion", check_claims(summary, p), p, time.perf_counter() - t0)
+    gate = read_competence(args.inputs.get("competence"), float(p.get("competence_bar", 0.5)))
+    write_claims(args.output("claims"), "ir_diffusion", check_claims(summary, p, gate), p, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ from attnlab.io import read_parquet
 from attnlab.ir_diffusion import VARIANTS
 from attnlab.seeds import derive_seed
 from attnlab.vision.consistency import Item, multi_subject, plain
-from attnlab.vision.images import write_image_dir
+from attnlab.vision.images import for_seed, write_image_dir
 from attnlab.world.scene import Scene
 
 
 def main(args: StepArgs) -> None:
     p = args.params
-    cases = read_parquet(args.input("cases"))
+    cases = for_seed(read_parquet(args.input("cases")), int(p["seed_index"]))  # this seed's own cases
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     items = [Item([*c.ref_captions, c.target_caption],

@@ -13,7 +13,7 @@ from attnlab.experiment import (
 )
 from attnlab.ir_diffusion import PAPER
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
+from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
 
 EXP = "ir_diffusion"
 RESULTS = f"results/{EXP}"
@@ -21,17 +21,18 @@ CASES = f"{RESULTS}/data/cases.parquet"
 
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
+    """Every seed draws its own cases (one file, a seed_index column)."""
     return {"subject_counts": cfg["subject_counts"], "cases_per_count": cfg["cases_per_count"],
-            "size": vision["image_size"], "seed": derive_seed(base_seed, EXP, "cases")}
+            "size": vision["image_size"], "seed": derive_seed(base_seed, EXP, "cases"), "seeds": cfg["seeds"]}
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
     return {"variants": cfg["variants"], **consistency_params(EXP, cfg, vision, base_seed, seed)}
 
 
-def evaluate_params(cfg: dict) -> dict:
+def evaluate_params(cfg: dict, config: dict) -> dict:
     return {"variants": cfg["variants"], "bootstrap": cfg["bootstrap"],
-            "bootstrap_seed": 0, "subject_counts": cfg["subject_counts"]}
+            "bootstrap_seed": 0, "subject_counts": cfg["subject_counts"], **competence_params(config)}
 
 
 # --- the experiment record ---------------------------------------------------------------------
@@ -46,8 +47,8 @@ def steps(ctx: Context) -> list[Step]:
         Step("cases", "attnlab.ir_diffusion.synth", "synth", output={"cases": CASES},
              params=synth_params(cfg, vision, seed0)),
         generate_step(ctx, input={"cases": CASES}, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
-        evaluate_step(EXPERIMENT, ctx, input={"cases": CASES, "images": images}, output=METRICS,
-                      params=evaluate_params(cfg), mem_mb=1000, runtime=10),
+        evaluate_step(EXPERIMENT, ctx, input={"cases": CASES, "images": images, "competence": COMPETENCE},
+                      output=METRICS, params=evaluate_params(cfg, ctx.config), mem_mb=1000, runtime=10),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP), "images": images}, params={},
                    figures={"samples": "sample grid"}),
     ]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
+from attnlab.seeds import derive_seed
 from attnlab.world.caption import caption
 from attnlab.world.scene import Scene, random_scene
 
@@ -36,11 +37,23 @@ def synthesize(subject_counts: list[int], cases_per_count: int, seed: int) -> pd
     return pd.DataFrame(rows)
 
 
+def synthesize_seeds(subject_counts: list[int], cases_per_count: int, seed: int, n_seeds: int) -> pd.DataFrame:
+    """Every seed's own cases (drawn from derive_seed(seed, "seed", s)), with a `seed_index`
+    column; case numbers run on across seeds, so a case number names one case."""
+    parts = []
+    for s in range(n_seeds):
+        df = synthesize(subject_counts, cases_per_count, derive_seed(seed, "seed", s))
+        df.insert(0, "seed_index", s)
+        df["case"] += sum(len(x) for x in parts)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
 def main(args: StepArgs) -> None:
     p = args.params
-    df = synthesize(list(p["subject_counts"]), int(p["cases_per_count"]), int(p["seed"]))
+    df = synthesize_seeds(list(p["subject_counts"]), int(p["cases_per_count"]), int(p["seed"]), int(p["seeds"]))
     write_parquet(args.output("cases"), df)
-    print(f"{len(df)} cases")
+    print(f"{len(df)} cases over {p['seeds']} seeds")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.io import read_json, read_parquet
 from attnlab.ir_diffusion import VARIANTS
-from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
+from attnlab.tables import competence_notes, deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 LABELS = {"vanilla": "vanilla", "share": "share only", "share_isolate": "share + isolate",
@@ -54,15 +54,21 @@ def main(args: StepArgs) -> None:
     p = args.params
     summary = read_parquet(args.input("summary"))
     subjects = read_parquet(args.input("subjects"))
-    prov = read_json(args.input("claims"))["provenance"]
+    doc = read_json(args.input("claims"))
+    prov = doc["provenance"]
     variants = [v for v in VARIANTS if v in set(summary["variant"])]
     counts = sorted((s for s in summary["subjects"].unique() if s != "all"), key=int)
     display, numeric = summarise(summary, variants, counts)
     n_cases = subjects.groupby("seed_index")["case"].nunique().iloc[0]
     drawn = subjects.drop_duplicates(["seed_index", "case", "variant", "subject"])["reference_drawn"].mean()
     notes = [
+        "IR processors: the authors act on the decoder's self-attention layers with no logit bias on "
+        "reference keys; here they act on every self-attention layer (the mini model has attention only at "
+        "its 8×8 level and mid block, so the decoder alone would leave one 8×8 layer) and add a +3 logit bias "
+        "on reference keys (the spec's measured mini run), listed below as deviations.",
         f"Scale {p['scale']}: {n_cases} cases per seed ({', '.join(counts)} subjects), mean ± sd over "
-        f"{len(p['seeds'])} sampling seeds of one model; intervals are 95% bootstrap over cases.",
+        f"{len(p['seeds'])} sampling seeds of one trained model, each drawing its own cases and noise; intervals "
+        "are 95% bootstrap over cases.",
         "Consistency: the target subject shows the hidden identity attribute (core) its reference image "
         "shows, parsed from both images; a missing subject counts as inconsistent; subjects whose "
         f"reference the model did not draw are left out ({drawn:.0%} drawn).",
@@ -75,7 +81,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="ir_diffusion — isolation and reposition attention (arXiv 2411.19261)",
-                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
+                provenance=prov, numeric=numeric, notes=[*notes, *competence_notes(doc["claims"]), *deviation_notes(args.params)])
     images = read_image_dir(args.inputs["images"][0])
     cases = sorted(images["case"].unique(), key=lambda c: -images[images["case"] == c]["subject"].max())
     rows, labels, n_refs = [], [], int(images["subject"].max()) + 1

@@ -13,7 +13,7 @@ from attnlab.diffusion.model import load_pipeline
 from attnlab.io import read_parquet
 from attnlab.seeds import derive_seed
 from attnlab.vision.consistency import Item, plain, sequence
-from attnlab.vision.images import write_image_dir
+from attnlab.vision.images import for_seed, write_image_dir
 from attnlab.world.scene import Scene
 
 
@@ -24,7 +24,7 @@ def _scene(row, column: str) -> Scene | None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    pairs = read_parquet(args.input("pairs"))
+    pairs = for_seed(read_parquet(args.input("pairs")), int(p["seed_index"]))  # this seed's own pairs
     components = load_pipeline(args.input("model"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     rows = list(pairs.itertuples(index=False))

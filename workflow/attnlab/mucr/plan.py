@@ -6,8 +6,8 @@ from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_
 from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.mucr import PAPER
 from attnlab.seeds import derive_seed
+from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
 from attnlab.vision.plan import check_real_path as _check
-from attnlab.vision.plan import consistency_params, generate_step, sample_dirs
 
 EXP = "mucr"
 RESULTS = f"results/{EXP}"
@@ -20,15 +20,16 @@ def check_real_path(cfg: dict) -> None:
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     return {"n_pairs": cfg["n_pairs"], "real_path": cfg.get("real_path"), "size": vision["image_size"],
-            "seed": derive_seed(base_seed, EXP, "pairs")}
+            "seed": derive_seed(base_seed, EXP, "pairs"), "seeds": cfg["seeds"]}  # each seed its own pairs
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
     return consistency_params(EXP, cfg, vision, base_seed, seed)
 
 
-def evaluate_params(cfg: dict, base_seed: int) -> dict:
-    return {"bootstrap": cfg["bootstrap"], "reasoner_seed": derive_seed(base_seed, EXP, "reasoner")}
+def evaluate_params(cfg: dict, base_seed: int, config: dict) -> dict:
+    return {"bootstrap": cfg["bootstrap"], "reasoner_seed": derive_seed(base_seed, EXP, "reasoner"),
+            **competence_params(config)}
 
 
 # --- the experiment record ---------------------------------------------------------------------
@@ -46,8 +47,8 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("pairs", "attnlab.mucr.synth", "synth", output={"pairs": PAIRS}, params=synth_params(cfg, vision, seed0)),
         generate_step(ctx, input={"pairs": PAIRS}, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
-        evaluate_step(EXPERIMENT, ctx, input={"pairs": PAIRS, "images": images}, output=METRICS,
-                      params=evaluate_params(cfg, seed0), mem_mb=1000, runtime=10),
+        evaluate_step(EXPERIMENT, ctx, input={"pairs": PAIRS, "images": images, "competence": COMPETENCE},
+                      output=METRICS, params=evaluate_params(cfg, seed0, ctx.config), mem_mb=1000, runtime=10),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP), "images": images}, params={},
                    figures={"samples": "sample grid"}),
     ]

@@ -3,10 +3,25 @@ schema, or a real MuCR Parquet file read from `real_path` and checked against th
 
 from __future__ import annotations
 
+import pandas as pd
+
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
+from attnlab.seeds import derive_seed
 from attnlab.world.mucr import read_mucr, synthesize
 from attnlab.world.render import to_png
+
+
+def synthesize_seeds(n_pairs: int, seed: int, size: int, n_seeds: int) -> pd.DataFrame:
+    """Every seed's own pairs (drawn from derive_seed(seed, "seed", s)) with a `seed_index` column;
+    ids carry the seed, so an id names one pair."""
+    parts = []
+    for s in range(n_seeds):
+        df = synthesize(n_pairs, derive_seed(seed, "seed", s), size)
+        df["id"] = [f"seed{s}-{i}" for i in df["id"]]
+        df.insert(0, "seed_index", s)
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
 
 
 def main(args: StepArgs) -> None:
@@ -17,8 +32,8 @@ def main(args: StepArgs) -> None:
             df[col] = [{"bytes": to_png(img), "path": f"{rid}_{col[-1]}.png"} for rid, img in zip(df["id"], df[col])]
         source = p["real_path"]
     else:
-        df = synthesize(int(p["n_pairs"]), int(p["seed"]), int(p["size"]))
-        source = "synthetic"
+        df = synthesize_seeds(int(p["n_pairs"]), int(p["seed"]), int(p["size"]), int(p["seeds"]))
+        source = f"synthetic, {p['seeds']} seeds' own pairs"
     write_parquet(args.output("pairs"), df)
     print(f"{len(df)} pairs ({source})")
 

@@ -9,7 +9,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.figures import sample_grid
 from attnlab.io import read_json, read_parquet
 from attnlab.mucr import VARIANTS
-from attnlab.tables import deviation_notes, mean_sd, table_paths, write_table
+from attnlab.tables import competence_notes, deviation_notes, mean_sd, table_paths, write_table
 from attnlab.vision.images import read_image_dir
 
 SOURCES = {"truth": "ground-truth renders", "vanilla": "generated, plain",
@@ -42,12 +42,14 @@ def main(args: StepArgs) -> None:
     p = args.params
     levels = read_parquet(args.input("levels"))
     pairs = read_parquet(args.input("pairs"))
-    prov = read_json(args.input("claims"))["provenance"]
+    doc = read_json(args.input("claims"))
+    prov = doc["provenance"]
     display, numeric = summarise(levels, pairs)
     n_pairs = pairs.groupby("seed_index")["pair"].nunique().iloc[0] if len(pairs) else 0
     notes = [
         f"Scale {p['scale']}: {n_pairs} pairs per seed; generated rows are mean ± sd over {len(p['seeds'])} "
-        "sampling seeds of one model (ground-truth rows: one set of renders, sd over seeds of the random reasoner).",
+        "sampling seeds of one trained model, each drawing its own pairs and noise (ground-truth rows: each seed's "
+        "own renders).",
         "Image level: the true effect among itself and the effects of 3 other pairs; phrase level: the true cue "
         "among the cue and its 3 false cues (MuCR's protocol). Chance is 25% at both levels.",
         "Pair validity: the effect keeps the cause's individual (hidden core and shape, parsed) and shows the change "
@@ -57,7 +59,7 @@ def main(args: StepArgs) -> None:
     ]
     write_table(table_paths(args), display,
                 title="mucr — siamese cause/effect pairs (arXiv 2408.08105)",
-                provenance=prov, numeric=numeric, notes=[*notes, *deviation_notes(args.params)])
+                provenance=prov, numeric=numeric, notes=[*notes, *competence_notes(doc["claims"]), *deviation_notes(args.params)])
     images = read_image_dir(args.inputs["images"][0])
     rows, labels = [], []
     for pair in sorted(images["pair"].unique())[:GRID_PAIRS]:

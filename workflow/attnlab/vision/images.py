@@ -57,3 +57,11 @@ def read_image_dirs(paths: list[str], step: str) -> pd.DataFrame:
     if not paths:
         raise AttnlabError(f"{step}: no image directories")
     return pd.concat([read_image_dir(p) for p in paths], ignore_index=True)
+
+
+def for_seed(df: pd.DataFrame, seed_index: int) -> pd.DataFrame:
+    """The rows of one seed of a synthesised table (each seed draws its own cases, pairs or prompts,
+    marked by a `seed_index` column); a table without that column (real data) is every seed's."""
+    if "seed_index" not in df.columns:
+        return df.reset_index(drop=True)
+    return df[df["seed_index"] == int(seed_index)].reset_index(drop=True)

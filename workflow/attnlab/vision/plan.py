@@ -11,6 +11,8 @@ from attnlab.experiment import Context, Step
 from attnlab.seeds import derive_seed
 
 TRAIN_DATA = "results/vision/data/train.parquet"
+# image_world's evaluate step writes the track's competence gate here (attnlab.image_world.evaluate)
+COMPETENCE = "results/image_world/metrics/competence.json"
 TRAINED_MODEL = "results/vision/model"
 VISION_EXPERIMENTS = ("image_world", "ir_diffusion", "mucr", "envision")
 
@@ -107,6 +109,11 @@ def shared_steps(config: dict) -> list[Step]:
              input={"data": TRAIN_DATA}, output={"model": TRAINED_MODEL}, directories=("model",),
              params=train_params(vision, seed0)),
     ]
+
+
+def competence_params(config: dict) -> dict:
+    """The gate's bar as the gated experiments' evaluate steps read it (the file holds it too)."""
+    return {"competence_bar": float(config["experiments"]["image_world"]["competence"]["caption_accuracy"])}
 
 
 def check(config: dict) -> None:

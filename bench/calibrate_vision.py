@@ -1,0 +1,114 @@
+"""Calibration of the vision track's text-to-image model (issue 13): does a training budget / world
+setting make the model draw what its caption says? Trains one model (the baseline recipe of
+config/config.yaml's `vision` block, with the overrides given) on one training seed and scores
+fresh captions the way image_world's competence gate does: per-field caption accuracy of the
+parsed drawing against its own scene and against a shuffled scene (the next image's).
+
+    python bench/calibrate_vision.py                                   # the committed config
+    python bench/calibrate_vision.py --steps 600 --batch 32 --set architecture.attention='[false,true,true]'
+    python bench/calibrate_vision.py --n-eval 96 --eval-seeds 2 --out /tmp/cal.json
+
+One thread. Not part of the tests; record the output in bench/README.md (vision section) before
+freezing a setting in config/config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from attnlab.diffusion.sample import generate  # noqa: E402
+from attnlab.diffusion.train import train  # noqa: E402
+from attnlab.image_world.evaluate import competence_fields  # noqa: E402
+from attnlab.seeds import derive_seed  # noqa: E402
+from attnlab.world.caption import caption  # noqa: E402
+from attnlab.world.dataset import training_set  # noqa: E402
+from attnlab.world.metrics import caption_accuracy  # noqa: E402
+from attnlab.world.parser import parse  # noqa: E402
+from attnlab.world.scene import random_scene  # noqa: E402
+
+FIELDS = ("colour", "shape", "ring", "position", "count", "background", "strict")
+
+
+def set_key(d: dict, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    for k in path:
+        d = d.setdefault(k, {})
+    d[last] = value
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--train-images", type=int)
+    p.add_argument("--set", action="append", default=[], help="vision.model key=YAML value (dotted)")
+    p.add_argument("--train-seed", type=int, default=0)
+    p.add_argument("--n-eval", type=int, default=96)
+    p.add_argument("--eval-seeds", type=int, default=1)
+    p.add_argument("--out")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    vision = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["vision"]
+    m = vision["model"]
+    m["steps"] = a.steps or m["steps"]
+    m["batch_size"] = a.batch or m["batch_size"]
+    m["lr"] = a.lr or m["lr"]
+    m["train_images"] = a.train_images or m["train_images"]
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        set_key(m, k, yaml.safe_load(v))
+    size = vision["image_size"]
+    t0 = time.perf_counter()
+    df = training_set(int(m["train_images"]), derive_seed(a.train_seed, "vision", "train_data"), size)
+    out = train(df, {**m["architecture"], "image_size": size}, steps=m["steps"], batch_size=m["batch_size"],
+                lr=m["lr"], seed=derive_seed(a.train_seed, "vision", "model"), out_dir=None, progress=False,
+                caption_dropout=m["caption_dropout"], ema_decay=m["ema_decay"], snr_gamma=m.get("snr_gamma"))
+    train_wall = time.perf_counter() - t0
+    comps = out.pop("components")
+    rows = []
+    for es in range(a.eval_seeds):
+        rng = np.random.default_rng(derive_seed(a.train_seed, "calibrate", "eval", es))
+        scenes = [random_scene(rng, int(rng.integers(1, 4))) for _ in range(a.n_eval)]
+        prompts = [caption(s) for s in scenes]
+        seeds = [derive_seed(a.train_seed, "calibrate", "noise", es, i) for i in range(a.n_eval)]
+        imgs = []
+        for b in range(0, a.n_eval, 32):
+            imgs += list(generate(comps, prompts[b:b + 32], seeds[b:b + 32], steps=vision["sampling"]["steps"],
+                                  guidance=vision["sampling"]["guidance"]))
+        parsed = [parse(im) for im in imgs]
+        for i in range(a.n_eval):
+            own = caption_accuracy(parsed[i], scenes[i])
+            sh = caption_accuracy(parsed[i], scenes[(i + 1) % a.n_eval])
+            rows.append({"eval_seed": es, **{f: own[f] for f in FIELDS}, **{f"shuffled_{f}": sh[f] for f in FIELDS}})
+    own = {f: float(np.mean([r[f] for r in rows])) for f in FIELDS}
+    sh = {f: float(np.mean([r[f"shuffled_{f}"] for r in rows])) for f in FIELDS}
+    gate = competence_fields(own, sh)
+    rec = {"overrides": {"steps": m["steps"], "batch_size": m["batch_size"], "lr": m["lr"],
+                         "train_images": m["train_images"], "set": a.set},
+           "train_seed": a.train_seed, "n_eval": a.n_eval * a.eval_seeds, "train_wall_s": train_wall,
+           "seconds_per_step": out["seconds_per_step"], "final_loss": out["final_loss"],
+           "own": own, "shuffled": sh, "gate_value": gate}
+    print(json.dumps(rec, indent=1))
+    print("field       own   shuffled")
+    for f in FIELDS:
+        print(f"{f:10s} {own[f]:.3f}  {sh[f]:.3f}")
+    print(f"gate value (min over colour, shape of (own - shuffled) / (1 - shuffled)): {gate:.3f}; train {train_wall:.0f} s "
+          f"({out['seconds_per_step']:.3f} s/step, one thread)")
+    if a.out:
+        Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
