@@ -8,7 +8,7 @@ import pytest
 from attnlab.claims import KINDS, VERDICTS
 from attnlab.config import enabled_experiments
 
-from .conftest import copy_repo, planned_jobs, snakemake
+from .conftest import REPO, copy_repo, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 SMOKE = ("--configfile", "config/smoke.yaml")
@@ -109,7 +109,7 @@ def test_a_rerun_from_scratch_repeats_every_number(done):
     import shutil
     import sys
 
-    sys.path.insert(0, str(done / "bench"))
+    sys.path.insert(0, str(REPO / "bench"))  # bench/ is not copied with the repository
     from compare_outputs import compare
 
     first = done.parent / "first_results"
