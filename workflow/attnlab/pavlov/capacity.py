@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from attnlab.metrics.scaling import power_law
 from attnlab.pavlov.memory import interference_bound, random_unit, retrieval_correct
 
 MEAN_ACCURACY_MIN = 0.95  # (a)
@@ -151,8 +152,9 @@ def capacity(criterion: str, seed: int, d_k: int, d_v: int, trials: int, min_pai
 
 
 def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (the exponent of a power law y ∝ x^slope)."""
+    """Least-squares slope of log y against log x (the exponent of a power law y ∝ x^slope;
+    attnlab.metrics.scaling.power_law), nan when fewer than two points or a capacity of 0."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) < 2 or np.any(y <= 0):
         return float("nan")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+    return power_law(x, y).slope
