@@ -14,6 +14,11 @@ exact match of predictors that read only positions or token statistics, never th
 
     python bench/calibrate_meta_tokens.py --steps 300 600 900          # the config's train_len
     python bench/calibrate_meta_tokens.py --train-len 128 --steps 600   # the spec's mini length
+    python bench/calibrate_meta_tokens.py --steps 400 --set train_queries=4 train.lr=0.01
+
+Training sequences carry `train_queries` queries (config key experiments.meta_tokens.train_queries,
+default 1; attnlab.tasks.recall.list_recall's n_queries); held-out sequences one, as the evaluate
+step's test data. The loop is bench/lm_calibration.py's, shared with calibrate_retrieval_heads.py.
 
 One thread, one process. Wall times are as measured (say what else was running when recording);
 the process's CPU time (train_cpu_s) is the closer estimate of an idle machine's wall time.
@@ -23,17 +28,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lm_calibration import set_key, smallest_reaching, train_and_score  # noqa: E402
 
 from attnlab.meta_tokens import plan  # noqa: E402
 from attnlab.meta_tokens.shortcuts import shortcut_baselines  # noqa: E402
@@ -42,20 +48,8 @@ from attnlab.tasks import TASKS  # noqa: E402
 from attnlab.train.data import SequenceData  # noqa: E402
 from attnlab.train.lm import build_model  # noqa: E402
 from attnlab.train.scoring import score  # noqa: E402
-from attnlab.train.trainer import LOG, TrainSettings, train  # noqa: E402
 
 TASK = "list_recall"
-
-
-class FreshBatches:
-    """Batch of step s (1-based) = rows (s-1)*B .. s*B-1 of a pool of steps*B generated sequences:
-    every example is seen once."""
-
-    def __init__(self, data: SequenceData, batch_size: int):
-        self.data, self.B = data, batch_size
-
-    def __call__(self, step: int) -> dict:
-        return self.data.collate(range((step - 1) * self.B, step * self.B))
 
 
 def accuracy(model, df, batch_size: int = 100) -> tuple[float, float]:
@@ -64,58 +58,27 @@ def accuracy(model, df, batch_size: int = 100) -> tuple[float, float]:
     return float(s.exact.mean()), float(s.n_correct.sum() / s.n_targets.sum())
 
 
-def set_key(cfg: dict, assignment: str) -> None:
-    """--set a.b.c=VALUE (VALUE read as YAML) on the meta_tokens block."""
-    key, _, value = assignment.partition("=")
-    *path, last = key.split(".")
-    node = cfg
-    for part in path:
-        node = node.setdefault(part, {})
-    node[last] = yaml.safe_load(value)
-
-
-def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int, lr: float | None,
-                  seed_index: int) -> list[dict]:
+def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int, seed_index: int) -> list[dict]:
     params = plan.train_params(cfg, base_seed, TASK, "baseline", seed_index)
     tp, L = plan.task_params(cfg, TASK), cfg["train_len"]
-    # a checkpoint at every scoring mark: train() resumes from it (weights and optimizer) after scoring
-    train_cfg = {**params["train"], "steps": steps, "checkpoint_every": every, "keep_checkpoints": 1,
-                 "log_every": every}
-    if lr is not None:
-        train_cfg["lr"] = lr
-    settings = TrainSettings.from_dict(train_cfg)
     gen = TASKS[TASK].generate
     seed = derive_seed(base_seed, "calibrate_meta_tokens", seed_index)
-    pool = gen(steps * settings.batch_size, derive_seed(seed, "train"), seq_len=L, **tp)
+    parts = plan.train_parts(cfg, TASK, steps * params["train"]["batch_size"])
+    pool = pd.concat([gen(p["n"], derive_seed(seed, "train", i), **{k: v for k, v in p.items() if k not in ("task", "n")})
+                      for i, p in enumerate(parts)], ignore_index=True)
+    pool = pool.sample(frac=1.0, random_state=seed % 2**32).reset_index(drop=True)
     if pool.input_ids.map(bytes).nunique() != len(pool):
         print(f"  note: {len(pool) - pool.input_ids.map(bytes).nunique()} duplicate sequences in the pool")
     held = {n: gen(n_eval, derive_seed(seed, "eval", n), seq_len=n, **tp) for n in (L, 2 * L)}
     model = build_model(params["model"], params["seed"])
-    rows, t0, c0, scoring, scoring_cpu = [], time.perf_counter(), time.process_time(), 0.0, 0.0
-    batches = FreshBatches(SequenceData(pool), settings.batch_size)
-    marks = sorted({*range(every, steps + 1, every), steps})
-    with tempfile.TemporaryDirectory() as work:
-        # train in segments (stop_after) so the model is scored along the way on one schedule
-        for mark in marks:
-            try:
-                train(model, batches, settings, work, progress=False, stop_after=mark if mark < steps else None)
-            except Exception as e:  # TrainingInterrupted: the segment ended
-                if type(e).__name__ != "TrainingInterrupted":
-                    raise
-            t1, c1 = time.perf_counter(), time.process_time()
-            log = [json.loads(line) for line in (Path(work) / LOG).read_text().splitlines()]
-            r = {"run_steps": steps, "step": mark, "train_wall_s": round(t1 - t0 - scoring, 1),
-                 "train_cpu_s": round(c1 - c0 - scoring_cpu, 1),
-                 "train_loss": log[-1]["loss"] if log else float("nan")}
-            for n in held:
-                r[f"exact@{n}"], r[f"token@{n}"] = accuracy(model, held[n])
-            scoring += time.perf_counter() - t1
-            scoring_cpu += time.process_time() - c1
-            rows.append(r)
-            print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()),
-                  flush=True)
-            model.train()
-    return rows
+
+    def scorer(m) -> dict:
+        out = {}
+        for n in held:
+            out[f"exact@{n}"], out[f"token@{n}"] = accuracy(m, held[n])
+        return out
+
+    return train_and_score(model, pool, params["train"], steps, every, scorer)
 
 
 def main() -> None:
@@ -128,7 +91,6 @@ def main() -> None:
                     help="override any key of the meta_tokens block, e.g. task_params.list_recall.list_len=2")
     ap.add_argument("--every", type=int, default=100, help="score the model every N steps")
     ap.add_argument("--n-eval", type=int, default=200, help="held-out sequences per length")
-    ap.add_argument("--bar", type=float, default=0.9)
     ap.add_argument("--seed-index", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -136,13 +98,15 @@ def main() -> None:
     cfg = copy.deepcopy(full["experiments"]["meta_tokens"])
     if a.train_len:
         cfg["train_len"] = a.train_len
+    if a.lr is not None:
+        cfg["train"]["lr"] = a.lr
     for assignment in a.set:
         set_key(cfg, assignment)
     L, tp = cfg["train_len"], plan.task_params(cfg, TASK)
-    m, t = cfg["model"], cfg["train"]
-    print(f"meta_tokens calibration: baseline, {TASK} {tp}, train_len {L}, model {m}, train {t}, "
-          f"lr {a.lr or t['lr']}, fresh data (no example repeated), "
-          f"{a.n_eval} held-out sequences per length, torch threads 1")
+    bar = cfg["competence"]["exact_match"]
+    print(f"meta_tokens calibration: baseline, {TASK} {tp}, train_len {L}, train_queries "
+          f"{cfg.get('train_queries', 1)}, train_len_mix {cfg.get('train_len_mix')}, model {cfg['model']}, train {cfg['train']}, fresh data (no example "
+          f"repeated), {a.n_eval} held-out one-query sequences per length, torch threads 1")
     for n in (L, 2 * L):
         df = TASKS[TASK].generate(2000, 99 + n, seq_len=n, **tp)
         sb = shortcut_baselines(df, list_len=tp["list_len"], n_items=tp["n_items"])
@@ -151,14 +115,13 @@ def main() -> None:
     results = []
     for steps in a.steps:
         print(f"run of {steps} steps:", flush=True)
-        results += calibrate_one(cfg, full["base_seed"], steps, a.every, a.n_eval, a.lr, a.seed_index)
+        results += calibrate_one(cfg, full["base_seed"], steps, a.every, a.n_eval, a.seed_index)
     finals = [r for r in results if r["step"] == r["run_steps"]]
-    reached = [r["run_steps"] for r in finals if r[f"exact@{L}"] >= a.bar]
     print("final models: " + "; ".join(f"{r['run_steps']} steps: exact@{L} {r[f'exact@{L}']:.3f}, "
-                                       f"exact@{2 * L} {r[f'exact@{2 * L}']:.3f}, {r['train_wall_s']} s"
+                                       f"exact@{2 * L} {r[f'exact@{2 * L}']:.3f}, {r['train_cpu_s']} CPU s"
                                        for r in finals))
-    print(f"smallest step count reaching exact match >= {a.bar} at length {L}: "
-          f"{min(reached) if reached else 'none of ' + str(a.steps)}")
+    print(f"smallest step count reaching exact match >= {bar} at length {L}: "
+          f"{smallest_reaching(results, f'exact@{L}', bar)}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ Before training it prints the task's shortcut baselines (attnlab.retrieval_heads
 predictors that read needle positions or token types but never match the key.
 
     python bench/calibrate_retrieval_heads.py --steps 600 900
+    python bench/calibrate_retrieval_heads.py --steps 400 --set train_queries=3 train.lr=0.01
+
+Training sequences end in `train_queries` queries of distinct needles (config key
+experiments.retrieval_heads.train_queries, default 1; attnlab.tasks.recall.needle's n_queries);
+held-out sequences in one, as the analysis's test suite. The loop is bench/lm_calibration.py's,
+shared with calibrate_meta_tokens.py.
 
 One thread, one process. Wall times are as measured (say what else was running when recording).
 """
@@ -20,9 +26,8 @@ One thread, one process. Wall times are as measured (say what else was running w
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -30,6 +35,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lm_calibration import set_key, smallest_reaching, train_and_score  # noqa: E402
 
 from attnlab.retrieval_heads import plan  # noqa: E402
 from attnlab.retrieval_heads.shortcuts import answer_elsewhere, shortcut_baselines  # noqa: E402
@@ -38,57 +46,26 @@ from attnlab.tasks import TASKS  # noqa: E402
 from attnlab.train.data import SequenceData  # noqa: E402
 from attnlab.train.lm import build_model  # noqa: E402
 from attnlab.train.scoring import score  # noqa: E402
-from attnlab.train.trainer import TrainSettings, train  # noqa: E402
-
-
-class FreshBatches:
-    """Batch of step s (1-based) = rows (s-1)*B .. s*B-1 of a shuffled pool of steps*B sequences."""
-
-    def __init__(self, data: SequenceData, batch_size: int):
-        self.data, self.B = data, batch_size
-
-    def __call__(self, step: int) -> dict:
-        return self.data.collate(range((step - 1) * self.B, step * self.B))
 
 
 def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int, seed_index: int) -> list[dict]:
     params = plan.train_params(cfg, base_seed, seed_index)
-    train_cfg = {**params["train"], "steps": steps, "checkpoint_every": every, "keep_checkpoints": 1,
-                 "log_every": every}
-    settings = TrainSettings.from_dict(train_cfg)
     seed = derive_seed(base_seed, "calibrate_retrieval_heads", seed_index)
     depths = plan.train_depths(cfg)
-    n_per = -(-steps * settings.batch_size // (len(cfg["train_lengths"]) * len(depths)))
+    n_per = -(-steps * params["train"]["batch_size"] // (len(cfg["train_lengths"]) * len(depths)))
     pool = TASKS["needle"].generate(n_per, derive_seed(seed, "train"), lengths=cfg["train_lengths"], depths=depths,
-                                    **cfg["needle"])
+                                    n_queries=cfg.get("train_queries", 1), **cfg["needle"])
     pool = pool.sample(frac=1.0, random_state=seed % 2**32).reset_index(drop=True)
     held = TASKS["needle"].generate(n_eval, derive_seed(seed, "eval"), lengths=cfg["test_lengths"],
                                     depths=cfg["test_depths"], **cfg["needle"])
     model = build_model(params["model"], params["seed"])
-    rows, t0, scoring = [], time.perf_counter(), 0.0
-    batches = FreshBatches(SequenceData(pool), settings.batch_size)
-    marks = sorted({*range(every, steps + 1, every), steps})
-    with tempfile.TemporaryDirectory() as work:
-        for mark in marks:  # train in segments (stop_after): scored along the way on one schedule
-            try:
-                log = train(model, batches, settings, work, progress=False, stop_after=mark if mark < steps else None)
-            except Exception as e:  # TrainingInterrupted: the segment ended
-                if type(e).__name__ != "TrainingInterrupted":
-                    raise
-                log = []
-            t1 = time.perf_counter()
-            sc = score(model, SequenceData(held), 100)
-            r = {"run_steps": steps, "step": mark, "train_wall_s": round(t1 - t0 - scoring, 1),
-                 "niah": float(sc.exact.mean()), "token_acc": float(sc.token_acc.mean()),
-                 **{f"niah@{n}": float(g.exact.mean()) for n, g in sc.groupby("seq_len")}}
-            if log:
-                r["loss"] = log[-1].get("loss")
-            scoring += time.perf_counter() - t1
-            rows.append(r)
-            print("  " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()),
-                  flush=True)
-            model.train()
-    return rows
+
+    def scorer(m) -> dict:
+        sc = score(m, SequenceData(held), 100)
+        return {"niah": float(sc.exact.mean()), "token_acc": float(sc.token_acc.mean()),
+                **{f"niah@{n}": float(g.exact.mean()) for n, g in sc.groupby("seq_len")}}
+
+    return train_and_score(model, pool, params["train"], steps, every, scorer)
 
 
 def main() -> None:
@@ -103,37 +80,30 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     full = yaml.safe_load(Path(a.config).read_text())
-    cfg = dict(full["experiments"]["retrieval_heads"])
-    for kv in a.set:
-        key, value = kv.split("=", 1)
-        *path, last = key.split(".")
-        node = cfg
-        for p in path:
-            node[p] = dict(node[p])
-            node = node[p]
-        node[last] = yaml.safe_load(value)
+    cfg = copy.deepcopy(full["experiments"]["retrieval_heads"])
+    for assignment in a.set:
+        set_key(cfg, assignment)
     bar = cfg["competence"]["niah_accuracy"]
     n, m, t = cfg["needle"], cfg["model"], cfg["train"]
-    print(f"retrieval_heads calibration: needle {n}, train lengths {cfg['train_lengths']}, test lengths "
-          f"{cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, lr {t['lr']}, "
-          f"warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
-    for name, lengths, depths in (("train", cfg["train_lengths"], plan.train_depths(cfg)),
-                                  ("test", cfg["test_lengths"], cfg["test_depths"])):
-        df = TASKS["needle"].generate(40, 99, lengths=lengths, depths=depths, **n)
+    q = cfg.get("train_queries", 1)
+    print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train lengths {cfg['train_lengths']}, "
+          f"test lengths {cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, "
+          f"lr {t['lr']}, warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
+    for name, lengths, depths, nq in (("train", cfg["train_lengths"], plan.train_depths(cfg), q),
+                                      ("test", cfg["test_lengths"], cfg["test_depths"], 1)):
+        df = TASKS["needle"].generate(40, 99, lengths=lengths, depths=depths, n_queries=nq, **n)
         sb = shortcut_baselines(df, n["key_len"], n["value_len"])
-        print(f"shortcut baselines on {name}-like data ({len(df)} sequences, exact match): "
-              + ", ".join(f"{k} {v:.3f}" for k, v in sb.items())
+        print(f"shortcut baselines on {name}-like data ({len(df)} sequences, {nq} quer{'y' if nq == 1 else 'ies'} "
+              "each, exact match per query): " + ", ".join(f"{k} {v:.3f}" for k, v in sb.items())
               + f"; answer tokens found elsewhere in the sequence: {answer_elsewhere(df, n['key_len'], n['value_len']):.2f}")
     results = []
     for steps in a.steps:
         print(f"run of {steps} steps:", flush=True)
         results += calibrate_one(cfg, full["base_seed"], steps, a.every, a.n_eval, a.seed_index)
     finals = [r for r in results if r["step"] == r["run_steps"]]
-    reached = [r["run_steps"] for r in finals if r["niah"] >= bar]
-    print("final models: " + "; ".join(f"{r['run_steps']} steps: NIAH {r['niah']:.3f}, {r['train_wall_s']} s"
+    print("final models: " + "; ".join(f"{r['run_steps']} steps: NIAH {r['niah']:.3f}, {r['train_cpu_s']} CPU s"
                                        for r in finals))
-    print(f"smallest step count reaching NIAH exact match >= {bar}: "
-          f"{min(reached) if reached else 'none of ' + str(a.steps)}")
+    print(f"smallest step count reaching NIAH exact match >= {bar}: {smallest_reaching(results, 'niah', bar)}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,50 @@ def test_list_recall_recalls_the_named_list():
     assert (longer.n_lists > df.n_lists.max()).all()
 
 
+def test_list_recall_with_several_queries_recalls_each_named_list():
+    one = TASKS["list_recall"].generate(20, seed=3, seq_len=64, list_len=4, n_names=48, n_items=16)
+    df = TASKS["list_recall"].generate(20, seed=3, seq_len=64, list_len=4, n_names=48, n_items=16, n_queries=4)
+    assert (df.n_lists == one.n_lists).all() and (df.length == one.length + 3 * 7).all()  # same lists, 3 more query blocks
+    for (s, m), (_, r) in zip(rows(df), df.iterrows()):
+        n = int(r.n_lists)
+        body = s[1 : 1 + 6 * n].reshape(n, 6)
+        assert (body[:, 5] == SEP).all()
+        qs = np.flatnonzero(s == QUERY)
+        assert len(qs) == 4 and list(qs) == [1 + 6 * n + 7 * i for i in range(4)]
+        asked = []
+        for q in qs:  # "QUERY name items EOS": the items are the named list's, items and EOS targets
+            row = int(np.flatnonzero(body[:, 0] == s[q + 1])[0])
+            assert np.array_equal(s[q + 2 : q + 6], body[row, 1:5]) and s[q + 6] == EOS
+            assert m[q + 2 : q + 7].all() and not m[q : q + 2].any()
+            asked.append(row)
+        assert len(set(asked)) == 4 and asked[0] == r.query_list  # distinct lists, the first is query_list
+        assert m.sum() == 4 * 5 and not m[: qs[0]].any()
+    with pytest.raises(ValueError, match="n_queries"):
+        TASKS["list_recall"].generate(1, seed=0, seq_len=64, list_len=4, n_names=48, n_items=16, n_queries=10)
+
+
+def test_needle_with_several_queries_asks_distinct_needles_and_keeps_the_length():
+    kw = dict(lengths=[64, 128], depths=[0.0, 0.5, 1.0], n_keys=8, n_values=8, key_len=2, value_len=3,
+              shared_vocab=True, n_distractors=3)
+    df = TASKS["needle"].generate(4, seed=2, n_queries=3, **kw)
+    for (s, m), (_, r) in zip(rows(df), df.iterrows()):
+        assert len(s) == r.seq_len and s[-1] == EOS
+        qs = np.flatnonzero(s == QUERY)
+        assert len(qs) == 3 and list(qs) == [len(s) - 9 * (3 - i) for i in range(3)]
+        starts = np.flatnonzero(s[: qs[0]] == KEY)
+        table = {tuple(s[p + 1 : p + 3]): tuple(s[p + 4 : p + 7]) for p in starts}
+        assert len(starts) == 4 and len(table) == 4 and r.needle_pos in starts
+        keys = [tuple(s[q + 2 : q + 4]) for q in qs]
+        assert len(set(keys)) == 3 and tuple(s[r.needle_pos + 1 : r.needle_pos + 3]) in keys
+        for q, k in zip(qs, keys):  # "QUERY KEY k VAL v EOS": v is the value of the needle keyed k
+            assert s[q + 1] == KEY and s[q + 4] == VAL and s[q + 8] == EOS
+            assert tuple(s[q + 5 : q + 8]) == table[k]
+            assert m[q + 5 : q + 9].all() and not m[q : q + 5].any()
+        assert m.sum() == 3 * 4
+    with pytest.raises(ValueError, match="n_queries"):
+        TASKS["needle"].generate(1, seed=0, n_queries=5, **kw)
+
+
 def test_copy_parity_counting_answers():
     for s, m in rows(TASKS["copy"].generate(10, seed=0, seq_len=41)):
         half = (41 - 3) // 2

@@ -59,15 +59,37 @@ def run_dir(task: str, variant: str, seed: int) -> str:
 def synth_params(cfg: dict, base_seed: int, task: str, split: str, seed: int) -> dict:
     tp = task_params(cfg, task)
     if split == "train":
-        parts = [{"task": task, "n": cfg["n_train"], "seq_len": cfg["train_len"], **tp}]
+        parts = train_parts(cfg, task, cfg["n_train"])
     else:
         parts = [{"task": task, "n": cfg["n_test"], "seq_len": L, **tp} for L in cfg["test_lengths"]]
     return {"seed": derive_seed(base_seed, "meta_tokens", task, split, seed), "parts": parts}
 
 
+def train_parts(cfg: dict, task: str, n: int) -> list[dict]:
+    """The training data's synth parts, `n` sequences in all (issue 13: denser supervision). List
+    recall's training sequences carry `train_queries` queries (default 1), and are spread evenly over
+    the lengths `train_len_mix` (default: `train_len` alone; its largest must be `train_len`, the
+    length the claim's 2x is counted from)."""
+    tp = task_params(cfg, task)
+    lens = cfg.get("train_len_mix") or [cfg["train_len"]]
+    parts = []
+    for i, L in enumerate(lens):
+        q = min(cfg.get("train_queries", 1), n_lists(tp, L)) if task == "list_recall" else 1  # distinct lists
+        parts.append({"task": task, "n": n // len(lens) + (i < n % len(lens)), "seq_len": L, **tp,
+                      **({"n_queries": q} if q > 1 else {})})
+    return parts
+
+
+def n_lists(tp: dict, seq_len: int) -> int:
+    """Lists in a one-query list-recall sequence of `seq_len` (attnlab.tasks.recall.list_recall)."""
+    k = tp.get("list_len", 6)
+    return (seq_len - 1 - (k + 3)) // (k + 2)
+
+
 def max_len(cfg: dict) -> int:
     """Longest sequence a model sees, meta-tokens included (generous: rate + 5 sd)."""
-    longest = max([cfg["train_len"], *cfg["test_lengths"]])
+    extra = (cfg.get("train_queries", 1) - 1) * (task_params(cfg, "list_recall").get("list_len", 6) + 3)
+    longest = max([cfg["train_len"] + extra, *cfg["test_lengths"]])
     return int(longest * (1 + cfg["meta_rate"]) + 5 * (longest * cfg["meta_rate"]) ** 0.5 + 8)
 
 

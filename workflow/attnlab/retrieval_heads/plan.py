@@ -65,8 +65,9 @@ def train_depths(cfg: dict) -> list[float]:
 
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
-    if split == "train":
-        part = {"n": cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg)}
+    if split == "train":  # training sequences may end in several queries (denser supervision, issue 13)
+        part = {"n": cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
+                **({"n_queries": cfg["train_queries"]} if cfg.get("train_queries", 1) > 1 else {})}
     else:
         part = {"n": cfg["n_test_per"], "lengths": cfg["test_lengths"], "depths": cfg["test_depths"]}
     return {"seed": derive_seed(base_seed, EXP, split, seed), "parts": [{"task": "needle", **part, **cfg["needle"]}]}

@@ -1,7 +1,8 @@
 """Shortcut baselines of the needle task with distractors (issue 13): predictors that read where
 the needles are, or which tokens are needle values, but never match the queried key. On a task
 that needs the key matched they score at chance, 1 / (1 + n_distractors); the key-matching oracle
-scores 1. A sequence is BOS … [KEY k VAL v] … QUERY KEY k VAL v EOS (attnlab.tasks.recall.needle)."""
+scores 1. A sequence is BOS … [KEY k VAL v] … QUERY KEY k VAL v EOS (attnlab.tasks.recall.needle);
+training sequences may end in several such queries of distinct needles (n_queries)."""
 
 from __future__ import annotations
 
@@ -11,34 +12,49 @@ import pandas as pd
 from attnlab.tasks.vocab import KEY, QUERY
 
 
-def needles(ids: np.ndarray, key_len: int, value_len: int) -> tuple[list[tuple], list[tuple], tuple, tuple]:
-    """(keys, values) of the needles before the query, in sequence order, and the query's (key, answer)."""
+def queries(ids: np.ndarray, key_len: int, value_len: int) -> list[tuple[tuple, tuple]]:
+    """(key, answer) of every query "QUERY KEY k VAL v [EOS]" in a sequence, in order (training
+    sequences may end in several, attnlab.tasks.recall.needle's n_queries)."""
     ids = np.asarray(ids)
-    q = int(np.flatnonzero(ids == QUERY)[-1])
+    return [(tuple(ids[q + 2 : q + 2 + key_len]), tuple(ids[q + 3 + key_len : q + 3 + key_len + value_len]))
+            for q in (int(p) for p in np.flatnonzero(ids == QUERY))]
+
+
+def needles(ids: np.ndarray, key_len: int, value_len: int) -> tuple[list[tuple], list[tuple], tuple, tuple]:
+    """(keys, values) of the needles before the (first) query, in sequence order, and the first
+    query's (key, answer)."""
+    ids = np.asarray(ids)
+    q = int(np.flatnonzero(ids == QUERY)[0])
     starts = [int(p) for p in np.flatnonzero(ids[:q] == KEY)]
     keys = [tuple(ids[p + 1 : p + 1 + key_len]) for p in starts]
     vals = [tuple(ids[p + 2 + key_len : p + 2 + key_len + value_len]) for p in starts]
-    qk = tuple(ids[q + 2 : q + 2 + key_len])
-    ans = tuple(ids[q + 3 + key_len : q + 3 + key_len + value_len])
+    qk, ans = queries(ids, key_len, value_len)[0]
     return keys, vals, qk, ans
 
 
 def shortcut_baselines(df: pd.DataFrame, key_len: int, value_len: int, seed: int = 0) -> dict[str, float]:
-    """Exact match of: the first / last needle's value (position only), a random needle's value
-    (token type only: it knows which tokens are needle values, not which needle), the value of the
-    needle whose last key token matches the query's last key token (half the key), and the
-    key-matching oracle (the whole key)."""
+    """Exact match, over every query of every sequence, of: the first / last needle's value (position
+    only), a random needle's value (token type only: it knows which tokens are needle values, not
+    which needle), a random needle not asked before in the sequence (elimination; the same as random
+    needle with one query per sequence), the value of the needle whose last key token matches the
+    query's last key token (half the key), and the key-matching oracle (the whole key)."""
     rng = np.random.default_rng(seed)
-    hits = {"first needle": [], "last needle": [], "random needle": [], "last key token": [], "key oracle": []}
+    hits = {"first needle": [], "last needle": [], "random needle": [], "not asked before": [],
+            "last key token": [], "key oracle": []}
     for ids in df.input_ids:
-        keys, vals, qk, ans = needles(ids, key_len, value_len)
-        hits["first needle"].append(vals[0] == ans)
-        hits["last needle"].append(vals[-1] == ans)
-        hits["random needle"].append(vals[int(rng.integers(len(vals)))] == ans)
-        half = [v for k, v in zip(keys, vals) if k[-1] == qk[-1]]
-        hits["last key token"].append(half[int(rng.integers(len(half)))] == ans if half else False)
-        full = [v for k, v in zip(keys, vals) if k == qk]
-        hits["key oracle"].append(len(full) == 1 and full[0] == ans)
+        keys, vals, _, _ = needles(ids, key_len, value_len)
+        asked: set[tuple] = set()
+        for qk, ans in queries(ids, key_len, value_len):
+            hits["first needle"].append(vals[0] == ans)
+            hits["last needle"].append(vals[-1] == ans)
+            hits["random needle"].append(vals[int(rng.integers(len(vals)))] == ans)
+            fresh = [v for k, v in zip(keys, vals) if k not in asked] or vals
+            hits["not asked before"].append(fresh[int(rng.integers(len(fresh)))] == ans)
+            half = [v for k, v in zip(keys, vals) if k[-1] == qk[-1]]
+            hits["last key token"].append(half[int(rng.integers(len(half)))] == ans if half else False)
+            full = [v for k, v in zip(keys, vals) if k == qk]
+            hits["key oracle"].append(len(full) == 1 and full[0] == ans)
+            asked.add(qk)
     return {k: float(np.mean(v)) for k, v in hits.items()}
 
 
@@ -48,7 +64,7 @@ def answer_elsewhere(df: pd.DataFrame, key_len: int, value_len: int) -> float:
     found, total = 0, 0
     for ids, pos in zip(df.input_ids, df.needle_pos):
         ids = np.asarray(ids)
-        q = int(np.flatnonzero(ids == QUERY)[-1])
+        q = int(np.flatnonzero(ids == QUERY)[0])
         rest = np.concatenate([ids[:pos], ids[pos + 2 + key_len + value_len : q]])
         _, _, _, ans = needles(ids, key_len, value_len)
         found += sum(int(t in rest) for t in ans)

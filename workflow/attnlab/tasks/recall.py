@@ -51,7 +51,7 @@ def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
            n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1,
-           shared_vocab: bool = False, n_distractors: int = 0):
+           shared_vocab: bool = False, n_distractors: int = 0, n_queries: int = 1):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
     "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
     k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
@@ -64,7 +64,14 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
     queried key must then be matched to find the answer; no marker token or position tells which
     needle is queried (the queried needle's rank among the needles is uniform when its depth is).
     Columns `needle_rank` (needles before the queried one) and `distractor_pos` (their KEY
-    positions) describe them. With `n_distractors` = 0 the sequences are the same as before."""
+    positions) describe them. With `n_distractors` = 0 the sequences are the same as before.
+
+    `n_queries` > 1 (denser supervision for training, issue 13; needs n_distractors >= n_queries - 1)
+    ends the sequence in that many queries "QUERY KEY k VAL v EOS" of distinct needles: the one at
+    `depth` and n_queries - 1 distractors drawn at random, in random order. Every queried value and
+    every EOS are targets; each query block is a one-query sequence's ending, so what follows a value
+    is the same in training and test. The sequence keeps its length (the haystack shrinks). With
+    n_queries = 1 the sequences are the same as before."""
     rng = np.random.default_rng(seed)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
     seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
@@ -72,8 +79,11 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
     per = 2 + key_len + value_len  # tokens of one needle
     if n_distractors and (n_keys ** key_len <= n_distractors or n_values ** value_len <= n_distractors):
         raise ValueError(f"needle: {n_distractors} distractors need more distinct keys and values")
+    if not 1 <= n_queries <= n_distractors + 1:
+        raise ValueError(f"needle: n_queries {n_queries} must be 1 .. n_distractors + 1 = {n_distractors + 1}")
+    tail = n_queries * (4 + key_len + value_len)  # the queries "QUERY KEY k VAL v EOS"
     for length in lengths:
-        hay = length - 1 - per - (4 + key_len + value_len) - n_distractors * per
+        hay = length - 1 - per - tail - n_distractors * per
         if hay < 0 or key_len < 1 or value_len < 1:
             raise ValueError(f"needle: length {length} too short (or key_len/value_len < 1)")
         for depth in depths:
@@ -99,7 +109,7 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                                         np.concatenate([[KEY], dk, [VAL], dv])))
                     needles.append((at, float(rng.random()), True, np.concatenate([[KEY], k, [VAL], v])))
                     needles.sort(key=lambda x: (x[0], x[1]))
-                    parts, prev, others = [[BOS]], 0, []
+                    parts, prev, others, dpairs = [[BOS]], 0, [], []
                     for off, _, queried, toks in needles:
                         parts.append(filler[prev:off])
                         start = sum(len(p) for p in parts)
@@ -107,12 +117,20 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                             pos, rank = start, len(others)
                         else:
                             others.append(start)
+                            dpairs.append((toks[1 : 1 + key_len], toks[2 + key_len :]))
                         parts.append(toks)
                         prev = off
-                    parts += [filler[prev:], [QUERY, KEY], k, [VAL], v, [EOS]]
+                    parts.append(filler[prev:])
+                    if n_queries == 1:
+                        parts += [[QUERY, KEY], k, [VAL], v, [EOS]]
+                    else:
+                        asked = [(k, v)] + [dpairs[i] for i in rng.choice(n_distractors, n_queries - 1, replace=False)]
+                        for i in rng.permutation(n_queries):
+                            parts += [[QUERY, KEY], asked[i][0], [VAL], asked[i][1], [EOS]]
                     s = np.concatenate(parts)
                 m = np.zeros(len(s), dtype=bool)
-                m[-(value_len + 1):] = True
+                for q in np.flatnonzero(s == QUERY):
+                    m[q + 3 + key_len : q + 4 + key_len + value_len] = True  # the value and its EOS
                 seqs.append(s), masks.append(m)
                 meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(pos)
                 extra["needle_rank"].append(rank), extra["distractor_pos"].append(np.asarray(others, dtype=np.int32))
@@ -125,13 +143,23 @@ def list_recall_vocab_size(n_names: int = 64, n_items: int = 32, **_) -> int:
     return FIRST + n_names + n_items
 
 
-def list_recall(n: int, seed: int, seq_len: int = 128, list_len: int = 6, n_names: int = 64, n_items: int = 32):
+def list_recall(n: int, seed: int, seq_len: int = 128, list_len: int = 6, n_names: int = 64, n_items: int = 32,
+                n_queries: int = 1):
     """BOS [name item×list_len SEP]×L, then "QUERY name" and that list's items and EOS (targets).
-    As many lists as fit in `seq_len`; the queried list is uniform among them."""
+    As many lists as fit in `seq_len`; the queried list is uniform among them.
+
+    `n_queries` > 1 (denser supervision for training, issue 13) queries that many distinct lists,
+    drawn uniformly, one "QUERY name items EOS" after another; every queried item and every EOS are
+    targets (each query block is a one-query sequence's ending, so what follows the items is the same
+    in training and test). The lists are those of a one-query sequence of `seq_len` (same count), so
+    the sequence is (n_queries - 1) × (list_len + 3) tokens longer than `seq_len`. Columns query_list
+    and distance describe the first query. With n_queries = 1 the sequences are the same as before."""
     per, tail = list_len + 2, list_len + 3
     n_lists = (seq_len - 1 - tail) // per
     if n_lists < 1 or n_lists > n_names:
         raise ValueError(f"list_recall: {n_lists} lists fit in seq_len {seq_len} (need 1..n_names={n_names})")
+    if not 1 <= n_queries <= n_lists:
+        raise ValueError(f"list_recall: n_queries {n_queries} must be 1 .. n_lists = {n_lists}")
     rng = np.random.default_rng(seed)
     seqs, masks, meta = [], [], {"seq_len": [], "n_lists": [], "query_list": [], "distance": []}
     for _ in range(n):
@@ -139,12 +167,17 @@ def list_recall(n: int, seed: int, seq_len: int = 128, list_len: int = 6, n_name
         items = FIRST + n_names + rng.integers(0, n_items, (n_lists, list_len))
         q = int(rng.integers(n_lists))
         body = np.concatenate([np.concatenate([[nm], it, [SEP]]) for nm, it in zip(names, items)])
-        s = np.concatenate([[BOS], body, [QUERY, names[q]], items[q], [EOS]])
+        if n_queries == 1:
+            s = np.concatenate([[BOS], body, [QUERY, names[q]], items[q], [EOS]])
+        else:
+            rest = [int(i) for i in rng.permutation([i for i in range(n_lists) if i != q])[: n_queries - 1]]
+            s = np.concatenate([[BOS], body, *[np.concatenate([[QUERY, names[i]], items[i], [EOS]]) for i in [q, *rest]]])
         m = np.zeros(len(s), dtype=bool)
-        m[-(list_len + 1) :] = True
+        for at in np.flatnonzero(s == QUERY):
+            m[at + 2 : at + 3 + list_len] = True  # the items and their EOS
         seqs.append(s), masks.append(m)
         meta["seq_len"].append(seq_len), meta["n_lists"].append(n_lists), meta["query_list"].append(q)
-        meta["distance"].append(len(s) - (list_len + 1) - (1 + q * per))
+        meta["distance"].append(1 + n_lists * per + 2 - (1 + q * per))
     return frame("list_recall", seqs, masks, **meta)
 
 
