@@ -151,6 +151,38 @@ def test_shortcut_baselines_on_a_hand_made_sequence():
     assert sb["first needle"] == 0.0 and sb["last needle"] == 1.0 and sb["key oracle"] == 1.0
 
 
+def test_training_sequences_with_several_queries_offer_no_position_or_type_cue():
+    from attnlab.retrieval_heads.shortcuts import shortcut_baselines
+    from attnlab.tasks import TASKS
+
+    depths = [i / 20 for i in range(21)]
+    df = TASKS["needle"].generate(20, 6, lengths=[64, 96, 128], depths=depths, n_queries=3, **NEEDLE)
+    sb = shortcut_baselines(df, 2, 3, seed=0)  # over all 3 queries of each sequence
+    for name in ("first needle", "last needle", "random needle"):
+        assert sb[name] == pytest.approx(0.25, abs=0.03), name
+    # elimination (a needle not asked before) gets 1/4, 1/3, 1/2 on the 1st, 2nd, 3rd query: 13/36
+    assert sb["not asked before"] == pytest.approx(13 / 36, abs=0.03) and sb["key oracle"] == 1.0
+    from attnlab.retrieval_heads.shortcuts import answer_elsewhere
+
+    one = TASKS["needle"].generate(20, 6, lengths=[64, 96, 128], depths=depths, **NEEDLE)
+    # the first query may ask a distractor: its needle, not the one at `depth`, is left out of "elsewhere"
+    assert answer_elsewhere(df, 2, 3) == pytest.approx(answer_elsewhere(one, 2, 3), abs=0.05)
+
+
+def test_shortcut_baselines_read_every_query_of_a_hand_made_sequence():
+    from attnlab.retrieval_heads.shortcuts import needles, queries, shortcut_baselines
+    from attnlab.tasks.vocab import BOS, EOS, KEY, QUERY, VAL
+
+    s = [BOS, KEY, 10, 11, VAL, 20, 21, 22, 9, KEY, 12, 13, VAL, 23, 24, 25,
+         QUERY, KEY, 12, 13, VAL, 23, 24, 25, EOS, QUERY, KEY, 10, 11, VAL, 20, 21, 22, EOS]
+    assert queries(np.array(s), 2, 3) == [((12, 13), (23, 24, 25)), ((10, 11), (20, 21, 22))]
+    keys, vals, qk, ans = needles(np.array(s), 2, 3)
+    assert keys == [(10, 11), (12, 13)] and qk == (12, 13) and ans == (23, 24, 25)  # needles before the first query
+    sb = shortcut_baselines(pd.DataFrame({"input_ids": [np.array(s)]}), 2, 3)
+    assert sb["first needle"] == 0.5 and sb["last needle"] == 0.5 and sb["key oracle"] == 1.0
+    assert sb["not asked before"] == 1.0 or sb["not asked before"] == 0.5  # the 2nd query: one needle left
+
+
 def test_no_distractors_leaves_the_needle_task_unchanged():
     from attnlab.tasks import TASKS
 

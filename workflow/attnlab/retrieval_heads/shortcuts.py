@@ -59,14 +59,16 @@ def shortcut_baselines(df: pd.DataFrame, key_len: int, value_len: int, seed: int
 
 
 def answer_elsewhere(df: pd.DataFrame, key_len: int, value_len: int) -> float:
-    """Fraction of the answer's tokens that also occur outside the queried needle and the query
-    (in the haystack or other needles): 0 would mean the answer tokens are a type of their own."""
+    """Fraction of the (first) query's answer tokens that also occur outside the queried needle and
+    the queries (in the haystack or other needles): 0 would mean the answer tokens are a type of
+    their own. The queried needle is the one whose key the query names."""
     found, total = 0, 0
-    for ids, pos in zip(df.input_ids, df.needle_pos):
+    for ids in df.input_ids:
         ids = np.asarray(ids)
         q = int(np.flatnonzero(ids == QUERY)[0])
+        keys, _, qk, ans = needles(ids, key_len, value_len)
+        pos = [int(p) for p in np.flatnonzero(ids[:q] == KEY)][keys.index(qk)]
         rest = np.concatenate([ids[:pos], ids[pos + 2 + key_len + value_len : q]])
-        _, _, _, ans = needles(ids, key_len, value_len)
         found += sum(int(t in rest) for t in ans)
         total += len(ans)
     return found / total
