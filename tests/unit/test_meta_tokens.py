@@ -26,6 +26,18 @@ def test_plan(cfg):
     assert plan.max_len(cfg) > max(cfg["test_lengths"]) * (1 + cfg["meta_rate"])
 
 
+def test_training_parts_split_the_data_over_lengths_and_cap_the_queries():
+    cfg = {"train_len": 64, "task_params": {"list_recall": {"list_len": 4, "n_names": 48, "n_items": 16}}}
+    assert plan.train_parts(cfg, "list_recall", 10) == [  # the default: one part, one query, as before
+        {"task": "list_recall", "n": 10, "seq_len": 64, "list_len": 4, "n_names": 48, "n_items": 16}]
+    parts = plan.train_parts({**cfg, "train_queries": 4, "train_len_mix": [24, 32, 64]}, "list_recall", 10)
+    assert [p["n"] for p in parts] == [4, 3, 3] and [p["seq_len"] for p in parts] == [24, 32, 64]
+    assert [p["n_queries"] for p in parts] == [2, 4, 4]  # 2 lists fit in 24 tokens, 4 in 32, 9 in 64
+    assert [plan.n_lists(cfg["task_params"]["list_recall"], L) for L in (24, 32, 64)] == [2, 4, 9]
+    longest = plan.max_len({**cfg, "train_queries": 9, "test_lengths": [64], "meta_rate": 0.0})
+    assert longest >= 62 + 8 * 7  # the training sequence with 9 query blocks fits the positions
+
+
 def metrics(base, meta, train_len=16, at_train=None):
     """Accuracy at 2× train_len per seed; at train_len: `at_train` {variant: [per seed]} or 1.0."""
     rows = []

@@ -132,6 +132,10 @@ def check(ctx: Context) -> None:
     require(cfg["train_len"] in cfg["test_lengths"],
             f"{keyname('meta_tokens', 'train_len')} = {cfg['train_len']} must be one of "
             f"{keyname('meta_tokens', 'test_lengths')} = {cfg['test_lengths']} (in-distribution accuracy)")
+    mix = cfg.get("train_len_mix")
+    require(not mix or max(mix) == cfg["train_len"],
+            f"{keyname('meta_tokens', 'train_len_mix')} = {mix}: its largest length must be "
+            f"{keyname('meta_tokens', 'train_len')} = {cfg['train_len']} (the claim's 2x is counted from it)")
     claim_task = evaluate_params(cfg, ctx.base_seed)["claim_task"]
     require(claim_task in cfg["tasks"], f"{keyname('meta_tokens', 'tasks')} = {cfg['tasks']} lacks {claim_task!r}, "
             "the task the paper's claim is checked on")
