@@ -130,3 +130,11 @@ def test_generated_list_recall_has_no_cue_beyond_chance():
     for ids in df.input_ids[:50]:  # the queried name occurs exactly once before the query
         names = np.asarray(ids)[1:-7:6]
         assert (names == ids[-6]).sum() == 1
+    # training sequences with several queries (train_queries): the last query, read by the same
+    # predictors, is as uniform over the lists, and no query block repeats a list
+    multi = list_recall(2000, 6, seq_len=64, list_len=4, n_names=48, n_items=16, n_queries=4)
+    got = shortcuts.shortcut_baselines(multi, list_len=4, n_items=16)
+    assert got["fixed_list"] < 1 / 9 + 3 * (1 / 9 * 8 / 9 / 2000) ** 0.5 + 0.01 and got["majority"] < 0.005
+    for ids in multi.input_ids[:50]:
+        asked = np.asarray(ids)[1 + 9 * 6 + 1 :: 7]
+        assert len(asked) == 4 and len(set(asked.tolist())) == 4
