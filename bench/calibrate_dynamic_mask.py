@@ -46,6 +46,9 @@ def main() -> None:
     p.add_argument("--n-train", type=int)
     p.add_argument("--mqar", type=int, nargs=3, metavar=("N_KEYS", "N_VALUES", "N_NOISE"))
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--warmup", type=int, help="train.warmup_steps")
+    p.add_argument("--train-queries", type=int,
+                   help="queries per training sequence (train_queries; default every key once); tests keep the spec's")
     p.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -58,12 +61,15 @@ def main() -> None:
     if a.mqar:
         cfg["mqar"] = dict(zip(("n_keys", "n_values", "n_noise"), a.mqar))
     tr = {**cfg["train"], "steps": a.steps, "checkpoint_every": 0}
-    tr.update({k: v for k, v in (("batch_size", a.batch_size), ("lr", a.lr)) if v})
+    tr.update({k: v for k, v in (("batch_size", a.batch_size), ("lr", a.lr), ("warmup_steps", a.warmup)) if v})
+    if a.train_queries:
+        cfg["train_queries"] = a.train_queries
     cfg["train"] = tr
     settings = TrainSettings.from_dict(tr)
     print(f"dynamic_mask calibration (MHA): window {a.window}, train_len {a.train_len}, K {a.pairs}, "
           f"mqar {cfg['mqar']}, n_train {cfg['n_train']}/K, model {cfg['model']}, steps {a.steps} x batch "
-          f"{tr['batch_size']}, lr {tr['lr']}, seeds {a.seeds}", flush=True)
+          f"{tr['batch_size']}, lr {tr['lr']}, warmup {tr['warmup_steps']}, train_queries "
+          f"{cfg.get('train_queries', 'every key once')}, seeds {a.seeds}", flush=True)
     params = [plan.train_params(cfg, base_seed, "mha", s) for s in range(a.seeds)]
     trains = [synthesize(**plan.synth_params(cfg, base_seed, "train", s)) for s in range(a.seeds)]
     tests = [synthesize(**plan.synth_params(cfg, base_seed, "test", s)) for s in range(a.seeds)]

@@ -48,6 +48,18 @@ def test_pretuning_setting_applies_the_values_before_the_retune(cfg):
     assert len({e["model_dir"] for e in m}) == len(m)
 
 
+def test_pretuning_trains_only_before_tuning_seeds(cfg):
+    before = {"train.steps": 3}
+    c = {**cfg, "seeds": 3, "before_tuning": before, "before_tuning_seeds": 1,
+         "set_after_results": {"train.steps": {"value": 0, "reason": "r"}}}
+    assert plan.seeds_at(c, "tuned") == [0, 1, 2] and plan.seeds_at(c, "pretuning") == [0]
+    m = plan.manifest(c, 1)
+    assert sorted((e["setting"], e["seed_index"]) for e in m if e["variant"] == "softmax") == \
+        [("pretuning", 0), ("tuned", 0), ("tuned", 1), ("tuned", 2)]
+    assert plan.seeds_at({**c, "before_tuning_seeds": 9}, "pretuning") == [0, 1, 2]  # never more than `seeds`
+    assert "1 of 3 seeds" in plan.table_params(c)["pretuning_seeds"]
+
+
 def metrics(soft, sig, n_sec=(20, 20, 20), mlp_cos=0.8, control=0.1, rho=0.5, copy=(1.0, 1.0, 1.0),
             setting="tuned"):
     rows = []

@@ -308,3 +308,32 @@ def test_stacked_training_equals_training_each_seed_alone():
             torch.testing.assert_close(getattr(m, k), getattr(alone, k), rtol=1e-4, atol=1e-5)
         assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in alone_log], rel=1e-4)
     assert not torch.allclose(stacked[0].w_q, stacked[1].w_q)  # seeds differ
+
+
+def test_weight_claims_on_reached_seeds_and_the_seed_dependence_caveat():
+    """weight_claims_on="reached": the H=2 rows are judged on the seeds in the multi-head solution
+    (naming those left out), and whether each seed ends in the multi-head or the single-head
+    solution is its own caveat row."""
+    mse, runs = frames(h2_zero_sum=(0.003, 1.0, 0.002))
+    stuck = (mse.model == "softmax-h2") & (mse.seed_index == 1) & (mse.length == 40)
+    mse.loc[stuck, "mse"] = 0.402  # the single-head solution: H=1's MSE
+
+    def rows(mse, runs):
+        return evaluate.check_claims(mse, runs, d=5, train_length=40, longest=160, softmax_heads=[1, 2],
+                                     linear_attention=["linear-length", "linear-fixed"], scale="mini", gap_bar=0.5,
+                                     weight_claims_on="reached")
+
+    r = rows(mse, runs)
+    assert r[0]["kind"] == "caveat" and r[0]["verdict"] == "PASS" and "2 of 3" in r[0]["measured"]
+    assert [x["verdict"] for x in r[1:5]] == ["PASS"] * 4  # MSE vs H=1, KQ, OV, DGD on seeds 0 and 2
+    assert all(x["seeds"] == [0, 2] and "left out: seed 1" in x["claim"] for x in r[1:5])
+    # a seed in neither solution (zero-sum 0.5) fails the caveat; a reached seed with a bad KQ fails KQ
+    runs2 = runs.assign(zero_sum=[0.003, 0.5, 0.002], max_offdiag_ratio=[0.02, 0.02, 0.3])
+    r = rows(mse, runs2)
+    assert r[0]["verdict"] == "INCONCLUSIVE" and r[2]["verdict"] == "INCONCLUSIVE"  # KQ: seed 0 holds, 2 fails
+    # no seed reached: the H=2 rows are undecided, never a pass
+    r = rows(mse, runs.assign(zero_sum=[1.0, 1.0, 1.0]))
+    assert all(x["verdict"] == "INCONCLUSIVE" for x in r[1:5])
+    with pytest.raises(Exception, match="weight_claims_on"):
+        evaluate.check_claims(mse, runs, d=5, train_length=40, longest=160, softmax_heads=[1, 2],
+                              linear_attention=[], scale="mini", gap_bar=0.5, weight_claims_on="some")

@@ -36,6 +36,20 @@ def test_mqar_answers_are_the_paired_values():
             assert kv[s[t - 1]] == s[t]
 
 
+def test_mqar_more_queries_than_pairs_query_every_key_then_repeat():
+    df = TASKS["mqar"].generate(30, seed=1, seq_len=64, n_pairs=4, n_queries=16)
+    for s, m in rows(df):
+        kv = dict(zip(s[1:9:2], s[2:10:2]))
+        targets = np.flatnonzero(m)
+        assert len(targets) == 16 and targets.min() > 8
+        assert all(kv[s[t - 1]] == s[t] for t in targets)
+        assert {s[t - 1] for t in targets} == set(kv)  # every key asked at least once
+    # at most as many queries as pairs: the sequences are unchanged
+    a = TASKS["mqar"].generate(5, seed=2, seq_len=64, n_pairs=8)
+    b = TASKS["mqar"].generate(5, seed=2, seq_len=64, n_pairs=8, n_queries=8)
+    assert all((x == y).all() for x, y in zip(a.input_ids, b.input_ids))
+
+
 def test_needle_depth_length_and_answer():
     df = TASKS["needle"].generate(3, seed=0, lengths=[64, 128], depths=[0.0, 0.5, 1.0])
     assert len(df) == 18 and set(df.seq_len) == {64, 128}

@@ -9,12 +9,14 @@ on held-out sequences of the same task, first T tokens.
 Each (variant, seed) is trained at two settings: "tuned", the block as configured, and
 "pretuning", the block with `before_tuning` applied (the values the block had before it was
 retuned after seeing results: see its set_after_results), so the table and the claims show both.
-An empty `before_tuning` trains the tuned setting only.
+An empty `before_tuning` trains the tuned setting only. The pretuning setting trains the first
+`before_tuning_seeds` seeds (default: every seed), a budget choice the table states.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from attnlab.attention_sinks import PAPER
 from attnlab.experiment import (
@@ -66,6 +68,13 @@ def settings(cfg: dict) -> list[str]:
     return ["tuned", "pretuning"] if cfg.get("before_tuning") else ["tuned"]
 
 
+def seeds_at(cfg: dict, setting: str) -> list[int]:
+    """The seed indices trained at `setting`: every seed when tuned, the first `before_tuning_seeds`
+    (default every seed) before the retune."""
+    n = cfg["seeds"] if setting == "tuned" else min(cfg.get("before_tuning_seeds", cfg["seeds"]), cfg["seeds"])
+    return list(range(n))
+
+
 def at_setting(cfg: dict, setting: str) -> dict:
     """The block at `setting`: as configured ("tuned"), or with every dotted key of `before_tuning`
     ("trigger.n_states": 32) set to its value ("pretuning")."""
@@ -110,7 +119,7 @@ def heads_params(cfg: dict) -> dict:
 def manifest(cfg: dict, base_seed: int) -> list[dict]:
     return [{"setting": g, "variant": v, "seed_index": s, "seed": derive_seed(base_seed, EXP, v, s),
              "model_dir": run_dir(v, s, g), **{name: heads_path(v, s, name, g) for name in HEADS_OUTPUTS}}
-            for g in settings(cfg) for v in cfg["variants"] for s in range(cfg["seeds"])]
+            for g in settings(cfg) for v in cfg["variants"] for s in seeds_at(cfg, g)]
 
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
@@ -121,8 +130,11 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 
 def table_params(cfg: dict) -> dict:
     m, t = cfg["model"], cfg["train"]
+    pre = seeds_at(cfg, "pretuning")
     return {"epsilon": cfg["epsilon"], "tau": cfg["tau"], "T": cfg["eval_len"], "min_queries": cfg["min_queries"],
             "before_tuning": cfg.get("before_tuning") or {},
+            "pretuning_seeds": f"{len(pre)} of {cfg['seeds']} seeds (seed index {', '.join(map(str, pre))})"
+                               if len(pre) < cfg["seeds"] else f"every seed ({cfg['seeds']})",
             "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
                           f"{t['steps']} steps × batch {t['batch_size']} (weight decay {t.get('weight_decay', 0.1)})",
             "task_note": f"Bigram-Backcopy trigger task {cfg['trigger']}, {cfg['n_eval']} eval sequences, "
@@ -148,6 +160,7 @@ def check(ctx: Context) -> None:
     except (KeyError, TypeError):
         pre = None
     require(pre is not None, f"{keyname(EXP, 'before_tuning')} = {cfg.get('before_tuning')} names a key the block lacks")
+    require(cfg.get("before_tuning_seeds", 1) >= 1, f"{keyname(EXP, 'before_tuning_seeds')} must be at least 1")
     require(cfg["eval_len"] <= pre["trigger"]["seq_len"], f"{keyname(EXP, 'eval_len')} = {cfg['eval_len']} exceeds "
             f"the pretuning {keyname(EXP, 'trigger', 'seq_len')} = {pre['trigger']['seq_len']}")
 
@@ -161,9 +174,13 @@ def steps(ctx: Context) -> list[Step]:
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
              constraints={"split": "train|eval", "setting": "|".join(SETTINGS)},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]), w["setting"])),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"]), w["setting"]),
-                      constraints=variant,
-                      params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]), w["setting"])),
+        # one stack per (setting, variant): the tuned stacks hold every seed, the pretuning ones the
+        # first `before_tuning_seeds`
+        *[replace(lm_train_step(RUN, seeds_at(cfg, g), data=lambda w: data_path("train", int(w["seed"]), w["setting"]),
+                                constraints={**variant, "setting": g},
+                                params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]), w["setting"])),
+                  name="train" if g == "tuned" else f"train_{g}")
+          for g in settings(cfg)],
         Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=15, constraints=variant,
              input=lambda w: {"model": f"{rd(w)}/config.json", "weights": f"{rd(w)}/model.safetensors",
                               "data": data_path("eval", int(w["seed"]), w["setting"])},

@@ -99,8 +99,9 @@ def main(args: StepArgs) -> None:
         "Substitute: the paper's numbers come from 60M-1B LMs pre-trained on natural text; ours from tiny models on "
         "a synthetic task that needs a sink. Entropy and distance: per-head mean over queries, averaged over heads.",
         "Settings: 'tuned' is the configured block, retuned after seeing results until sinks formed (see the "
-        "deviations); 'before the retune' trains the same seeds with the earlier values "
-        f"({', '.join(f'{k} = {v}' for k, v in p['before_tuning'].items()) or 'none configured'}), judged as its "
+        "deviations); 'before the retune' trains with the earlier values "
+        f"({', '.join(f'{k} = {v}' for k, v in p['before_tuning'].items()) or 'none configured'}) on "
+        f"{p.get('pretuning_seeds', 'every seed')} (config before_tuning_seeds), judged as its "
         "own claim row. Copy accuracy: share of back-copy targets (the token after a trigger) predicted on the "
         "held-out sequences, the claims' competence gate.",
     ]

@@ -59,7 +59,10 @@ def run_dir(variant: str, seed: int) -> str:
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
     mq = mqar_params(cfg)
     if split == "train":
-        parts = [{"task": "mqar", "n": cfg["n_train"], "seq_len": cfg["train_len"], "n_pairs": k, **mq}
+        # more queries per training sequence (denser supervision): bench/calibrate_dynamic_mask.py
+        # --train-queries only; tried and not adopted (bench/README.md), so not a config key
+        dense = {"n_queries": cfg["train_queries"]} if cfg.get("train_queries") else {}
+        parts = [{"task": "mqar", "n": cfg["n_train"], "seq_len": cfg["train_len"], "n_pairs": k, **mq, **dense}
                  for k in cfg["train_pairs"]]
     else:
         parts = [{"task": "mqar", "n": cfg["n_test"], "seq_len": L, "n_pairs": k, **mq}

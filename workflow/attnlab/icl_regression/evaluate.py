@@ -37,6 +37,11 @@ OFFDIAG_MAX, HOMOGENEITY_MAX = 0.1, 0.1  # KQ diagonal and homogeneous (every he
 LAST_ENTRY_MIN, ZERO_SUM_MAX = 0.95, 0.05  # OV last-entry-only (every head) and zero-sum
 DGD_MAX = 0.05  # relative squared difference ‖ŷ − ŷ_DGD‖²/‖ŷ‖² (the unit of the spec's 0.2%)
 LINEAR_BLOWUP = 2.0  # unnormalised linear attention: MSE(longest L) > 2 · MSE(L_train)
+# Which seeds the H=2 claims are judged on (config `weight_claims_on`, see check_claims).
+WEIGHT_CLAIMS_ON = ("all", "reached")
+# Ours: a seed off the multi-head solution is "in the single-head solution" when its H=2 MSE is
+# within 5% of H=1's (the spec's reference: 0.404 vs 0.406; calibration: 0.385-0.390 vs H=1's ~0.40).
+SINGLE_HEAD_MSE_TOL = 0.05
 # Ours, not the spec's (it gives none): "does not reach Bayes" = every softmax model's MSE at
 # the training length is more than 10% above the ridge optimum's, well beyond test noise.
 BAYES_GAP = 1.1
@@ -109,9 +114,17 @@ def competence_values(mse_df: pd.DataFrame, *, d: int, train_length: int) -> dic
 
 def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_length: int,
                  longest: int, softmax_heads: list[int], linear_attention: list[str],
-                 scale: str, gap_bar: float) -> list[dict]:
+                 scale: str, gap_bar: float, weight_claims_on: str = "all") -> list[dict]:
     """The claim rows of shared/papers/icl_regression.md from the measured frames. Every paper and
-    caveat row is gated on the competence of the models it compares (competence_values ≥ gap_bar)."""
+    caveat row is gated on the competence of the models it compares (competence_values ≥ gap_bar).
+
+    `weight_claims_on`: the seeds the H=2 claims (MSE against H=1, KQ, OV, debiased GD) are judged
+    on: "all" (the spec's check: every seed), or "reached": the seeds whose H=2 model reached the
+    multi-head solution (zero-sum < ZERO_SUM_MAX), each row naming the seeds left out; then whether
+    training reaches that solution is its own row (every seed), and the zero-sum, being the
+    selection, leaves the OV row."""
+    if weight_claims_on not in WEIGHT_CLAIMS_ON:
+        raise AttnlabError(f"icl_regression: weight_claims_on = {weight_claims_on!r} (choose from {WEIGHT_CLAIMS_ON})")
     m, r = mse_df[mse_df["d"] == d], runs[runs["d"] == d]
     if not {1, 2} <= set(softmax_heads):
         raise AttnlabError("icl_regression claims need softmax_heads to include 1 and 2")
@@ -119,63 +132,97 @@ def check_claims(mse_df: pd.DataFrame, runs: pd.DataFrame, *, d: int, train_leng
     h1, h2, ridge = at("softmax-h1", train_length), at("softmax-h2", train_length), at("ridge", train_length)
     seeds = sorted(h2)
     f2 = lambda v: seed_values_text(v, seeds, ".3f")  # noqa: E731
-    f_pct = lambda v: seed_values_text(v, seeds, ".1%")  # noqa: E731
     claims = ClaimSet("icl_regression", PAPER, scale=scale, seeds=seeds, trained=True)
     where = f"d={d}, L={train_length}"
     closed = competence_values(mse_df, d=d, train_length=train_length)
 
-    def gate(models: list[str]) -> Competence:
+    def gate(models: list[str], on: list[int] | None = None) -> Competence:
         return Competence(f"share of the predict-0-to-ridge MSE gap closed at L={train_length} (least of "
                           f"{', '.join(models)})", gap_bar,
-                          {s: min(closed[model][s] for model in models) for s in seeds})
+                          {s: min(closed[model][s] for model in models) for s in (seeds if on is None else on)})
 
-    claims.add(
-        kind="paper",
-        claim="Multi-head softmax attention beats single-head on in-context linear regression",
-        metric=f"test MSE of H=2 vs H=1, {where}",
-        threshold=f"MSE(H=2) < {MSE_RATIO}·MSE(H=1) on every seed",
-        paper_value="H=2 ≈ 0.24 (DGD at fitted (ω, μ) 0.243), H=1 ≈ 0.40",
-        measured=f"H=2 {f2(h2)}; H=1 {f2(h1)}",
-        per_seed_pass=[h2[s] < MSE_RATIO * h1[s] for s in seeds],
-        per_seed_values={"mse_h2": h2, "mse_h1": h1},
-        competence=gate(["softmax-h1", "softmax-h2"]),
-    )
     off, hom = per_seed(r, "max_offdiag_ratio", run="softmax-h2"), per_seed(r, "max_homogeneity", run="softmax-h2")
     last, zs = per_seed(r, "min_last_entry_ratio", run="softmax-h2"), per_seed(r, "zero_sum", run="softmax-h2")
-    claims.add(
-        kind="paper",
-        claim="Trained KQ is diagonal and homogeneous (H=2, every head)",
-        metric=f"max over heads of off-diagonal ratio and homogeneity of KQ_h[:d,:d], {where}",
-        threshold=f"off-diagonal < {OFFDIAG_MAX} and homogeneity < {HOMOGENEITY_MAX} on every seed",
-        paper_value="diagonal, homogeneous (mini reference run: 0.02 / 0.009)",
-        measured=f"off-diagonal {f2(off)}; homogeneity {f2(hom)}",
-        per_seed_pass=[off[s] < OFFDIAG_MAX and hom[s] < HOMOGENEITY_MAX for s in seeds],
-        per_seed_values={"offdiag_ratio": off, "homogeneity": hom},
-        competence=gate(["softmax-h2"]),
-    )
-    claims.add(
-        kind="paper",
-        claim="Trained OV reads only the label entry, with label weights summing to zero across heads (H=2)",
-        metric=f"min over heads of last-entry ratio |μ_h|/‖OV_h‖; zero-sum |Σμ_h|/Σ|μ_h|, {where}",
-        threshold=f"last-entry > {LAST_ENTRY_MIN} and zero-sum < {ZERO_SUM_MAX} on every seed",
-        paper_value="last-entry-only, zero-sum (mini reference run: 1.000 / 0.003)",
-        measured=f"last-entry {f2(last)}; zero-sum {f2(zs)}",
-        per_seed_pass=[last[s] > LAST_ENTRY_MIN and zs[s] < ZERO_SUM_MAX for s in seeds],
-        per_seed_values={"last_entry_ratio": last, "zero_sum": zs},
-        competence=gate(["softmax-h2"]),
-    )
     dgd = per_seed(r, "dgd_rel_diff", run="softmax-h2")
-    claims.add(
-        kind="paper",
-        claim="The H=2 model implements debiased GD: ŷ = (η/L) Σ_l y_l (x_l − x̄)ᵀ x_q, η = Σ_h ω_h μ_h",
+    reached = [s for s in seeds if zs[s] < ZERO_SUM_MAX]
+    on, scope = seeds, ""
+    if weight_claims_on == "reached":
+        on = reached
+        left = [s for s in seeds if s not in reached]
+        scope = (f" — on the seeds whose H=2 model reached the multi-head solution (zero-sum < {ZERO_SUM_MAX}): "
+                 f"{len(reached)} of {len(seeds)}"
+                 + (f"; left out: seed {', '.join(map(str, left))} (zero-sum {seed_values_text(zs, left, '.2f')})"
+                    if left else ""))
+        single = {s: abs(h2[s] / h1[s] - 1.0) < SINGLE_HEAD_MSE_TOL for s in seeds}
+        claims.add(
+            kind="caveat",
+            claim="Caveat (the spec's seed dependence): at the mini budget (≪ the paper's 500k steps) training "
+                  "reaches the multi-head solution on some seeds only; every other seed stays in the single-head "
+                  "solution (the heads' label weights of one sign, the MSE of H=1), no third outcome",
+            metric=f"H=2 zero-sum |Σμ_h|/Σ|μ_h| and MSE(H=2)/MSE(H=1), {where}; share of seeds reaching zero-sum "
+                   f"< {ZERO_SUM_MAX}",
+            threshold=f"every seed in one of the two: zero-sum < {ZERO_SUM_MAX} (multi-head), or zero-sum > "
+                      f"{1 - ZERO_SUM_MAX:g} with MSE(H=2) within {SINGLE_HEAD_MSE_TOL:.0%} of MSE(H=1) (single-head); "
+                      "the share is reported, not judged (3 seeds cannot decide a share near one half)",
+            paper_value="the spec's reference runs at 8k steps: 2 of 3 seeds; our calibration: 6 of 9 seeds at "
+                        "8k-16k steps, the rest at zero-sum 1.00 throughout; the paper (500k steps) shows the "
+                        "multi-head solution",
+            measured=f"reached on {len(reached)} of {len(seeds)} seeds; zero-sum {f2(zs)}; MSE H=2 {f2(h2)}, "
+                     f"H=1 {f2(h1)}",
+            per_seed_pass=[zs[s] < ZERO_SUM_MAX or (zs[s] > 1 - ZERO_SUM_MAX and single[s]) for s in seeds],
+            per_seed_values={"zero_sum": zs, "multi_head_solution": {s: s in reached for s in seeds},
+                             "mse_h2": h2, "mse_h1": h1},
+            competence=gate(["softmax-h1", "softmax-h2"]),
+        )
+    f_on = lambda v, fmt=".3f": seed_values_text(v, on, fmt) if on else "no seed"  # noqa: E731
+    every = "on every seed" + (" that reached it" if weight_claims_on == "reached" else "")
+
+    def add(**row) -> None:
+        claims.add(kind="paper", seeds=on, **{**row, "claim": row["claim"] + scope})
+
+    add(claim="Multi-head softmax attention beats single-head on in-context linear regression",
+        metric=f"test MSE of H=2 vs H=1, {where}",
+        threshold=f"MSE(H=2) < {MSE_RATIO}·MSE(H=1) {every}",
+        paper_value="H=2 ≈ 0.24 (DGD at fitted (ω, μ) 0.243), H=1 ≈ 0.40",
+        measured=f"H=2 {f_on(h2)}; H=1 {f_on(h1)}",
+        per_seed_pass=[h2[s] < MSE_RATIO * h1[s] for s in on],
+        per_seed_values={"mse_h2": h2, "mse_h1": h1},
+        competence=gate(["softmax-h1", "softmax-h2"], on))
+    add(claim="Trained KQ is diagonal and homogeneous (H=2, every head)",
+        metric=f"max over heads of off-diagonal ratio and homogeneity of KQ_h[:d,:d], {where}",
+        threshold=f"off-diagonal < {OFFDIAG_MAX} and homogeneity < {HOMOGENEITY_MAX} {every}",
+        paper_value="diagonal, homogeneous (mini reference run: 0.02 / 0.009)",
+        measured=f"off-diagonal {f_on(off)}; homogeneity {f_on(hom)}",
+        per_seed_pass=[off[s] < OFFDIAG_MAX and hom[s] < HOMOGENEITY_MAX for s in on],
+        per_seed_values={"offdiag_ratio": off, "homogeneity": hom},
+        competence=gate(["softmax-h2"], on))
+    if weight_claims_on == "reached":
+        add(claim="Trained OV reads only the label entry (H=2, every head); its label weights sum to zero across "
+                  "heads by the selection",
+            metric=f"min over heads of last-entry ratio |μ_h|/‖OV_h‖, {where}",
+            threshold=f"last-entry > {LAST_ENTRY_MIN} {every}",
+            paper_value="last-entry-only, zero-sum (mini reference run: 1.000 / 0.003)",
+            measured=f"last-entry {f_on(last)}; zero-sum {f_on(zs)}",
+            per_seed_pass=[last[s] > LAST_ENTRY_MIN for s in on],
+            per_seed_values={"last_entry_ratio": last, "zero_sum": zs},
+            competence=gate(["softmax-h2"], on))
+    else:
+        add(claim="Trained OV reads only the label entry, with label weights summing to zero across heads (H=2)",
+            metric=f"min over heads of last-entry ratio |μ_h|/‖OV_h‖; zero-sum |Σμ_h|/Σ|μ_h|, {where}",
+            threshold=f"last-entry > {LAST_ENTRY_MIN} and zero-sum < {ZERO_SUM_MAX} {every}",
+            paper_value="last-entry-only, zero-sum (mini reference run: 1.000 / 0.003)",
+            measured=f"last-entry {f_on(last)}; zero-sum {f_on(zs)}",
+            per_seed_pass=[last[s] > LAST_ENTRY_MIN and zs[s] < ZERO_SUM_MAX for s in on],
+            per_seed_values={"last_entry_ratio": last, "zero_sum": zs},
+            competence=gate(["softmax-h2"], on))
+    add(claim="The H=2 model implements debiased GD: ŷ = (η/L) Σ_l y_l (x_l − x̄)ᵀ x_q, η = Σ_h ω_h μ_h",
         metric=f"relative squared difference ‖ŷ_model − ŷ_DGD‖²/‖ŷ_model‖² with the model's own (ω, μ), {where}",
-        threshold=f"< {DGD_MAX:.0%} on every seed (the spec's 5%, in the squared unit of its reference 0.2%)",
+        threshold=f"< {DGD_MAX:.0%} {every} (the spec's 5%, in the squared unit of its reference 0.2%)",
         paper_value="matches (the spec's mini reference run: 0.2%, the same squared ratio)",
-        measured=f_pct(dgd),
-        per_seed_pass=[dgd[s] < DGD_MAX for s in seeds],
+        measured=f_on(dgd, ".1%"),
+        per_seed_pass=[dgd[s] < DGD_MAX for s in on],
         per_seed_values={"dgd_rel_diff": dgd},
-        competence=gate(["softmax-h2"]),
-    )
+        competence=gate(["softmax-h2"], on))
     softmax_runs = [f"softmax-h{h}" for h in softmax_heads]
     rise = {run: {s: at(run, longest)[s] / at(run, train_length)[s] for s in seeds} for run in softmax_runs}
     worst = {s: max(rise[run][s] for run in softmax_runs) for s in seeds}
@@ -235,7 +282,8 @@ def main(args: StepArgs) -> None:
     claims = check_claims(mse_df, runs, d=p["primary_d"], train_length=p["train_length"],
                           longest=max(p["test_lengths"]), softmax_heads=p["softmax_heads"],
                           linear_attention=p["linear_attention"], scale=p["scale"],
-                          gap_bar=p["competence"]["gap_closed"])
+                          gap_bar=p["competence"]["gap_closed"],
+                          weight_claims_on=p.get("weight_claims_on", "all"))
     write_evaluation(args, "icl_regression", claims, {"mse": mse_df, "runs": runs, "heads": heads}, started=t0,
                      work_s=runs["train_wall_s"].fillna(0).sum())
 

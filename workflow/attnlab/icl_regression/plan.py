@@ -76,7 +76,8 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
     return {"manifest": manifest(cfg, base_seed), "primary_d": cfg["dims"][0],
             "train_length": cfg["train_length"], "test_lengths": cfg["test_lengths"],
             "noise_var": cfg["noise_var"], "softmax_heads": cfg["softmax_heads"],
-            "linear_attention": cfg["linear_attention"], "competence": cfg["competence"]}
+            "linear_attention": cfg["linear_attention"], "competence": cfg["competence"],
+            "weight_claims_on": cfg.get("weight_claims_on", "all")}
 
 
 def table_params(cfg: dict) -> dict:
@@ -129,8 +130,9 @@ def steps(ctx: Context) -> list[Step]:
 # The competence bar is ours (the spec gives none), fixed before any claim run: a trained model must
 # close at least half the gap between predicting 0 and ridge at L_train (single head ≈ 0.7, the
 # spec's H=2 ≈ 0.87 by its numbers), so a run that changes it lists it among the deviations.
+# The spec's claim check judges the H=2 weights on every seed ("over >=3 seeds"): weight_claims_on "all".
 _ICL_TASK = {"test_lengths": Contains(10, 20, 40, 80, 160), "linear_attention": Contains("linear-length", "linear-fixed"),
-             "competence.gap_closed": 0.5}
+             "competence.gap_closed": 0.5, "weight_claims_on": "all"}
 REFERENCE = {
     "mini": {**_ICL_TASK, "dims": [5], "train_length": 40, "noise_var": 0.1, "softmax_heads": Contains(1, 2, 4),
              "lr": 0.003, "steps": Within(lo=8000), "batch_size": 256},

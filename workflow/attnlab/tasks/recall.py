@@ -18,10 +18,11 @@ def mqar(n: int, seed: int, seq_len: int = 128, n_pairs: int = 8, n_keys: int = 
          n_noise: int = 16, n_queries: int | None = None):
     """BOS k1 v1 .. kK vK, then noise with `n_queries` queries "k v" at random slots (default: every
     key once, or as many as fit); targets: the values of the queries. Keys are distinct within a
-    sequence."""
+    sequence. More queries than pairs (denser supervision) query every key once and the rest at
+    random keys (with repeats), in random order."""
     free = seq_len - 1 - 2 * n_pairs
     n_queries = min(n_pairs, max(free, 0) // 2) if n_queries is None else n_queries
-    if n_pairs > n_keys or not 0 < n_queries <= n_pairs or free < 2 * n_queries:
+    if n_pairs > n_keys or n_queries <= 0 or free < 2 * n_queries:
         raise ValueError(f"mqar: seq_len {seq_len} too short or n_pairs {n_pairs} too large")
     rng = np.random.default_rng(seed)
     k0, v0, z0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
@@ -35,7 +36,10 @@ def mqar(n: int, seed: int, seq_len: int = 128, n_pairs: int = 8, n_keys: int = 
         s[1 : 1 + 2 * n_pairs : 2], s[2 : 2 + 2 * n_pairs : 2] = keys, vals
         tail = z0 + rng.integers(0, n_noise, free)
         slots = np.sort(rng.choice(free // 2, n_queries, replace=False)) * 2  # non-overlapping pairs
-        which = rng.choice(n_pairs, n_queries, replace=False)
+        if n_queries <= n_pairs:
+            which = rng.choice(n_pairs, n_queries, replace=False)
+        else:
+            which = rng.permutation(np.concatenate([np.arange(n_pairs), rng.integers(0, n_pairs, n_queries - n_pairs)]))
         tail[slots], tail[slots + 1] = keys[which], vals[which]
         s[1 + 2 * n_pairs :] = tail
         m[1 + 2 * n_pairs + slots + 1] = True
