@@ -105,3 +105,26 @@ def test_sampler_passes_cross_attention_kwargs_through(tiny):
         unet.set_attn_processor(saved)
     assert len(seen) == 2 * n_procs and all(s is marker for s in seen)
     np.testing.assert_array_equal(plain, probed)
+
+
+def test_patch_folds_pixels_into_channels_losslessly(tmp_path):
+    from attnlab.diffusion.model import pixel_patch
+    from attnlab.diffusion.sample import decode, encode_images
+
+    comps = build({**TINY, "patch": 2, "block_out_channels": [8, 8], "time_scale_shift": "scale_shift"}, WORDS, seed=0)
+    unet = comps["unet"]
+    assert unet.config.in_channels == 12 and unet.config.out_channels == 12 and unet.config.sample_size == 4
+    assert pixel_patch(comps) == 2 and image_size(comps) == 8
+    # pixel (y, x) of channel c sits at channel c * 4 + (y % 2) * 2 + (x % 2) of cell (y // 2, x // 2)
+    img = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(1, 8, 8, 3)
+    z = encode_images(comps, img)
+    assert z.shape == (1, 12, 4, 4)
+    assert float(z[0, 1 * 4 + 1 * 2 + 0, 2, 3]) == pytest.approx(float(img[0, 5, 6, 1]) / 127.5 - 1, abs=1e-6)
+    np.testing.assert_array_equal(decode(comps, z), img)
+    save_pipeline(comps, tmp_path / "m")
+    loaded = load_pipeline(tmp_path / "m")
+    assert pixel_patch(loaded) == 2 and image_size(loaded) == 8
+    out = generate(loaded, ["a red circle"], seed=1, steps=2, guidance=2.0)
+    assert out.shape == (1, 8, 8, 3)
+    with pytest.raises(AttnlabError, match="patch"):
+        TinyT2IConfig.from_dict({**TINY, "patch": 3})

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from attnlab.diffusion.model import pixel_patch
 from attnlab.diffusion.tokenizer import encode
 from attnlab.seeds import derive_seed
 
@@ -54,22 +55,27 @@ def ddim_scheduler(components: dict):
 
 @torch.no_grad()
 def decode(components: dict, latents: torch.Tensor) -> np.ndarray:
-    """Latents (or pixels in [-1, 1]) to uint8 images (B, H, W, 3)."""
+    """Latents (or pixels in [-1, 1], folded into channels when patch > 1) to uint8 images (B, H, W, 3)."""
     vae = components.get("vae")
     x = latents
     if vae is not None:
         x = vae.decode(latents / vae.config.scaling_factor).sample
+    elif pixel_patch(components) > 1:
+        x = torch.nn.functional.pixel_shuffle(x, pixel_patch(components))
     x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
 def encode_images(components: dict, images: np.ndarray) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) to the sampler's space: pixels in [-1, 1], or scaled vae latent means."""
+    """uint8 images (B, H, W, 3) to the sampler's space: pixels in [-1, 1] (folded into
+    channels when the UNet's patch > 1), or scaled vae latent means."""
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 127.5 - 1
     vae = components.get("vae")
     if vae is not None:
         x = vae.encode(x.to(vae.device)).latent_dist.mean * vae.config.scaling_factor
+    elif pixel_patch(components) > 1:
+        x = torch.nn.functional.pixel_unshuffle(x, pixel_patch(components))
     return x
 
 

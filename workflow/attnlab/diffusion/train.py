@@ -155,6 +155,8 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     if len(df) == 0:
         raise AttnlabError("diffusion training data is empty")
     images = decode_images(df, cfg.image_size)
+    if cfg.patch > 1:  # the UNet's sample space: patches folded into channels (lossless)
+        images = torch.nn.functional.pixel_unshuffle(images, cfg.patch)
     captions = [str(c) for c in df["caption"]]
     comps = build(cfg, vocabulary(captions, words), seed=derive_seed(seed, "diffusion", "init"))
     sched = comps["scheduler"]

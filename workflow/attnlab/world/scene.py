@@ -101,9 +101,14 @@ def fits(subjects: list[Subject]) -> bool:
     return True
 
 
+# Circumradii (frame fractions) of random scenes' subjects per subject count (4 or more: the entry
+# for 3): sizes that fit n subjects in one frame and stay legible at 32 x 32.
+SIZE_RANGES: dict[int, tuple[float, float]] = {1: (0.13, 0.25), 2: (0.12, 0.2), 3: (0.12, 0.16)}
+
+
 def default_size_range(n_subjects: int) -> tuple[float, float]:
-    """Sizes that fit n subjects in one frame and stay legible at 32 x 32."""
-    return {1: (0.13, 0.25), 2: (0.12, 0.2)}.get(n_subjects, (0.12, 0.16))
+    """The SIZE_RANGES entry of n subjects."""
+    return SIZE_RANGES.get(n_subjects, SIZE_RANGES[3])
 
 
 def random_scene(rng: np.random.Generator, n_subjects: int, *, size_range: tuple[float, float] | None = None,
