@@ -128,3 +128,29 @@ def test_patch_folds_pixels_into_channels_losslessly(tmp_path):
     assert out.shape == (1, 8, 8, 3)
     with pytest.raises(AttnlabError, match="patch"):
         TinyT2IConfig.from_dict({**TINY, "patch": 3})
+
+
+def test_mask_padding_hides_the_pad_tail_from_cross_attention(tmp_path):
+    from attnlab.diffusion.sample import prompt_mask
+
+    comps = build({**TINY, "mask_padding": True}, WORDS, seed=0)
+    assert prompt_mask(comps, ["a red circle", ""]).tolist() == [[1] * 5 + [0] * 5, [1, 1] + [0] * 8]
+    prompts = ["a red circle", "a blue square on the left"]
+    masked = generate(comps, prompts, seed=1, steps=2, guidance=2.0)
+    assert not np.array_equal(masked, generate({**comps, "mask_padding": False}, prompts, seed=1, steps=2, guidance=2.0))
+    # with the mask, the [PAD] tail's embeddings cannot reach the UNet's output
+    mask = prompt_mask(comps, prompts)
+    emb = comps["text_encoder"](encode(comps["tokenizer"], prompts))[0].detach()
+    noisy_tail = emb + 5.0 * (1 - mask)[..., None] * torch.randn(emb.shape, generator=torch.Generator().manual_seed(0))
+    x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.tensor([10, 500])
+    with torch.no_grad():
+        a = comps["unet"](x, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+        b = comps["unet"](x, t, encoder_hidden_states=noisy_tail, encoder_attention_mask=mask).sample
+        c = comps["unet"](x, t, encoder_hidden_states=noisy_tail).sample
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    save_pipeline(comps, tmp_path / "m")
+    loaded = load_pipeline(tmp_path / "m")
+    assert loaded["mask_padding"] is True
+    np.testing.assert_array_equal(generate(loaded, prompts, seed=1, steps=2, guidance=2.0), masked)
+    assert load_pipeline(tmp_path / "m")["mask_padding"] and not build(TINY, WORDS, seed=0)["mask_padding"]

@@ -53,6 +53,9 @@ class TinyT2IConfig:
     # "scale_shift": the time (+ pooled text) embedding scales and shifts each resnet's normalised
     # features (AdaGN) instead of being added to them ("default")
     time_scale_shift: str = "default"
+    # cross-attention sees only the prompt's tokens ([BOS] words [EOS]), not the [PAD] tail
+    # (diffusers' encoder_attention_mask); recorded in model_index.json so sampling does the same
+    mask_padding: bool = False
 
     @classmethod
     def from_dict(cls, d: dict | "TinyT2IConfig" | None) -> "TinyT2IConfig":
@@ -141,7 +144,7 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
     unet = build_unet(cfg)
     text_encoder = _text_encoder(cfg, len(tokenizer))
     return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer,
-            "scheduler": _scheduler(cfg), "vae": None}
+            "scheduler": _scheduler(cfg), "vae": None, "mask_padding": cfg.mask_padding}
 
 
 def n_parameters(components: dict) -> dict:
@@ -170,6 +173,8 @@ def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
             comp.save_pretrained(directory / name, safe_serialization=True)
         lib = type(comp).__module__.split(".")[0]
         index[name] = [lib, "PreTrainedTokenizerFast" if name == "tokenizer" else type(comp).__name__]
+    if components.get("mask_padding"):
+        index["attnlab_mask_padding"] = True
     (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
@@ -209,10 +214,21 @@ def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
         "tokenizer": load("tokenizer", AutoTokenizer.from_pretrained),
         "scheduler": load("scheduler", sched_cls.from_pretrained),
         "vae": None,
+        "mask_padding": bool(_index(directory).get("attnlab_mask_padding", False)),
     }
     if (directory / "vae").is_dir():
         comps["vae"] = load("vae", diffusers.AutoencoderKL.from_pretrained).to(device).eval()
     return comps
+
+
+def _index(directory: Path) -> dict:
+    f = directory / "model_index.json"
+    if not f.is_file():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise AttnlabError(f"corrupt JSON file {f}: {e}") from None
 
 
 def image_size(components: dict) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from attnlab.diffusion.model import pixel_patch
-from attnlab.diffusion.tokenizer import encode
+from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.seeds import derive_seed
 
 
@@ -45,6 +45,11 @@ def text_embeddings(components: dict, prompts: Sequence[str]) -> torch.Tensor:
     enc = components["text_encoder"]
     ids = encode(components["tokenizer"], list(prompts)).to(enc.device)
     return enc(ids)[0]
+
+
+def prompt_mask(components: dict, prompts: Sequence[str]) -> torch.Tensor:
+    """(B, max_length) 1 for the prompt's tokens ([BOS] words [EOS]), 0 for the [PAD] tail."""
+    return (encode(components["tokenizer"], list(prompts)) != PAD_ID).long()
 
 
 def ddim_scheduler(components: dict):
@@ -106,12 +111,15 @@ def generate(components: dict, prompts: Sequence[str], seed: int | Sequence[int]
     emb = text_embeddings(components, prompts)
     if cfg:
         emb = torch.cat([text_embeddings(components, [""] * n), emb])
+    kw = {}
+    if components.get("mask_padding"):
+        kw["encoder_attention_mask"] = prompt_mask(components, ([""] * n if cfg else []) + prompts).to(unet.device)
     for i, t in enumerate(tqdm(sched.timesteps, desc="ddim", disable=not progress)):
         if latent_hook is not None:
             latents = latent_hook(i, t, latents)
         x = torch.cat([latents, latents]) if cfg else latents
         x = sched.scale_model_input(x, t)
-        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs).sample
+        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs, **kw).sample
         if cfg:
             uncond, cond = eps.chunk(2)
             eps = uncond + guidance * (cond - uncond)
