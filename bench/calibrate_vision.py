@@ -57,9 +57,17 @@ def main() -> None:
     p.add_argument("--train-seed", type=int, default=0)
     p.add_argument("--n-eval", type=int, default=96)
     p.add_argument("--eval-seeds", type=int, default=1)
+    p.add_argument("--sizes", help="YAML {n_subjects: [lo, hi]}: the world's subject circumradii per subject count "
+                   "(attnlab.world.scene.SIZE_RANGES) for training data and evaluation scenes alike")
     p.add_argument("--out")
+    p.add_argument("--save-model", help="write the trained model (Stable Diffusion layout) into this folder")
+    p.add_argument("--grid", help="write a PNG grid of the first 32 drawings (above) and their true renders (below)")
     a = p.parse_args()
     torch.set_num_threads(1)
+    if a.sizes:
+        import attnlab.world.scene as world_scene
+
+        world_scene.SIZE_RANGES.update({int(k): tuple(v) for k, v in yaml.safe_load(a.sizes).items()})
     vision = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["vision"]
     m = vision["model"]
     m["steps"] = a.steps or m["steps"]
@@ -77,6 +85,10 @@ def main() -> None:
                 caption_dropout=m["caption_dropout"], ema_decay=m["ema_decay"], snr_gamma=m.get("snr_gamma"))
     train_wall = time.perf_counter() - t0
     comps = out.pop("components")
+    if a.save_model:
+        from attnlab.diffusion.model import save_pipeline
+
+        save_pipeline(comps, a.save_model)
     rows = []
     for es in range(a.eval_seeds):
         rng = np.random.default_rng(derive_seed(a.train_seed, "calibrate", "eval", es))
@@ -88,6 +100,16 @@ def main() -> None:
             imgs += list(generate(comps, prompts[b:b + 32], seeds[b:b + 32], steps=vision["sampling"]["steps"],
                                   guidance=vision["sampling"]["guidance"]))
         parsed = [parse(im) for im in imgs]
+        if a.grid and es == 0:
+            from PIL import Image
+
+            from attnlab.world.render import render
+
+            k = min(32, a.n_eval)
+            top = np.concatenate([np.concatenate(imgs[r:r + 8], 1) for r in range(0, k, 8)], 0)
+            truth = [render(s, size).image for s in scenes[:k]]
+            bot = np.concatenate([np.concatenate(truth[r:r + 8], 1) for r in range(0, k, 8)], 0)
+            Image.fromarray(np.concatenate([top, bot], 0)).resize((8 * size * 4, top.shape[0] * 8), Image.NEAREST).save(a.grid)
         for i in range(a.n_eval):
             own = caption_accuracy(parsed[i], scenes[i])
             sh = caption_accuracy(parsed[i], scenes[(i + 1) % a.n_eval])
@@ -96,7 +118,7 @@ def main() -> None:
     sh = {f: float(np.mean([r[f"shuffled_{f}"] for r in rows])) for f in FIELDS}
     gate = competence_fields(own, sh)
     rec = {"overrides": {"steps": m["steps"], "batch_size": m["batch_size"], "lr": m["lr"],
-                         "train_images": m["train_images"], "set": a.set},
+                         "train_images": m["train_images"], "set": a.set, "sizes": a.sizes},
            "train_seed": a.train_seed, "n_eval": a.n_eval * a.eval_seeds, "train_wall_s": train_wall,
            "seconds_per_step": out["seconds_per_step"], "final_loss": out["final_loss"],
            "own": own, "shuffled": sh, "gate_value": gate}

@@ -105,3 +105,52 @@ def test_sampler_passes_cross_attention_kwargs_through(tiny):
         unet.set_attn_processor(saved)
     assert len(seen) == 2 * n_procs and all(s is marker for s in seen)
     np.testing.assert_array_equal(plain, probed)
+
+
+def test_patch_folds_pixels_into_channels_losslessly(tmp_path):
+    from attnlab.diffusion.model import pixel_patch
+    from attnlab.diffusion.sample import decode, encode_images
+
+    comps = build({**TINY, "patch": 2, "block_out_channels": [8, 8], "time_scale_shift": "scale_shift"}, WORDS, seed=0)
+    unet = comps["unet"]
+    assert unet.config.in_channels == 12 and unet.config.out_channels == 12 and unet.config.sample_size == 4
+    assert pixel_patch(comps) == 2 and image_size(comps) == 8
+    # pixel (y, x) of channel c sits at channel c * 4 + (y % 2) * 2 + (x % 2) of cell (y // 2, x // 2)
+    img = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(1, 8, 8, 3)
+    z = encode_images(comps, img)
+    assert z.shape == (1, 12, 4, 4)
+    assert float(z[0, 1 * 4 + 1 * 2 + 0, 2, 3]) == pytest.approx(float(img[0, 5, 6, 1]) / 127.5 - 1, abs=1e-6)
+    np.testing.assert_array_equal(decode(comps, z), img)
+    save_pipeline(comps, tmp_path / "m")
+    loaded = load_pipeline(tmp_path / "m")
+    assert pixel_patch(loaded) == 2 and image_size(loaded) == 8
+    out = generate(loaded, ["a red circle"], seed=1, steps=2, guidance=2.0)
+    assert out.shape == (1, 8, 8, 3)
+    with pytest.raises(AttnlabError, match="patch"):
+        TinyT2IConfig.from_dict({**TINY, "patch": 3})
+
+
+def test_mask_padding_hides_the_pad_tail_from_cross_attention(tmp_path):
+    from attnlab.diffusion.sample import prompt_mask
+
+    comps = build({**TINY, "mask_padding": True}, WORDS, seed=0)
+    assert prompt_mask(comps, ["a red circle", ""]).tolist() == [[1] * 5 + [0] * 5, [1, 1] + [0] * 8]
+    prompts = ["a red circle", "a blue square on the left"]
+    masked = generate(comps, prompts, seed=1, steps=2, guidance=2.0)
+    assert not np.array_equal(masked, generate({**comps, "mask_padding": False}, prompts, seed=1, steps=2, guidance=2.0))
+    # with the mask, the [PAD] tail's embeddings cannot reach the UNet's output
+    mask = prompt_mask(comps, prompts)
+    emb = comps["text_encoder"](encode(comps["tokenizer"], prompts))[0].detach()
+    noisy_tail = emb + 5.0 * (1 - mask)[..., None] * torch.randn(emb.shape, generator=torch.Generator().manual_seed(0))
+    x, t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)), torch.tensor([10, 500])
+    with torch.no_grad():
+        a = comps["unet"](x, t, encoder_hidden_states=emb, encoder_attention_mask=mask).sample
+        b = comps["unet"](x, t, encoder_hidden_states=noisy_tail, encoder_attention_mask=mask).sample
+        c = comps["unet"](x, t, encoder_hidden_states=noisy_tail).sample
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    save_pipeline(comps, tmp_path / "m")
+    loaded = load_pipeline(tmp_path / "m")
+    assert loaded["mask_padding"] is True
+    np.testing.assert_array_equal(generate(loaded, prompts, seed=1, steps=2, guidance=2.0), masked)
+    assert load_pipeline(tmp_path / "m")["mask_padding"] and not build(TINY, WORDS, seed=0)["mask_padding"]

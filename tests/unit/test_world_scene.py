@@ -69,3 +69,21 @@ def test_training_set_columns_and_vocab():
     np.testing.assert_array_equal(from_png(row.image), render(scene, 32).image)
     assert df.equals(training_set(60, seed=0, size=32))
     assert any(c.startswith("this is the") for c in df.caption)  # rule frames with Envision prompts
+
+
+def test_subject_sizes_sets_the_ranges_within_the_block_only():
+    from attnlab.world.scene import SIZE_RANGES, default_size_range, subject_sizes
+
+    before = dict(SIZE_RANGES)
+    with subject_sizes([[0.2, 0.21], [0.17, 0.18], [0.15, 0.16]]):
+        assert default_size_range(2) == (0.17, 0.18) and default_size_range(5) == (0.15, 0.16)
+        rng = np.random.default_rng(0)
+        for k in (1, 2, 3):
+            lo, hi = default_size_range(k)
+            assert all(lo <= s.size <= hi for s in random_scene(rng, k).subjects)
+    assert SIZE_RANGES == before
+    with subject_sizes(None):
+        assert SIZE_RANGES == before
+    with pytest.raises(ValueError, match="subject_sizes"):
+        with subject_sizes([[0.2, 0.1], [0.1, 0.2], [0.1, 0.2]]):
+            pass

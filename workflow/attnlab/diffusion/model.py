@@ -47,6 +47,15 @@ class TinyT2IConfig:
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     prediction_type: str = "epsilon"
+    # patch > 1: the UNet works on the image folded patch x patch into channels (pixel unshuffle,
+    # a fixed lossless "latent" of (3 * patch^2, size / patch, size / patch)); cheaper per call
+    patch: int = 1
+    # "scale_shift": the time (+ pooled text) embedding scales and shifts each resnet's normalised
+    # features (AdaGN) instead of being added to them ("default")
+    time_scale_shift: str = "default"
+    # cross-attention sees only the prompt's tokens ([BOS] words [EOS]), not the [PAD] tail
+    # (diffusers' encoder_attention_mask); recorded in model_index.json so sampling does the same
+    mask_padding: bool = False
 
     @classmethod
     def from_dict(cls, d: dict | "TinyT2IConfig" | None) -> "TinyT2IConfig":
@@ -73,7 +82,11 @@ class TinyT2IConfig:
             if c % self.norm_num_groups or c % self.heads:
                 raise AttnlabError(f"diffusion model config: channel width {c} must be divisible by "
                                    f"norm_num_groups={self.norm_num_groups} and heads={self.heads}")
-        if self.image_size % 2 ** (len(self.block_out_channels) - 1):
+        if self.patch < 1 or self.image_size % self.patch:
+            raise AttnlabError(f"diffusion model config: patch {self.patch} must be >= 1 and divide image_size {self.image_size}")
+        if self.time_scale_shift not in ("default", "scale_shift"):
+            raise AttnlabError(f"diffusion model config: time_scale_shift must be default or scale_shift, got {self.time_scale_shift!r}")
+        if (self.image_size // self.patch) % 2 ** (len(self.block_out_channels) - 1):
             raise AttnlabError(f"diffusion model config: image_size {self.image_size} must be divisible by "
                                f"2**{len(self.block_out_channels) - 1}")
         if self.prediction_type not in ("epsilon", "v_prediction", "sample"):
@@ -91,7 +104,8 @@ def build_unet(cfg: TinyT2IConfig):
     down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention]
     up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention)]
     return UNet2DConditionModel(
-        sample_size=cfg.image_size, in_channels=cfg.channels, out_channels=cfg.channels,
+        sample_size=cfg.image_size // cfg.patch, in_channels=cfg.channels * cfg.patch ** 2,
+        out_channels=cfg.channels * cfg.patch ** 2, resnet_time_scale_shift=cfg.time_scale_shift,
         down_block_types=tuple(down), up_block_types=tuple(up),
         mid_block_type="UNetMidBlock2DCrossAttn" if cfg.mid_block else None,
         block_out_channels=tuple(cfg.block_out_channels), layers_per_block=cfg.layers_per_block,
@@ -130,7 +144,7 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
     unet = build_unet(cfg)
     text_encoder = _text_encoder(cfg, len(tokenizer))
     return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer,
-            "scheduler": _scheduler(cfg), "vae": None}
+            "scheduler": _scheduler(cfg), "vae": None, "mask_padding": cfg.mask_padding}
 
 
 def n_parameters(components: dict) -> dict:
@@ -159,6 +173,8 @@ def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
             comp.save_pretrained(directory / name, safe_serialization=True)
         lib = type(comp).__module__.split(".")[0]
         index[name] = [lib, "PreTrainedTokenizerFast" if name == "tokenizer" else type(comp).__name__]
+    if components.get("mask_padding"):
+        index["attnlab_mask_padding"] = True
     (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
@@ -198,10 +214,21 @@ def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
         "tokenizer": load("tokenizer", AutoTokenizer.from_pretrained),
         "scheduler": load("scheduler", sched_cls.from_pretrained),
         "vae": None,
+        "mask_padding": bool(_index(directory).get("attnlab_mask_padding", False)),
     }
     if (directory / "vae").is_dir():
         comps["vae"] = load("vae", diffusers.AutoencoderKL.from_pretrained).to(device).eval()
     return comps
+
+
+def _index(directory: Path) -> dict:
+    f = directory / "model_index.json"
+    if not f.is_file():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise AttnlabError(f"corrupt JSON file {f}: {e}") from None
 
 
 def image_size(components: dict) -> int:
@@ -211,4 +238,16 @@ def image_size(components: dict) -> int:
     vae = components.get("vae")
     if vae is not None:
         size *= 2 ** (len(vae.config.block_out_channels) - 1)
-    return int(size)
+    return int(size) * pixel_patch(components)
+
+
+def pixel_patch(components: dict) -> int:
+    """The side of the pixel patches folded into channels (TinyT2IConfig.patch): 1 with a vae or an
+    RGB UNet, else sqrt(in_channels / 3)."""
+    if components.get("vae") is not None:
+        return 1
+    c = int(components["unet"].config.in_channels)
+    p = int(round((c / 3) ** 0.5))
+    if p * p * 3 != c:
+        raise AttnlabError(f"pixel-space UNet with {c} input channels: not 3 * patch^2")
+    return p

@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from attnlab.diffusion.tokenizer import encode
+from attnlab.diffusion.model import pixel_patch
+from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.seeds import derive_seed
 
 
@@ -46,6 +47,11 @@ def text_embeddings(components: dict, prompts: Sequence[str]) -> torch.Tensor:
     return enc(ids)[0]
 
 
+def prompt_mask(components: dict, prompts: Sequence[str]) -> torch.Tensor:
+    """(B, max_length) 1 for the prompt's tokens ([BOS] words [EOS]), 0 for the [PAD] tail."""
+    return (encode(components["tokenizer"], list(prompts)) != PAD_ID).long()
+
+
 def ddim_scheduler(components: dict):
     from diffusers import DDIMScheduler
 
@@ -54,22 +60,27 @@ def ddim_scheduler(components: dict):
 
 @torch.no_grad()
 def decode(components: dict, latents: torch.Tensor) -> np.ndarray:
-    """Latents (or pixels in [-1, 1]) to uint8 images (B, H, W, 3)."""
+    """Latents (or pixels in [-1, 1], folded into channels when patch > 1) to uint8 images (B, H, W, 3)."""
     vae = components.get("vae")
     x = latents
     if vae is not None:
         x = vae.decode(latents / vae.config.scaling_factor).sample
+    elif pixel_patch(components) > 1:
+        x = torch.nn.functional.pixel_shuffle(x, pixel_patch(components))
     x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
 def encode_images(components: dict, images: np.ndarray) -> torch.Tensor:
-    """uint8 images (B, H, W, 3) to the sampler's space: pixels in [-1, 1], or scaled vae latent means."""
+    """uint8 images (B, H, W, 3) to the sampler's space: pixels in [-1, 1] (folded into
+    channels when the UNet's patch > 1), or scaled vae latent means."""
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 127.5 - 1
     vae = components.get("vae")
     if vae is not None:
         x = vae.encode(x.to(vae.device)).latent_dist.mean * vae.config.scaling_factor
+    elif pixel_patch(components) > 1:
+        x = torch.nn.functional.pixel_unshuffle(x, pixel_patch(components))
     return x
 
 
@@ -100,12 +111,15 @@ def generate(components: dict, prompts: Sequence[str], seed: int | Sequence[int]
     emb = text_embeddings(components, prompts)
     if cfg:
         emb = torch.cat([text_embeddings(components, [""] * n), emb])
+    kw = {}
+    if components.get("mask_padding"):
+        kw["encoder_attention_mask"] = prompt_mask(components, ([""] * n if cfg else []) + prompts).to(unet.device)
     for i, t in enumerate(tqdm(sched.timesteps, desc="ddim", disable=not progress)):
         if latent_hook is not None:
             latents = latent_hook(i, t, latents)
         x = torch.cat([latents, latents]) if cfg else latents
         x = sched.scale_model_input(x, t)
-        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs).sample
+        eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs, **kw).sample
         if cfg:
             uncond, cond = eps.chunk(2)
             eps = uncond + guidance * (cond - uncond)

@@ -26,7 +26,7 @@ import torch
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
 from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, save_pipeline
-from attnlab.diffusion.tokenizer import encode
+from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
 from attnlab.world.caption import VOCAB
@@ -77,6 +77,7 @@ class TrainStep:
         from diffusers.training_utils import EMAModel
 
         self.unet, self.text_encoder, self.sched = comps["unet"], comps["text_encoder"], comps["scheduler"]
+        self.mask_padding = bool(comps.get("mask_padding"))
         self.snr_gamma, self.bf16, self.channels_last = snr_gamma, bf16, channels_last
         if channels_last:
             self.unet.to(memory_format=torch.channels_last)
@@ -96,7 +97,8 @@ class TrainStep:
             xt = xt.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             emb = self.text_encoder(ids)[0]
-            pred = self.forward(xt, t, encoder_hidden_states=emb).sample
+            kw = {"encoder_attention_mask": (ids != PAD_ID).long()} if self.mask_padding else {}
+            pred = self.forward(xt, t, encoder_hidden_states=emb, **kw).sample
         target = noise
         if sched.config.prediction_type == "v_prediction":
             target = sched.get_velocity(x0, noise, t)
@@ -155,6 +157,8 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     if len(df) == 0:
         raise AttnlabError("diffusion training data is empty")
     images = decode_images(df, cfg.image_size)
+    if cfg.patch > 1:  # the UNet's sample space: patches folded into channels (lossless)
+        images = torch.nn.functional.pixel_unshuffle(images, cfg.patch)
     captions = [str(c) for c in df["caption"]]
     comps = build(cfg, vocabulary(captions, words), seed=derive_seed(seed, "diffusion", "init"))
     sched = comps["scheduler"]

@@ -6,7 +6,14 @@ from attnlab.envision import PAPER
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
+from attnlab.vision.plan import (
+    COMPETENCE,
+    competence_params,
+    consistency_params,
+    generate_step,
+    sample_dirs,
+    world_params,
+)
 from attnlab.vision.plan import check_real_path as _check
 
 EXP = "envision"
@@ -21,7 +28,7 @@ def check_real_path(cfg: dict) -> None:
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     return {"n_prompts": cfg["n_prompts"], "real_path": cfg.get("real_path"), "size": vision["image_size"],
-            "seed": derive_seed(base_seed, EXP, "prompts"), "seeds": cfg["seeds"]}  # each seed its own prompts
+            "seed": derive_seed(base_seed, EXP, "prompts"), "seeds": cfg["seeds"], **world_params(vision)}  # each seed its own prompts
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:

@@ -8,6 +8,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_json
 from attnlab.seeds import derive_seed
 from attnlab.world.envision_prompts import read_envision, synthesize
+from attnlab.world.scene import subject_sizes
 
 
 def synthesize_seeds(n_prompts: int, seed: int, n_seeds: int) -> tuple[list[dict], dict[str, dict]]:
@@ -28,7 +29,8 @@ def main(args: StepArgs) -> None:
     if p.get("real_path"):
         records, truth = read_envision(p["real_path"]), {}
     else:
-        records, truth = synthesize_seeds(int(p["n_prompts"]), int(p["seed"]), int(p["seeds"]))
+        with subject_sizes(p.get("subject_sizes")):
+            records, truth = synthesize_seeds(int(p["n_prompts"]), int(p["seed"]), int(p["seeds"]))
     write_json(args.output("prompts"), records)
     write_json(args.output("truth"), {str(k): v for k, v in truth.items()})
     print(f"{len(records)} four-stage prompts ({'real' if p.get('real_path') else 'synthetic'})")

@@ -13,13 +13,14 @@ from attnlab.seeds import derive_seed
 from attnlab.vision.consistency import Item, plain
 from attnlab.vision.images import write_image_dir
 from attnlab.world.caption import caption
-from attnlab.world.scene import random_scene
+from attnlab.world.scene import random_scene, subject_sizes
 
 
 def main(args: StepArgs) -> None:
     p = args.params
     rng = np.random.default_rng(int(p["seed"]))
-    scenes = [random_scene(rng, int(rng.integers(1, 4))) for _ in range(int(p["n"]))]
+    with subject_sizes(p.get("subject_sizes")):
+        scenes = [random_scene(rng, int(rng.integers(1, 4))) for _ in range(int(p["n"]))]
     prompts = [caption(s) for s in scenes]
     components = load_pipeline(args.input("model"))
     items = [Item([c], [s], derive_seed(int(p["seed"]), "item", i))

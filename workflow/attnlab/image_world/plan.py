@@ -6,7 +6,7 @@ from __future__ import annotations
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.image_world import PAPER
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import generate_step, sample_dirs, sampling_params
+from attnlab.vision.plan import generate_step, sample_dirs, sampling_params, world_params
 
 EXP = "image_world"
 RESULTS = f"results/{EXP}"
@@ -14,12 +14,12 @@ RESULTS = f"results/{EXP}"
 
 def validate_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     return {"n": cfg["n_validate"], "size": vision["image_size"],
-            "seed": derive_seed(base_seed, EXP, "parser_validation")}
+            "seed": derive_seed(base_seed, EXP, "parser_validation"), **world_params(vision)}
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
     return {"n": cfg["n_generate"], "size": vision["image_size"], "seed_index": seed,
-            "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision)}
+            "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision), **world_params(vision)}
 
 
 # --- the experiment record ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from attnlab.world.dataset import training_set
 from attnlab.world.metrics import caption_accuracy, matched
 from attnlab.world.parser import parse, perturb
 from attnlab.world.render import render
-from attnlab.world.scene import Scene
+from attnlab.world.scene import Scene, subject_sizes
 
 
 def validate(n: int, seed: int, size: int = 32, noise: float = 0.0, blur: float = 0.0) -> dict:
@@ -49,7 +49,8 @@ def validate(n: int, seed: int, size: int = 32, noise: float = 0.0, blur: float 
 def main(args: StepArgs) -> None:
     p = args.params
     t0 = time.perf_counter()
-    scores = validate(int(p["n"]), int(p["seed"]), int(p["size"]))
+    with subject_sizes(p.get("subject_sizes")):
+        scores = validate(int(p["n"]), int(p["seed"]), int(p["size"]))
     write_json(args.output("parser"), {"n": p["n"], "size": p["size"], "seed": p["seed"],
                                        "scores": scores, "wall_s": time.perf_counter() - t0})
     print(scores)

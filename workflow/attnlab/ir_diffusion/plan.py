@@ -13,7 +13,14 @@ from attnlab.experiment import (
 )
 from attnlab.ir_diffusion import PAPER
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
+from attnlab.vision.plan import (
+    COMPETENCE,
+    competence_params,
+    consistency_params,
+    generate_step,
+    sample_dirs,
+    world_params,
+)
 
 EXP = "ir_diffusion"
 RESULTS = f"results/{EXP}"
@@ -23,7 +30,8 @@ CASES = f"{RESULTS}/data/cases.parquet"
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     """Every seed draws its own cases (one file, a seed_index column)."""
     return {"subject_counts": cfg["subject_counts"], "cases_per_count": cfg["cases_per_count"],
-            "size": vision["image_size"], "seed": derive_seed(base_seed, EXP, "cases"), "seeds": cfg["seeds"]}
+            "size": vision["image_size"], "seed": derive_seed(base_seed, EXP, "cases"), "seeds": cfg["seeds"],
+            **world_params(vision)}
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:

@@ -13,7 +13,7 @@ from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
 from attnlab.seeds import derive_seed
 from attnlab.world.caption import caption
-from attnlab.world.scene import Scene, random_scene
+from attnlab.world.scene import Scene, random_scene, subject_sizes
 
 REFERENCE_SIZE = 0.22  # circumradius of the subject in its reference image (frame fraction)
 
@@ -51,7 +51,8 @@ def synthesize_seeds(subject_counts: list[int], cases_per_count: int, seed: int,
 
 def main(args: StepArgs) -> None:
     p = args.params
-    df = synthesize_seeds(list(p["subject_counts"]), int(p["cases_per_count"]), int(p["seed"]), int(p["seeds"]))
+    with subject_sizes(p.get("subject_sizes")):
+        df = synthesize_seeds(list(p["subject_counts"]), int(p["cases_per_count"]), int(p["seed"]), int(p["seeds"]))
     write_parquet(args.output("cases"), df)
     print(f"{len(df)} cases over {p['seeds']} seeds")
 

@@ -6,7 +6,14 @@ from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_
 from attnlab.ir_diffusion.plan import IR_AUTHORS
 from attnlab.mucr import PAPER
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import COMPETENCE, competence_params, consistency_params, generate_step, sample_dirs
+from attnlab.vision.plan import (
+    COMPETENCE,
+    competence_params,
+    consistency_params,
+    generate_step,
+    sample_dirs,
+    world_params,
+)
 from attnlab.vision.plan import check_real_path as _check
 
 EXP = "mucr"
@@ -20,7 +27,7 @@ def check_real_path(cfg: dict) -> None:
 
 def synth_params(cfg: dict, vision: dict, base_seed: int) -> dict:
     return {"n_pairs": cfg["n_pairs"], "real_path": cfg.get("real_path"), "size": vision["image_size"],
-            "seed": derive_seed(base_seed, EXP, "pairs"), "seeds": cfg["seeds"]}  # each seed its own pairs
+            "seed": derive_seed(base_seed, EXP, "pairs"), "seeds": cfg["seeds"], **world_params(vision)}  # each seed its own pairs
 
 
 def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:

@@ -10,6 +10,7 @@ from attnlab.io import write_parquet
 from attnlab.seeds import derive_seed
 from attnlab.world.mucr import read_mucr, synthesize
 from attnlab.world.render import to_png
+from attnlab.world.scene import subject_sizes
 
 
 def synthesize_seeds(n_pairs: int, seed: int, size: int, n_seeds: int) -> pd.DataFrame:
@@ -32,7 +33,8 @@ def main(args: StepArgs) -> None:
             df[col] = [{"bytes": to_png(img), "path": f"{rid}_{col[-1]}.png"} for rid, img in zip(df["id"], df[col])]
         source = p["real_path"]
     else:
-        df = synthesize_seeds(int(p["n_pairs"]), int(p["seed"]), int(p["size"]), int(p["seeds"]))
+        with subject_sizes(p.get("subject_sizes")):
+            df = synthesize_seeds(int(p["n_pairs"]), int(p["seed"]), int(p["size"]), int(p["seeds"]))
         source = f"synthetic, {p['seeds']} seeds' own pairs"
     write_parquet(args.output("pairs"), df)
     print(f"{len(df)} pairs ({source})")

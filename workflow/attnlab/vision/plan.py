@@ -42,9 +42,14 @@ def check_model_path(vision: dict) -> None:
                          f"{', '.join(missing)}")
 
 
+def world_params(vision: dict) -> dict:
+    """The world settings every step that draws random scenes applies (attnlab.world.scene.subject_sizes)."""
+    return {"subject_sizes": vision.get("subject_sizes")}
+
+
 def data_params(vision: dict, base_seed: int) -> dict:
     return {"n": vision["model"]["train_images"], "size": vision["image_size"],
-            "seed": derive_seed(base_seed, "vision", "train_data")}
+            "seed": derive_seed(base_seed, "vision", "train_data"), **world_params(vision)}
 
 
 SPEED_OPTIONS = ("bf16", "channels_last", "compile")

@@ -8,11 +8,13 @@ from __future__ import annotations
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import write_parquet
 from attnlab.world.dataset import training_set
+from attnlab.world.scene import subject_sizes
 
 
 def main(args: StepArgs) -> None:
     p = args.params
-    df = training_set(int(p["n"]), int(p["seed"]), int(p["size"]))
+    with subject_sizes(p.get("subject_sizes")):
+        df = training_set(int(p["n"]), int(p["seed"]), int(p["size"]))
     write_parquet(args.output("data"), df)
     print(f"{len(df)} captioned renders of {p['size']}x{p['size']}")
 

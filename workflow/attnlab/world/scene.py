@@ -8,6 +8,7 @@ that captions never mention; `ring` is a visible accessory (a white outline) tha
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -101,9 +102,33 @@ def fits(subjects: list[Subject]) -> bool:
     return True
 
 
+# Circumradii (frame fractions) of random scenes' subjects per subject count (4 or more: the entry
+# for 3): sizes that fit n subjects in one frame and stay legible at 32 x 32.
+SIZE_RANGES: dict[int, tuple[float, float]] = {1: (0.13, 0.25), 2: (0.12, 0.2), 3: (0.12, 0.16)}
+
+
+@contextmanager
+def subject_sizes(ranges: list | None):
+    """Within the block, random scenes of n subjects draw circumradii from ranges[n - 1] (one
+    [lo, hi] per subject count 1, 2, 3; config `vision.subject_sizes`); None keeps SIZE_RANGES."""
+    if ranges is None:
+        yield
+        return
+    if len(ranges) != 3 or any(len(r) != 2 or not 0 < r[0] <= r[1] < 0.5 for r in ranges):
+        raise ValueError(f"vision.subject_sizes: three [lo, hi] circumradius ranges (0 < lo <= hi < 0.5) "
+                         f"for 1, 2 and 3 subjects, got {ranges!r}")
+    saved = dict(SIZE_RANGES)
+    SIZE_RANGES.update({i + 1: (float(lo), float(hi)) for i, (lo, hi) in enumerate(ranges)})
+    try:
+        yield
+    finally:
+        SIZE_RANGES.clear()
+        SIZE_RANGES.update(saved)
+
+
 def default_size_range(n_subjects: int) -> tuple[float, float]:
-    """Sizes that fit n subjects in one frame and stay legible at 32 x 32."""
-    return {1: (0.13, 0.25), 2: (0.12, 0.2)}.get(n_subjects, (0.12, 0.16))
+    """The SIZE_RANGES entry of n subjects."""
+    return SIZE_RANGES.get(n_subjects, SIZE_RANGES[3])
 
 
 def random_scene(rng: np.random.Generator, n_subjects: int, *, size_range: tuple[float, float] | None = None,
