@@ -31,12 +31,13 @@ EPS = 1e-12  # a row with no allowed key gets 0/EPS = 0
 
 
 def orthogonal_gaussian(m: int, d: int, generator: torch.Generator) -> torch.Tensor:
-    """(m, d): ceil(m/d) blocks of d orthonormal rows (QR of a Gaussian matrix), each row scaled to
-    the norm of an independent standard Gaussian d-vector; the first m rows."""
+    """(m, d): ceil(m/d) blocks of d orthonormal rows (QR of a Gaussian matrix, signs fixed by R's
+    diagonal so that the block is Haar-distributed: without it the directions are biased), each row
+    scaled to the norm of an independent standard Gaussian d-vector; the first m rows."""
     blocks = []
     for _ in range(-(-m // d)):
-        q, _ = torch.linalg.qr(torch.randn(d, d, generator=generator, device="cpu", dtype=torch.float64))
-        blocks.append(q.T)
+        q, r = torch.linalg.qr(torch.randn(d, d, generator=generator, device="cpu", dtype=torch.float64))
+        blocks.append((q * torch.sign(torch.diagonal(r))).T)
     omega = torch.cat(blocks)[:m]
     norms = torch.randn(m, d, generator=generator, device="cpu", dtype=torch.float64).norm(dim=-1, keepdim=True)
     return (omega * norms).float()
