@@ -31,6 +31,7 @@ TRACKS = {
     "theory": (("icl_regression", "pavlov", "random_features"), 360.0, ()),
     "vision": (("image_world", "ir_diffusion", "mucr", "envision"), 900.0, ("vision",)),
     "lm": (("moh", "dynamic_mask", "meta_tokens", "retrieval_heads", "attention_sinks"), 900.0, ()),
+    "masks": (("cab", "multihop_mask", "pine"), 720.0, ()),
 }
 
 
