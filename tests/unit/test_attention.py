@@ -16,6 +16,8 @@ OPTIONS = {
     "moh": {"shared_heads": 1, "active_heads": 3},
     "meta": {"meta_token_id": META, "zero_meta_positions": True},
     "dynamic_mask": {"window": 4},
+    "performer": {"features": 8},
+    "abc": {"slots": 4},
 }
 
 
