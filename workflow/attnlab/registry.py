@@ -31,6 +31,8 @@ PLANS = [
     "attnlab.envision.plan",
     "attnlab.distributed_attention.plan",
     "attnlab.attention_costs.plan",
+    "attnlab.pine.plan",
+    "attnlab.multihop_mask.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

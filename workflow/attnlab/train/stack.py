@@ -74,7 +74,7 @@ from attnlab.train.trainer import (
 # over every position, padding included) and dynamic_mask (top-k among tied key scores — all tie at
 # initialisation, A = 0 — picks different keys for different lengths). tests/unit/test_stack.py
 # checks the list against every registered mechanism.
-RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta"})
+RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta", "pine", "prefix_lm"})
 
 
 class StackedParameters(nn.Module):
