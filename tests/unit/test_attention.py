@@ -18,6 +18,8 @@ OPTIONS = {
     "dynamic_mask": {"window": 4},
     "pine": {"doc_token": 2, "query_token": 3},  # ids absent from tokens(): plain causal here
     "prefix_lm": {"marker": 3, "offset": 1},  # likewise (tests/unit/test_pine.py tests the structure)
+    "performer": {"features": 8},
+    "abc": {"slots": 4},
 }
 
 

@@ -5,13 +5,15 @@ key j at key_positions[:, i, j], itself at position_ids[:, i]. With none given n
 import pytest
 import torch
 
-from attnlab.attention import MECHANISMS
+from attnlab.attention import MECHANISMS, mechanism_class
 from attnlab.attention.base import apply_rotary, apply_rotary_per_query
 from tests.unit.test_attention import make, tokens
 
 T = 16
 # meta-tokens' zeroed positions are a position_ids edit that explicit key positions replace
 PLAIN = {"meta": {"zero_meta_positions": False}}
+PER_QUERY = sorted(m for m in MECHANISMS if mechanism_class(m).per_query_keys)
+SHARED_KEYS = sorted(m for m in MECHANISMS if not mechanism_class(m).per_query_keys)  # kernel / slot mechanisms
 
 
 def logits(model, x, **kw):
@@ -19,7 +21,7 @@ def logits(model, x, **kw):
         return model(x, **kw).logits
 
 
-@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+@pytest.mark.parametrize("attention", PER_QUERY)
 def test_key_positions_equal_to_the_token_positions_change_nothing(attention):
     model, x = make(attention, **PLAIN.get(attention, {})), tokens(T=T)
     pos = torch.arange(T).expand(2, T)
@@ -27,7 +29,7 @@ def test_key_positions_equal_to_the_token_positions_change_nothing(attention):
     torch.testing.assert_close(logits(model, x, key_positions=same), logits(model, x), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+@pytest.mark.parametrize("attention", PER_QUERY)
 def test_a_per_query_shift_of_every_position_changes_nothing_under_rope(attention):
     """RoPE sees only p_i(i) − p_i(j): shifting query i and all its keys by c_i (different per
     query) is the same function; shifting only the keys of some queries is not."""
@@ -64,3 +66,10 @@ def test_learned_positions_refuse_per_query_key_positions():
     model, x = make("softmax", position_encoding="learned"), tokens(T=T)
     with pytest.raises(ValueError, match="key_positions"):
         model(x, key_positions=torch.zeros(2, T, T, dtype=torch.long))
+
+
+@pytest.mark.parametrize("attention", SHARED_KEYS)
+def test_mechanisms_with_shared_keys_refuse_per_query_positions(attention):
+    model, x = make(attention), tokens(T=T)
+    with pytest.raises(ValueError, match="per-query key positions"):
+        model(x, key_positions=torch.arange(T).expand(2, T, T))

@@ -23,6 +23,8 @@ MECHANISMS = {
     "dynamic_mask": ("attnlab.attention.dynamic_mask", "DynamicMaskAttention"),
     "pine": ("attnlab.attention.pine", "PineAttention"),
     "prefix_lm": ("attnlab.attention.prefix_lm", "PrefixLMAttention"),
+    "performer": ("attnlab.attention.performer", "PerformerAttention"),
+    "abc": ("attnlab.attention.abc", "ABCAttention"),
 }
 
 

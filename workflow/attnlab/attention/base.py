@@ -105,6 +105,10 @@ def segment_mask(segment_ids: torch.Tensor) -> torch.Tensor:
 class Attention(nn.Module):
     """Causal softmax multi-head attention (GPT-2's, given learned positions): the base mechanism."""
 
+    # whether `attend` takes keys rotated per query (ctx.key_positions): a mechanism whose keys are
+    # shared by every query (a kernel feature map, slot summaries) cannot, and says False
+    per_query_keys = True
+
     def __init__(self, config, layer_idx: int = 0, **options):
         super().__init__()
         if config.n_embd % config.n_head:
@@ -152,7 +156,7 @@ class Attention(nn.Module):
     def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Scaled dot products q·kᵀ/√d_head (Vaswani et al. 2017, eq. 1): (batch, head, query, key).
         Keys rotated per query (batch, head, query, key, d_head) give each query its own row."""
-        if k.dim() == 5:
+        if k.dim() == q.dim() + 1:  # (batch, head, query, d) q against per-query keys
             return torch.einsum("bhqd,bhqkd->bhqk", q, k) / math.sqrt(self.head_dim)
         return (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
 
@@ -181,6 +185,9 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d_head)
         ctx = self.positions(q, k, ctx)
         if ctx.rope_theta is not None and ctx.key_positions is not None:  # per-query key positions
+            if not self.per_query_keys:
+                raise ValueError(f"attention {type(self).__name__} shares its keys among queries and cannot take "
+                                 "per-query key positions (AttentionContext.key_positions)")
             q = apply_rotary(q, ctx.position_ids, ctx.rope_theta)
             k = apply_rotary_per_query(k, ctx.key_positions, ctx.rope_theta)  # (B, H, T, T, d_head)
         elif ctx.rope_theta is not None:

@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 import attnlab.models  # noqa: F401  (registers the Auto classes)
 from attnlab.claims import ClaimSet, Competence
@@ -30,11 +30,30 @@ MARGIN = 0.05  # M1, M2, M3: 5 points
 DATA_COLUMNS = ("input_ids", "target_mask", "order")
 
 
+@torch.no_grad()
+def score_encdec(model, frame: pd.DataFrame, batch_size: int = 150) -> pd.DataFrame:
+    """Exact match of the encoder–decoder's first decoded token (greedy) against the answer."""
+    from attnlab.multihop_mask.encdec import to_seq2seq
+    from attnlab.seq2seq.data import Seq2SeqData
+
+    data = Seq2SeqData(to_seq2seq(frame))
+    exact = []
+    for start in range(0, len(data), batch_size):
+        batch = data.collate(range(start, min(start + batch_size, len(data))))
+        logits = model(**batch).logits[:, 0]
+        exact += (logits.argmax(-1) == batch["labels"][:, 0]).tolist()
+    return frame.drop(columns=["input_ids", "target_mask"]).assign(exact=exact)
+
+
 def evaluate_all(manifest: list[dict]) -> pd.DataFrame:
     rows = []
     for run in iter_runs(manifest, data=SequenceData, data_columns=DATA_COLUMNS):
-        model = AutoModelForCausalLM.from_pretrained(run.dir).eval()
-        sc = score(model, run.data, batch_size=150)
+        if run.item["variant"] == "encdec":
+            model = AutoModelForSeq2SeqLM.from_pretrained(run.dir).eval()
+            sc = score_encdec(model, run.data.frame)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(run.dir).eval()
+            sc = score(model, run.data, batch_size=150)
         for order, g in sc.groupby("order", sort=False):
             rows.append({**run.keys("variant", "seed_index", "seed"), "order": order, "em": float(g.exact.mean()),
                          "n": len(g), "final_train_loss": run.final_train_loss, "train_wall_s": run.train_wall_s})
