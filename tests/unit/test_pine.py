@@ -178,3 +178,28 @@ def test_document_orders_place_the_gold_documents():
     rng = np.random.default_rng(0)
     assert place("forward", rng)[:2].tolist() == [0, 1]
     assert place("forward_3", rng)[:2].tolist() == [1, 5]
+
+
+def test_encdec_rows_split_the_answer_off_the_same_two_hop_files():
+    from attnlab.multihop_mask.encdec import to_seq2seq
+
+    df = TASKS["twohop"].generate(3, seed=2, order="random")
+    s2s = to_seq2seq(df)
+    for ids, src, tgt, m in zip(df.input_ids, s2s.input_ids, s2s.target_ids, s2s.target_mask):
+        assert list(src) + list(tgt) == list(ids) and src[-4] == QUERY and list(m) == [True, False]
+
+
+def test_extra_training_questions_ask_the_other_chains_and_documents():
+    df = TASKS["twohop"].generate(5, seed=3, n_questions=3)
+    for ids, m in zip(df.input_ids, df.target_mask):
+        facts = np.asarray(ids[1:25]).reshape(6, 4)[:, 1:]
+        hop = {(a, r): b for a, r, b in facts}
+        qs = np.asarray(ids[25:40]).reshape(3, 5)
+        assert (qs[:, 0] == QUERY).all() and list(np.flatnonzero(m)) == [29, 34, 39]
+        assert {hop[(hop[(e, r1)], r2)] for _, e, r1, r2, _ in qs} == set(qs[:, 4])  # each answer is its chain's end
+        assert all(hop[(hop[(e, r1)], r2)] == a for _, e, r1, r2, a in qs)
+    df = TASKS["retrieval_qa"].generate(5, seed=3, n_questions=8)
+    for ids, m in zip(df.input_ids, df.target_mask):
+        docs = np.asarray(ids[1:33]).reshape(8, 4)
+        qs = np.asarray(ids[33:]).reshape(8, 4)
+        assert m.sum() == 8 and sorted(map(tuple, qs[:, 1:])) == sorted(map(tuple, docs[:, 1:]))

@@ -40,7 +40,7 @@ VARIANTS = {"causal": {"attention": "softmax", "attention_options": {}},
             "bi": {"attention": "prefix_lm", "attention_options": {"marker": QUERY, "offset": 3}}}
 DECODERS = tuple(VARIANTS)
 ALL_VARIANTS = (*DECODERS, "encdec")  # encdec: attnlab.seq2seq, trained by attnlab.multihop_mask.encdec
-N_TOKENS = 31  # BOS, 6 documents of 4, question of 4, answer, EOS
+N_TOKENS = 41  # BOS, 6 documents of 4, up to 3 questions of 4 with their answers, EOS
 DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
 RUN = RESULTS + "/runs/{variant}/seed{seed}"
 METRICS = {"metrics": f"{RESULTS}/metrics/metrics.parquet"}
@@ -60,7 +60,8 @@ def vocab_size(cfg: dict) -> int:
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
     if split == "train":
-        parts = [{"task": "twohop", "n": cfg["n_train"], "order": "random", **cfg["task"]}]
+        parts = [{"task": "twohop", "n": cfg["n_train"], "order": "random", "n_questions": cfg["train_questions"],
+                  **cfg["task"]}]
     else:
         parts = [{"task": "twohop", "n": cfg["n_test"], "order": o, **cfg["task"]} for o in cfg["orders"]]
     return {"seed": derive_seed(base_seed, EXP, split, seed), "parts": parts}

@@ -105,14 +105,20 @@ def place(order: str, rng: np.random.Generator) -> np.ndarray:
     return slots
 
 
-def twohop(n: int, seed: int, n_entities: int = 48, n_relations: int = 4, order: str = "random"):
+def twohop(n: int, seed: int, n_entities: int = 48, n_relations: int = 4, order: str = "random",
+           n_questions: int = 1):
     """BOS, 6 fact documents "DOC e_a r e_b", "Q e_x r1 r2", e_z, EOS (31 tokens; target: e_z).
+    With `n_questions` = 2 or 3, the other chains are asked too, in random order after the first
+    ("Q e_x r' r2" -> e_t, "Q e_p r1 r2" -> e_s; each answer a target): more training signal per
+    sequence; `order` and the gold slots refer to the first question.
 
     Gold facts (e_x r1 e_y), (e_y r2 e_z). Distractors reuse r1 and r2 and form chains too, so
     neither the question's entity nor its relations alone find the answer: the bridge chain
     (e_x r' e_w), (e_w r2 e_t) starts at e_x with another relation (the first hop must be chosen by
     relation), the other chain (e_p r1 e_q), (e_q r2 e_s) has the question's relations from another
     entity. Eight distinct entities; r1, r2, r' distinct. Columns: order, gold slots."""
+    if not 1 <= n_questions <= 3:
+        raise ValueError(f"twohop: n_questions = {n_questions} must lie in 1..3 (one per chain)")
     if n_relations < 3 or n_entities < 8:
         raise ValueError(f"twohop: needs n_relations >= 3 and n_entities >= 8, got {n_relations}, {n_entities}")
     if order not in ORDERS:
@@ -128,9 +134,12 @@ def twohop(n: int, seed: int, n_entities: int = 48, n_relations: int = 4, order:
         docs = np.empty((6, 3), dtype=np.int64)
         docs[slots] = facts
         body = np.column_stack([np.full(6, DOC), docs]).ravel()
-        seq = np.concatenate([[BOS], body, [QUERY, x, r1, r2, z, EOS]])
+        others = [[QUERY, x, rb, r2, t], [QUERY, p, r1, r2, s_]]
+        asked = [[QUERY, x, r1, r2, z]] + [others[i] for i in rng.permutation(2)[: n_questions - 1]]
+        seq = np.concatenate([[BOS], body, *asked, [EOS]])
         m = np.zeros(len(seq), dtype=bool)
-        m[-2] = True
+        m[1 + 24 + 4:: 5] = True
+        m[-1] = False
         seqs.append(seq), masks.append(m), g1s.append(int(slots[0])), g2s.append(int(slots[1]))
     return frame("twohop", seqs, masks, order=order, gold1_slot=g1s, gold2_slot=g2s)
 
