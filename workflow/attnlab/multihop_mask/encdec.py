@@ -26,7 +26,6 @@ from attnlab.io import atomic_dir, read_parquet
 from attnlab.seeds import seed_everything
 from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings
 
-
 DOCS_END = 25  # BOS and 6 documents of 4 tokens
 QUESTION = 5  # "Q e r r" and the answer
 
