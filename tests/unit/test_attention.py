@@ -16,6 +16,8 @@ OPTIONS = {
     "moh": {"shared_heads": 1, "active_heads": 3},
     "meta": {"meta_token_id": META, "zero_meta_positions": True},
     "dynamic_mask": {"window": 4},
+    "pine": {"doc_token": 2, "query_token": 3},  # ids absent from tokens(): plain causal here
+    "prefix_lm": {"marker": 3, "offset": 1},  # likewise (tests/unit/test_pine.py tests the structure)
     "performer": {"features": 8},
     "abc": {"slots": 4},
 }

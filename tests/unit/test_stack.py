@@ -23,6 +23,7 @@ from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
 
 OPTIONS = {"softmax": {}, "sigmoid": {}, "sliding_window": {"window": 6}, "dynamic_mask": {"window": 6},
            "moh": {"shared_heads": 0, "active_heads": 1}, "meta": {"meta_token_id": 6},
+           "pine": {"doc_token": 2, "query_token": 3}, "prefix_lm": {"marker": 3, "offset": 1},
            "performer": {"features": 8}, "abc": {"slots": 4}}
 SEEDS = [5, 6, 7]
 # grad_clip 1.0: some steps clip and some do not, differently per member

@@ -32,6 +32,8 @@ PLANS = [
     "attnlab.distributed_attention.plan",
     "attnlab.attention_costs.plan",
     "attnlab.cab.plan",
+    "attnlab.pine.plan",
+    "attnlab.multihop_mask.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

@@ -21,6 +21,8 @@ MECHANISMS = {
     "moh": ("attnlab.attention.moh", "MoHAttention"),
     "meta": ("attnlab.attention.meta", "MetaAttention"),
     "dynamic_mask": ("attnlab.attention.dynamic_mask", "DynamicMaskAttention"),
+    "pine": ("attnlab.attention.pine", "PineAttention"),
+    "prefix_lm": ("attnlab.attention.prefix_lm", "PrefixLMAttention"),
     "performer": ("attnlab.attention.performer", "PerformerAttention"),
     "abc": ("attnlab.attention.abc", "ABCAttention"),
 }

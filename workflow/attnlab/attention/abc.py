@@ -24,6 +24,8 @@ from attnlab.attention.patterns import is_bidirectional
 
 
 class ABCAttention(Attention):
+    per_query_keys = False  # keys enter through shared features/slots (no per-query key positions)
+
     def __init__(self, config, layer_idx: int = 0, slots: int = 16):
         super().__init__(config, layer_idx)
         if slots < 1:

@@ -10,6 +10,10 @@ through this class):
 - `allowed(T, ctx)`: which (query, key) pairs may interact (`structure(T, ctx)` by default: the
   context's structure mask, or causal, within segments, without padding keys);
 - `attend(q, k, v, ctx)`: scores -> pattern -> per-head outputs (softmax of `scores` by default);
+  with per-query key positions (`ctx.key_positions`) k arrives rotated once per query,
+  (batch, head, query, key, d_head): `scores` handles it, fused kernels must not be used;
+- `positions(q, k, ctx)`: the context whose positions rotate this layer's q and k, given them
+  unrotated (unchanged by default; PINE re-assigns key positions per query from q·k);
 - `combine_heads(z, x, ctx)`: how per-head outputs are weighted before the output projection
   (plain concatenation by default; MoH gates them);
 - `aux_loss()`: a weighted auxiliary training loss of the last forward pass, or None (default).
@@ -46,11 +50,16 @@ class AttentionContext:
     structure_mask: torch.Tensor | None = None
     # (batch, pos) int: documents packed in one sequence; a query sees only keys of its own segment
     segment_ids: torch.Tensor | None = None
+    # (batch, query, key) or (batch, head, query, key) int: the rotary position of key j as seen by
+    # query i, which may differ per query (PINE re-assigns document positions per query); query i
+    # itself stays at position_ids[:, i]. Rotary positions only; None: key j is at position_ids[:, j]
+    key_positions: torch.Tensor | None = None
 
     @property
     def plain_causal(self) -> bool:
         """The pattern is the plain causal one (fused kernels may use is_causal)."""
-        return self.structure_mask is None and self.segment_ids is None and self.key_padding is None
+        return (self.structure_mask is None and self.segment_ids is None and self.key_padding is None
+                and self.key_positions is None)
 
 
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
@@ -60,6 +69,19 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torc
     angles = positions.to(torch.float32)[:, None, :, None] * inv_freq  # (batch, 1, pos, d/2)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     x1, x2 = x[..., : d // 2], x[..., d // 2 :]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def apply_rotary_per_query(k: torch.Tensor, key_positions: torch.Tensor, theta: float) -> torch.Tensor:
+    """Keys rotated once per query: (batch, head, key, d_head) k and (batch[, head], query, key)
+    positions -> (batch, head, query, key, d_head), row i rotated as query i sees each key.
+    `apply_rotary`'s arithmetic, so query i's scores are RoPE's q_i·R(p_i − P_ij)·k_j."""
+    d = k.shape[-1]
+    inv_freq = 1.0 / theta ** (torch.arange(0, d, 2, device=k.device, dtype=torch.float32) / d)
+    pos = key_positions if key_positions.dim() == 4 else key_positions[:, None]  # (batch, 1|head, query, key)
+    angles = pos.to(torch.float32)[..., None] * inv_freq  # (batch, 1|head, query, key, d/2)
+    cos, sin = angles.cos().to(k.dtype), angles.sin().to(k.dtype)
+    x1, x2 = k[:, :, None, :, : d // 2], k[:, :, None, :, d // 2 :]
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
 
@@ -82,6 +104,10 @@ def segment_mask(segment_ids: torch.Tensor) -> torch.Tensor:
 
 class Attention(nn.Module):
     """Causal softmax multi-head attention (GPT-2's, given learned positions): the base mechanism."""
+
+    # whether `attend` takes keys rotated per query (ctx.key_positions): a mechanism whose keys are
+    # shared by every query (a kernel feature map, slot summaries) cannot, and says False
+    per_query_keys = True
 
     def __init__(self, config, layer_idx: int = 0, **options):
         super().__init__()
@@ -121,8 +147,17 @@ class Attention(nn.Module):
             mask = mask & ctx.key_padding[:, None, None, :]
         return mask
 
+    def positions(self, q: torch.Tensor, k: torch.Tensor, ctx: AttentionContext) -> AttentionContext:
+        """The context whose positions (position_ids, key_positions) rotate this layer's q and k,
+        (batch, head, pos, d_head) before rotation; the same context by default. For positions
+        that depend on the layer's own queries and keys (PINE's re-assignment by importance)."""
+        return ctx
+
     def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Scaled dot products q·kᵀ/√d_head (Vaswani et al. 2017, eq. 1): (batch, head, query, key)."""
+        """Scaled dot products q·kᵀ/√d_head (Vaswani et al. 2017, eq. 1): (batch, head, query, key).
+        Keys rotated per query (batch, head, query, key, d_head) give each query its own row."""
+        if k.dim() == q.dim() + 1:  # (batch, head, query, d) q against per-query keys
+            return torch.einsum("bhqd,bhqkd->bhqk", q, k) / math.sqrt(self.head_dim)
         return (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
 
     def attend(self, q, k, v, ctx: AttentionContext):
@@ -148,7 +183,14 @@ class Attention(nn.Module):
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d_head)
-        if ctx.rope_theta is not None:
+        ctx = self.positions(q, k, ctx)
+        if ctx.rope_theta is not None and ctx.key_positions is not None:  # per-query key positions
+            if not self.per_query_keys:
+                raise ValueError(f"attention {type(self).__name__} shares its keys among queries and cannot take "
+                                 "per-query key positions (AttentionContext.key_positions)")
+            q = apply_rotary(q, ctx.position_ids, ctx.rope_theta)
+            k = apply_rotary_per_query(k, ctx.key_positions, ctx.rope_theta)  # (B, H, T, T, d_head)
+        elif ctx.rope_theta is not None:
             q, k = (apply_rotary(t, ctx.position_ids, ctx.rope_theta) for t in (q, k))
         z, pattern = self.attend(q, k, v, ctx)
         z = self.hook_z(z.transpose(1, 2))  # (B, T, H, d_head)

@@ -44,6 +44,8 @@ def orthogonal_gaussian(m: int, d: int, generator: torch.Generator) -> torch.Ten
 
 
 class PerformerAttention(Attention):
+    per_query_keys = False  # keys enter through shared features/slots (no per-query key positions)
+
     def __init__(self, config, layer_idx: int = 0, features: int = 16, feature_seed: int = 0):
         super().__init__(config, layer_idx)
         if features < 1:

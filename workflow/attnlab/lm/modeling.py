@@ -110,10 +110,15 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
                 position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
                 logits_to_keep: int = 0, structure_mask: torch.Tensor | None = None,
-                segment_ids: torch.Tensor | None = None, **kwargs) -> AttnLMOutput:
+                segment_ids: torch.Tensor | None = None, key_positions: torch.Tensor | None = None,
+                **kwargs) -> AttnLMOutput:
         """`structure_mask` ((batch or 1, query, key) bool, e.g. attnlab.attention.base.prefix_lm_mask)
         replaces the causal pattern; `segment_ids` ((batch, pos) int) keeps attention within
-        packed documents. Neither given: causal attention, as GPT-2."""
+        packed documents; `key_positions` ((batch, query, key) int, rotary positions only) is the
+        position of each key as each query sees it. None given: causal attention, as GPT-2."""
+        if key_positions is not None and self.config.position_encoding == "learned":
+            raise ValueError("key_positions (per-query key positions) need position_encoding='rope' (or 'none'): "
+                             "learned positions are added to the embeddings once, for every query alike")
         B, T = input_ids.shape
         key_padding = None
         if attention_mask is not None and not bool(attention_mask.all()):
@@ -127,6 +132,7 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
             position_ids=position_ids, key_padding=key_padding,
             rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
             output_attentions=bool(output_attentions), structure_mask=structure_mask, segment_ids=segment_ids,
+            key_positions=key_positions,
         )
         x = self.wte(input_ids)
         if self.wpe is not None:

@@ -74,7 +74,7 @@ from attnlab.train.trainer import (
 # over every position, padding included) and dynamic_mask (top-k among tied key scores — all tie at
 # initialisation, A = 0 — picks different keys for different lengths). tests/unit/test_stack.py
 # checks the list against every registered mechanism. (performer and abc: causal prefix sums.)
-RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta", "performer", "abc"})
+RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta", "pine", "prefix_lm", "performer", "abc"})
 
 
 class StackedParameters(nn.Module):
