@@ -16,6 +16,7 @@ OPTIONS = {
     "moh": {"shared_heads": 1, "active_heads": 3},
     "meta": {"meta_token_id": META, "zero_meta_positions": True},
     "dynamic_mask": {"window": 4},
+    "superlinear": {"span": 4, "top_k": 1},
 }
 
 

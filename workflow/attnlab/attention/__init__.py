@@ -21,6 +21,7 @@ MECHANISMS = {
     "moh": ("attnlab.attention.moh", "MoHAttention"),
     "meta": ("attnlab.attention.meta", "MetaAttention"),
     "dynamic_mask": ("attnlab.attention.dynamic_mask", "DynamicMaskAttention"),
+    "superlinear": ("attnlab.attention.superlinear", "SuperlinearAttention"),
 }
 
 
