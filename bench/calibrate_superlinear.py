@@ -47,7 +47,7 @@ def shortcut_baselines(df, value_len: int) -> dict[str, float]:
     out = {"first needle": [], "last needle": [], "random needle": []}
     for _, r in df.iterrows():
         x = np.asarray(r.input_ids)
-        needles = np.flatnonzero(x[: r.answer_pos[0] - 3] == 4)  # KEY markers before the query block
+        needles = np.flatnonzero(x[: np.flatnonzero(x == 3)[0]] == 4)  # KEY markers before the first QUERY
         for a in r.answer_pos:
             truth = x[a + 1: a + 1 + value_len]
             for name, n in (("first needle", needles[0]), ("last needle", needles[-1]),

@@ -23,11 +23,11 @@ def test_task_answers_and_supervision():
     for _, r in df.iterrows():
         x, m = np.asarray(r.input_ids), np.asarray(r.target_mask)
         assert m.sum() == 12  # both value tokens of 6 queries
-        needles = np.flatnonzero(x[:r.answer_pos[0] - 3] == KEY)  # before the query block
+        needles = np.flatnonzero(x[:r.answer_pos[0] - 2] == KEY)  # before the query block
         assert len(needles) == 8 and len(set(x[needles + 1])) == 8  # distinct keys
         assert len(set(r.needle_pos)) == 6  # each queried needle asked once
         for a, v, n in zip(r.answer_pos, r.value_pos, r.needle_pos):
-            assert x[a] == VAL and x[a - 3] == QUERY and x[a - 1] == x[n + 1]  # the query names the needle's key
+            assert x[a - 2] == QUERY and x[a] == x[n + 1]  # the query names the needle's key
             assert (x[a + 1:a + 3] == x[v:v + 2]).all() and m[a + 1:a + 3].all()  # its answer is the needle's value
         assert 0 <= min(r.depth) and max(r.depth) <= 1
         hay = x[(x >= FIRST)]
@@ -36,6 +36,14 @@ def test_task_answers_and_supervision():
     ranks = [int(np.searchsorted(np.flatnonzero(np.asarray(r.input_ids)[:r.answer_pos[0]] == KEY), r.needle_pos[0]))
              for _, r in df.iterrows()]
     assert len(set(ranks)) > 3
+
+
+def test_task_in_the_spec_query_format():
+    df = generate(4, 0, length=128, query_val=True)
+    for _, r in df.iterrows():
+        x = np.asarray(r.input_ids)
+        for a, v, n in zip(r.answer_pos, r.value_pos, r.needle_pos):
+            assert x[a] == VAL and x[a - 3] == QUERY and x[a - 1] == x[n + 1] and (x[a + 1:a + 3] == x[v:v + 2]).all()
 
 
 def test_task_with_a_filler_vocabulary():
