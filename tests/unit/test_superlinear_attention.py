@@ -15,6 +15,7 @@ from attnlab.attention.superlinear import (
     masked_span_attention,
     span_candidates,
     span_length,
+    span_major_attention,
 )
 from attnlab.lm.configuration import AttnLMConfig
 from attnlab.lm.modeling import AttnLMForCausalLM
@@ -34,6 +35,8 @@ def test_gathered_equals_masked(T, b, top_k, chunk):
     z1, _, _ = masked_span_attention(q, k, v, u, kr, w, b, top_k, causal_mask(T, "cpu")[None, None])
     z2 = gathered_span_attention(q, k, v, u, kr, w, b, top_k, chunk=chunk)
     assert (z1 - z2).abs().max() < 1e-5
+    z3 = span_major_attention(q, k, v, u, kr, w, b, top_k, chunk=chunk)
+    assert (z1 - z3).abs().max() < 1e-5
 
 
 def test_the_layer_gives_the_same_outputs_with_either_implementation():

@@ -17,13 +17,17 @@ Two implementations of the same function:
 - `masked_span_attention`: a dense emulation for training (all T×T scores, a within-span softmax,
   the gate weights broadcast over each span's tokens): L² cost, any structure mask (causal, prefix,
   segments, padding), the pattern and the kept spans observable (`hook_pattern`, `hook_route`);
-- `gathered_span_attention`: the timing implementation for the plain causal pattern: span keys
-  gathered by index (`index_select` per batch×head), queries in chunks of `chunk`; O(L^{3/2}).
-The layer uses the gathered one only with `impl="gathered"`, a plain causal context and nothing
-hooked; otherwise the masked one. A unit test requires the two to agree within 1e-5.
+- `gathered_span_attention`: the spec's timing implementation for the plain causal pattern: span
+  keys gathered by index (`index_select` per batch×head), queries in chunks of `chunk`; O(L^{3/2});
+- `span_major_attention` (ours, reported beside it): the same operations span-major (the queries
+  that kept a span gathered, one matrix product with its keys, outputs added back), which copies
+  O(L) query rows instead of O(L^{3/2}) key and value rows.
+The layer uses the gathered (or span-major) one only with `impl="gathered"` (`"span_major"`), a
+plain causal context and nothing hooked; otherwise the masked one. Unit tests require them to
+agree within 1e-5.
 
 Options: `span` b (None: round(√T) of each call, as the timing sweep's b = √L), `top_k` k,
-`impl` "masked" | "gathered", `chunk` (queries per chunk of the gathered implementation).
+`impl` "masked" | "gathered" | "span_major", `chunk` (queries per chunk of the gathered implementation).
 Extra hook point: `hook_route` (batch, head, query, span) bool, the spans each query keeps (its
 own block included), in the masked implementation.
 """
@@ -39,7 +43,7 @@ from torch import nn
 from attnlab.attention.base import Attention, masked_softmax
 from attnlab.hooks import HookPoint
 
-IMPLS = ("masked", "gathered")
+IMPLS = ("masked", "gathered", "span_major")
 
 
 def span_length(T: int, span: int | None) -> int:
@@ -146,6 +150,58 @@ def gathered_span_attention(q, k, v, u, kr, w_r, span: int, top_k: int, chunk: i
     return torch.cat(out, dim=2)
 
 
+def span_major_attention(q, k, v, u, kr, w_r, span: int, top_k: int, chunk: int = 512):
+    """`gathered_span_attention` reorganised span-major (an alternative of ours, not the spec's):
+    the same search in chunks; then per (batch×head) and span, the queries that kept it are
+    gathered (`index_select`) and attend to its b keys in one matrix product, their outputs added
+    back weighted by the gate (`index_add_`). The same O(L^{3/2}) operations with O(L) copies (each
+    query once per kept span) in place of O(L^{3/2}) copies of span keys and values."""
+    B, H, T, D = q.shape
+    b = span
+    n = -(-T // b)
+    pad = n * b - T
+    scale = 1.0 / math.sqrt(D)
+    reps, own_reps = _representatives(kr, w_r, b, n)
+    kb = F.pad(k, (0, 0, 0, pad)).view(B * H, n, b, D)
+    vb = F.pad(v, (0, 0, 0, pad)).view(B * H, n, b, D)
+    # own block: causal attention inside each block, the gate score u_i·r_own(i)
+    qb = F.pad(q, (0, 0, 0, pad)).view(B * H, n, b, D)
+    causal = torch.ones(b, b, dtype=torch.bool, device=q.device).tril()
+    own_s = (qb @ kb.transpose(-1, -2) * scale).masked_fill(~causal, float("-inf"))
+    own_o = (torch.softmax(own_s, -1) @ vb).reshape(B, H, n * b, D)[:, :, :T]
+    own_gate = (u * own_reps[:, :, :T]).sum(-1) * scale  # (B, H, T)
+    # span search: top-k of the complete spans before the query's block
+    kk = min(top_k, n)
+    blk = torch.arange(T, device=q.device) // b
+    spans = torch.arange(n, device=q.device)
+    vals, idxs = [], []
+    for c0 in range(0, T, chunk):
+        c1 = min(T, c0 + chunk)
+        g = (u[:, :, c0:c1] @ reps.transpose(-1, -2)) * scale  # (B, H, C, n)
+        val, idx = g.masked_fill(~(spans[None, :] < blk[c0:c1, None]), float("-inf")).topk(kk, dim=-1)
+        vals.append(val), idxs.append(idx)
+    val, idx = torch.cat(vals, 2), torch.cat(idxs, 2)  # (B, H, T, kk); -inf: fewer than kk candidates
+    w = torch.softmax(torch.cat([val, own_gate[..., None]], -1), -1)
+    out = (w[..., kk:] * own_o).reshape(B * H, T, D)
+    qf = q.reshape(B * H, T, D)
+    query = torch.arange(T, device=q.device).repeat_interleave(kk)
+    for bh in range(B * H):
+        sp, wt = idx[bh // H, bh % H].reshape(-1), w[bh // H, bh % H, :, :kk].reshape(-1)
+        keep = torch.isfinite(val[bh // H, bh % H].reshape(-1))
+        sp, wt, qi = sp[keep], wt[keep], query[keep]
+        order = torch.argsort(sp, stable=True)
+        sp, wt, qi = sp[order], wt[order], qi[order]
+        counts = torch.bincount(sp, minlength=n).tolist()
+        qs = qf[bh].index_select(0, qi)  # (pairs, D): each query once per span it kept
+        outs = []
+        for j, part in enumerate(torch.split(qs, counts)):
+            if counts[j]:
+                outs.append(torch.softmax(part @ kb[bh, j].T * scale, -1) @ vb[bh, j])
+        if outs:
+            out[bh].index_add_(0, qi, torch.cat(outs) * wt[:, None])
+    return out.view(B, H, T, D)
+
+
 class SuperlinearAttention(Attention):
     def __init__(self, config, layer_idx: int = 0, span: int | None = 16, top_k: int = 2, impl: str = "masked",
                  chunk: int = 512):
@@ -186,8 +242,9 @@ class SuperlinearAttention(Attention):
         u, kr = self._router_inputs(self._x)
         b = span_length(q.shape[-2], self.span)
         observed = self.hook_pattern.active or self.hook_route.active or ctx.output_attentions
-        if self.impl == "gathered" and ctx.plain_causal and not observed:
-            return gathered_span_attention(q, k, v, u, kr, self.span_proj, b, self.top_k, self.chunk), None
+        if self.impl != "masked" and ctx.plain_causal and not observed:
+            fast = gathered_span_attention if self.impl == "gathered" else span_major_attention
+            return fast(q, k, v, u, kr, self.span_proj, b, self.top_k, self.chunk), None
         z, pattern, kept = masked_span_attention(q, k, v, u, kr, self.span_proj, b, self.top_k,
                                                  self.allowed(q.shape[-2], ctx))
         self.hook_route(kept)
