@@ -90,6 +90,7 @@ def cost_figure(sweeps: pd.DataFrame, path: str) -> None:
     ax.set(xscale="log", yscale="log", xlabel="sequence length L", ylabel="forward CPU ms (1 thread)",
            title="Span search (b = √L, k = 2) vs dense causal SDPA")
     ax.set_xticks(L, [str(x) for x in L])
+    ax.tick_params(axis="x", which="minor", labelbottom=False)
     ax.legend(frameon=False, fontsize=7)
     save(fig, path)
 
