@@ -5,6 +5,7 @@ cores. Not part of the tests.
     python bench/mini_budget.py vision   # image_world, ir_diffusion, mucr, envision: 15 minutes
     python bench/mini_budget.py lm       # moh, dynamic_mask, meta_tokens, retrieval_heads, attention_sinks: 15 minutes
     python bench/mini_budget.py masks    # cab, multihop_mask, pine: 12 minutes
+    python bench/mini_budget.py efficient  # superlinear (+ grassmann, alt_attention, issue 15): 12 minutes
     options: [--config config/smoke.yaml] [--cores 2] [--budget SECONDS] [--keep]
 
 Runs on a fresh copy of the repository in a temporary directory, so results/ here is untouched;
@@ -33,6 +34,8 @@ TRACKS = {
     "vision": (("image_world", "ir_diffusion", "mucr", "envision"), 900.0, ("vision",)),
     "lm": (("moh", "dynamic_mask", "meta_tokens", "retrieval_heads", "attention_sinks"), 900.0, ()),
     "masks": (("cab", "multihop_mask", "pine"), 720.0, ()),
+    # issue 15: superlinear, grassmann and alt_attention together <= 12 minutes (the others join on merge)
+    "efficient": (("superlinear",), 720.0, ()),
 }
 
 

@@ -13,6 +13,8 @@ shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={shlex.quote(WORKFLOW_SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
+from snakemake.exceptions import WorkflowError
+
 from attnlab import registry
 from attnlab.codehash import code_version
 from attnlab.config import ConfigError, enabled_experiments, validate_config
@@ -70,6 +72,23 @@ def step_outputs(group, step):
             path = report(path, caption=caption, category=group, labels=labels)
         out[name] = path
     return out
+
+
+def all_cores():
+    """Every core this run was given (--cores); 1 when none was (e.g. a dry run without --cores)."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
+
+
+def step_threads(step):
+    """A job's cores. An exclusive (timing) step holds `timing_cores` (null: all of --cores): the
+    scheduler's core count is a resource every job holds at least one unit of, so while a timing
+    job runs no other job starts beside it, on any machine."""
+    if step.exclusive:
+        return config.get("timing_cores") or all_cores()
+    return step.threads or config["threads"]
 
 
 def step_resources(step):

@@ -20,7 +20,7 @@ for group, step in STEPS:
             **step.constraints,
         conda:
             f"../envs/{step.env}.yaml"
-        threads: step.threads or config["threads"]
+        threads: step_threads(step)
         resources:
             **step_resources(step),
         params:

@@ -20,6 +20,7 @@ OPTIONS = {
     "prefix_lm": {"marker": 3, "offset": 1},  # likewise (tests/unit/test_pine.py tests the structure)
     "performer": {"features": 8},
     "abc": {"slots": 4},
+    "superlinear": {"span": 4, "top_k": 1},
 }
 
 

@@ -185,6 +185,9 @@ class Step:
     report: Mapping[str, tuple[str, str | dict]] = field(default_factory=dict)  # output -> (caption, labels)
     constraints: Mapping[str, str] = field(default_factory=dict)  # wildcard constraints
     threads: int | None = 1  # None: the config's `threads` (training steps)
+    # a timing job: it holds every core the workflow was given (config `timing_cores`, null: all of
+    # --cores), so no other job runs beside it; its process still runs the threads its params say
+    exclusive: bool = False
     mem_mb: int = 1000
     runtime: int = 5  # minutes
     gpu: bool = False  # holds the `gpu` resource and runs under attnlab.gpuslots

@@ -34,6 +34,7 @@ PLANS = [
     "attnlab.cab.plan",
     "attnlab.pine.plan",
     "attnlab.multihop_mask.plan",
+    "attnlab.superlinear.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

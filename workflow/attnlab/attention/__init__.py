@@ -25,6 +25,7 @@ MECHANISMS = {
     "prefix_lm": ("attnlab.attention.prefix_lm", "PrefixLMAttention"),
     "performer": ("attnlab.attention.performer", "PerformerAttention"),
     "abc": ("attnlab.attention.abc", "ABCAttention"),
+    "superlinear": ("attnlab.attention.superlinear", "SuperlinearAttention"),
 }
 
 

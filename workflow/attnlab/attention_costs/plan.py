@@ -15,7 +15,8 @@ METRICS = {"fits": f"{RESULTS}/metrics/fits.parquet"}
 
 
 def sweep_params(cfg: dict, base_seed: int, seed: int) -> dict:
-    return {"seed_index": seed, "seed": derive_seed(base_seed, EXP, "inputs", seed), "lengths": cfg["lengths"],
+    # threads 1: one-thread timing (the job holds every core only to keep other jobs off them)
+    return {"seed_index": seed, "seed": derive_seed(base_seed, EXP, "inputs", seed), "threads": 1, "lengths": cfg["lengths"],
             "repeats": cfg["repeats"], "d_model": cfg["d_model"], "heads": cfg["heads"],
             "mechanisms": {n: {"attention": a, "options": o} for n, (a, o, *_) in MECHANISMS.items()}}
 
@@ -32,8 +33,8 @@ def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
     sweeps = [SWEEP.format(seed=s) for s in range(cfg["seeds"])]
     return [
-        # threads 2: on this project's 2-core machines no other job runs beside a timing sweep
-        Step("sweep", "attnlab.attention_costs.measure", "analysis", output={"sweep": SWEEP}, threads=2,
+        # exclusive: the sweep holds every core (config timing_cores), so no other job runs beside it
+        Step("sweep", "attnlab.attention_costs.measure", "analysis", output={"sweep": SWEEP}, exclusive=True,
              runtime=30, mem_mb=3000, params=lambda w: sweep_params(cfg, seed0, int(w["seed"]))),
         evaluate_step(EXPERIMENT, ctx, input={"sweeps": sweeps}, output=METRICS, mem_mb=1000, runtime=5,
                       params={"tolerance": cfg["tolerance"], "quadratic_floor": cfg["quadratic_floor"]}),

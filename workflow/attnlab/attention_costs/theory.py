@@ -18,4 +18,8 @@ MECHANISMS = {
              "causal part fused; meta-attention explicit over all pairs, then masked"),
     "dynamic_mask": ("dynamic_mask", {"window": 64}, (1.0, 2.0), 2.0,
                      f"top-64 keys per query; {DENSE_EMULATION} (the paper's kernel skips them)"),
+    "superlinear": ("superlinear", {"span": None, "top_k": 2, "impl": "gathered"}, (1.5, 1.5), 1.5,
+                    "span search, b = round(√L), k = 2: the gathered implementation (its training form is a "
+                    "dense masked emulation, L²); per query L/b span scores + 3b keys, gathered copies of the "
+                    "kept spans' keys and values are saved for backward"),
 }
