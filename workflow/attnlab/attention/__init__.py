@@ -21,6 +21,11 @@ MECHANISMS = {
     "moh": ("attnlab.attention.moh", "MoHAttention"),
     "meta": ("attnlab.attention.meta", "MetaAttention"),
     "dynamic_mask": ("attnlab.attention.dynamic_mask", "DynamicMaskAttention"),
+    "grassmann": ("attnlab.attention.grassmann", "GrassmannMixing"),
+    "gaam": ("attnlab.attention.gaam", "GAAMAttention"),
+    "rcmha": ("attnlab.attention.rcmha", "RelConvAttention"),
+    "lightnet": ("attnlab.attention.lightnet", "LightNetAttention"),
+    "decay": ("attnlab.attention.decay", "DecayAttention"),
 }
 
 
