@@ -18,4 +18,10 @@ MECHANISMS = {
              "causal part fused; meta-attention explicit over all pairs, then masked"),
     "dynamic_mask": ("dynamic_mask", {"window": 64}, (1.0, 2.0), 2.0,
                      f"top-64 keys per query; {DENSE_EMULATION} (the paper's kernel skips them)"),
+    "grassmann": ("grassmann", {"rank": 16}, (1.0, 1.0), 1.0,
+                  "attention-free Plücker mixer, r = 16, offsets {1, 2, 4, 8, 12, 16}: O(L) for fixed r"),
+    "lightnet": ("lightnet", {}, (1.0, 1.0), 1.0, "additive-decay linear attention, chunked scan (chunk 64)"),
+    "decay": ("decay", {}, (1.0, 1.0), 1.0, "multiplicative-decay linear attention, one chunked scan (chunk 64)"),
+    "rcmha": ("rcmha", {}, (2.0, 2.0), 2.0, "explicit T x T pattern plus the relative-distance table"),
+    # gaam is not swept: its weights are per (query, key, feature), O(L²·d) memory (17 GB at L = 4096, d = 256)
 }
