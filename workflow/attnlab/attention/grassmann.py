@@ -51,9 +51,6 @@ class GrassmannMixing(Attention):
         d = config.n_embd
         self.layer_idx, self.d_model, self.rank, self.windows, self.eps = layer_idx, d, rank, windows, eps
         self.n_head = 1  # no heads; what shape-generic code may read
-        i, j = torch.triu_indices(rank, rank, offset=1)
-        self.register_buffer("idx_i", i, persistent=False)
-        self.register_buffer("idx_j", j, persistent=False)
         self.w_red = nn.Linear(d, rank)
         self.c_proj = nn.Linear(rank * (rank - 1) // 2, d)  # W_plu
         self.w_gate = nn.Linear(2 * d, d)
@@ -79,8 +76,10 @@ class GrassmannMixing(Attention):
     def mix(self, z: torch.Tensor, T: int, ctx: AttentionContext) -> torch.Tensor:
         """g_t: the mean over allowed offsets of W_plu p̂(z_t, z_{t+o}) + b, 0 where none is allowed."""
         total, count = 0.0, 0.0
+        # the pairs i < j, built here: a buffer would not survive from_pretrained's meta-device loading
+        idx_i, idx_j = torch.triu_indices(self.rank, self.rank, offset=1, device=z.device)
         for o, valid in self.offsets(T, ctx):
-            p = plucker(z, shift(z, o), self.idx_i, self.idx_j)
+            p = plucker(z, shift(z, o), idx_i, idx_j)
             # max(‖p‖, ε) as √max(‖p‖², ε²): the same value, and a gradient defined at p = 0 (equal tokens)
             p = p * torch.rsqrt((p * p).sum(-1, keepdim=True).clamp(min=self.eps**2))
             total = total + self.c_proj(p) * valid
