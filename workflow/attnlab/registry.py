@@ -32,6 +32,7 @@ PLANS = [
     "attnlab.distributed_attention.plan",
     "attnlab.attention_costs.plan",
     "attnlab.grassmann.plan",
+    "attnlab.alt_attention.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
