@@ -40,7 +40,7 @@ def evaluate_lm(manifest: list[dict], batch_size: int, memory_batch: int) -> pd.
             refs[item["data"]] = reference_losses(data, item["chains"], s.n_targets)
         batch = data.collate(range(min(memory_batch, len(data))))
         model.train()
-        saved = saved_activation_bytes(lambda: model(batch["input_ids"], labels=batch["input_ids"]).loss,
+        saved = saved_activation_bytes(lambda m=model, ids=batch["input_ids"]: m(ids, labels=ids).loss,
                                        exclude=list(model.parameters()))
         rows.append({"block": "rcmha", "variant": item["variant"], "split": "markov", "seed_index": item["seed_index"],
                      "acc": float(s.n_correct.sum() / s.n_targets.sum()), "val_loss": loss, "saved_bytes": saved,
