@@ -108,14 +108,14 @@ def accuracy(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, batch: int = 25
     return correct / Y.numel()
 
 
-def run_gaam(p: dict, base: int, seed_index: int) -> list[dict]:
+def run_gaam(p: dict, base: int, seed_index: int, heads=GAAM_HEADS) -> list[dict]:
     g, rows = p["gaam"], []
     for split in ("nonstationary", "stationary"):
         data = {part: nonstationary(g[f"n_{part}"], derive_seed(base, "alt_attention", "gaam", split, part, seed_index),
                                     stationary=split == "stationary", T=g["T"], F=g["F"], groups=g["groups"])
                 for part in ("train", "test")}
         (Xtr, ytr), (Xte, yte) = ((torch.from_numpy(a), torch.from_numpy(b)) for a, b in (data["train"], data["test"]))
-        for head in GAAM_HEADS:
+        for head in heads:
             torch.manual_seed(derive_seed(base, "alt_attention", "gaam", head, seed_index))
             model = PoolClassifier(head, g["F"], g["heads"], g["gaussians"], g["groups"])
             t0 = time.process_time()
