@@ -21,7 +21,15 @@ OPTIONS = {
     "performer": {"features": 8},
     "abc": {"slots": 4},
     "superlinear": {"span": 4, "top_k": 1},
+    # eps: without positions (rope) repeated tokens give p = 0 exactly, whose gradient 1/eps swamps float32
+    "grassmann": {"rank": 4, "windows": [1, 2, 4], "eps": 1e-3},
+    "gaam": {"gaussians": 2},
+    "rcmha": {"conv": True, "relative": True},
+    "lightnet": {"chunk": 4},
+    "decay": {"scans": 2},
 }
+HEADLESS = {"grassmann"}  # a mixer without heads, scores or pattern (tests/unit/test_grassmann.py)
+UNNORMALISED = {"sigmoid", "lightnet", "decay"}  # pattern rows need not sum to one
 
 
 def make(attention, position_encoding="rope", seed=0, **options):
@@ -60,13 +68,15 @@ def test_causal(attention):
 
 @pytest.mark.parametrize("attention", sorted(MECHANISMS))
 def test_pattern_and_z_hooks(attention):
+    if attention in HEADLESS:
+        pytest.skip("no heads and no pattern")
     model, x = make(attention), tokens()
     _, cache = model.run_with_cache(x)
     p, z = cache["blocks.1.attn.hook_pattern"], cache["blocks.1.attn.hook_z"]
     assert p.shape == (2, 4, 16, 16) and z.shape == (2, 16, 4, 8)
-    assert torch.all(p.triu(1) == 0) and torch.all(p >= 0)
+    assert torch.all(p.triu(1) == 0) and (attention == "lightnet" or torch.all(p >= 0))  # lightnet: silu(q)
     rows = p.sum(-1)
-    if attention == "sigmoid":
+    if attention in UNNORMALISED:
         assert not torch.allclose(rows, torch.ones_like(rows))  # no normalisation
     else:
         torch.testing.assert_close(rows, torch.ones_like(rows))
@@ -128,6 +138,8 @@ def test_meta_zero_positions_changes_the_function():
 
 @pytest.mark.parametrize("attention", sorted(MECHANISMS))
 def test_head_ablation_by_hook_equals_zeroing_output_weights(attention):
+    if attention in HEADLESS:
+        pytest.skip("no heads")
     model, x = make(attention), tokens()
     with torch.no_grad(), model.ablate_heads({1: [2]}):
         hooked = model(x).logits
@@ -152,6 +164,8 @@ def test_unknown_mechanism_and_options_are_rejected():
 
 @pytest.mark.parametrize("attention", sorted(MECHANISMS))
 def test_scores_are_scaled_dot_products(attention):
+    if attention in HEADLESS:
+        pytest.skip("no scores")
     attn = make(attention).blocks[0].attn
     q, k = torch.randn(2, 4, 5, 8), torch.randn(2, 4, 7, 8)
     expected = torch.einsum("bhid,bhjd->bhij", q, k) / 8 ** 0.5  # d_head = 32 / 4

@@ -35,6 +35,8 @@ PLANS = [
     "attnlab.pine.plan",
     "attnlab.multihop_mask.plan",
     "attnlab.superlinear.plan",
+    "attnlab.grassmann.plan",
+    "attnlab.alt_attention.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

@@ -26,6 +26,11 @@ MECHANISMS = {
     "performer": ("attnlab.attention.performer", "PerformerAttention"),
     "abc": ("attnlab.attention.abc", "ABCAttention"),
     "superlinear": ("attnlab.attention.superlinear", "SuperlinearAttention"),
+    "grassmann": ("attnlab.attention.grassmann", "GrassmannMixing"),
+    "gaam": ("attnlab.attention.gaam", "GAAMAttention"),
+    "rcmha": ("attnlab.attention.rcmha", "RelConvAttention"),
+    "lightnet": ("attnlab.attention.lightnet", "LightNetAttention"),
+    "decay": ("attnlab.attention.decay", "DecayAttention"),
 }
 
 

@@ -66,7 +66,9 @@ def main(args: StepArgs) -> None:
               f"{args.params['heads']} heads) per mechanism, log-log slopes over the figure's lengths",
         notes=["The mechanism column is the published complexity; ours is this implementation's. Sparse mechanisms "
                "emulated densely cost L² here by design: a training-speed claim would need their kernels.",
-               "Crossover: where the fitted curve meets dense SDPA's; 'none' when it never becomes cheaper in the fit."])
+               "Crossover: where the fitted curve meets dense SDPA's; 'none' when it never becomes cheaper in the fit.",
+               "Not swept: gaam (alt_attention's Gaussian adaptive attention), whose weights are per (query, key, "
+               "feature): O(L²·d) time and memory, theory exponents 2 and 2, 17 GB of weights at L = 4096, d = 256."])
     curves_figure(sweeps, args.output("curves_fig"))
 
 

@@ -22,4 +22,10 @@ MECHANISMS = {
                     "span search, b = round(√L), k = 2: the gathered implementation (its training form is a "
                     "dense masked emulation, L²); per query L/b span scores + 3b keys, gathered copies of the "
                     "kept spans' keys and values are saved for backward"),
+    "grassmann": ("grassmann", {"rank": 16}, (1.0, 1.0), 1.0,
+                  "attention-free Plücker mixer, r = 16, offsets {1, 2, 4, 8, 12, 16}: O(L) for fixed r"),
+    "lightnet": ("lightnet", {}, (1.0, 1.0), 1.0, "additive-decay linear attention, chunked scan (chunk 64)"),
+    "decay": ("decay", {}, (1.0, 1.0), 1.0, "multiplicative-decay linear attention, one chunked scan (chunk 64)"),
+    "rcmha": ("rcmha", {}, (2.0, 2.0), 2.0, "explicit T x T pattern plus the relative-distance table"),
+    # gaam is not swept: its weights are per (query, key, feature), O(L²·d) memory (17 GB at L = 4096, d = 256)
 }

@@ -140,11 +140,22 @@ def saved_activation_bytes(fn: Callable[[], "object"], exclude=()) -> int:
 def attention_flops(mechanism: str, L: int, d: int, **opts) -> float:
     """Multiply-adds x 2 of one head's forward attention (scores and weighted values) at length L:
     dense 4·L²·d, a causal sliding window of w keys 4·L·w·d, a span search over b = √L blocks
-    keeping k of them (superlinear, N=2) 4·L·(L/b + k·b)·d."""
+    keeping k of them (superlinear, N=2) 4·L·(L/b + k·b)·d; the Grassmann mixer (rank r, |W|
+    offsets; d = d_model) 2·L·(d·r + |W|·r(r−1)/2·(3 + d) + 2d²); a chunked decay scan (lightnet,
+    decay; chunk C) 4·L·(C + d)·d; GAAM 2·L²·d·(2 + 4G); RCMHA 4·L²·d + 2·L·(2L−1)·d."""
     if mechanism in ("softmax", "sigmoid", "dense", "meta", "moh", "dynamic_mask"):
         return 4.0 * L * L * d  # dense emulations: every score is computed
     if mechanism == "sliding_window":
         return 4.0 * L * min(opts.get("window", 32), L) * d
+    if mechanism == "grassmann":  # the whole mixer: reduction, |W| Plücker pairs and projections, gate
+        r, n_w = opts.get("rank", 32), len(opts.get("windows", (1, 2, 4, 8, 12, 16)))
+        return 2.0 * L * (d * r + n_w * (r * (r - 1) // 2) * (3 + d) + 2 * d * d)
+    if mechanism in ("lightnet", "decay"):  # chunked scan: exact C x C blocks, a d x d state between them
+        return 4.0 * L * (opts.get("chunk", 64) + d) * d
+    if mechanism == "gaam":  # a weight per (query, key, feature), G Gaussians each
+        return 2.0 * L * L * d * (2 + 4 * opts.get("gaussians", 2))
+    if mechanism == "rcmha":  # dense scores and values, plus the relative table (2L−1 distances)
+        return 4.0 * L * L * d + 2.0 * L * (2 * L - 1) * d
     if mechanism == "superlinear":
         b = opts.get("block") or round(math.sqrt(L))
         return 4.0 * L * (L / b + opts.get("k", 2) * b) * d
