@@ -31,6 +31,7 @@ PLANS = [
     "attnlab.envision.plan",
     "attnlab.distributed_attention.plan",
     "attnlab.attention_costs.plan",
+    "attnlab.preplan_anchor.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
