@@ -195,3 +195,28 @@ def test_rhythm_analysis_runs_on_any_model(arch):
     assert tok.t_loc.any() and tok.t_glob.any()
     s = rhythm_suite.summary(tok, out["samples"], LABELS)
     assert 0 <= s["result_accuracy"] <= 1 and np.isfinite(s["preplan_enrichment"])
+
+
+# --- the claims -----------------------------------------------------------------------------------
+
+
+def test_claims_gate_and_verdicts():
+    from attnlab.preplan_anchor.evaluate import check_claims
+
+    good = {"anchor_enrichment": 2.0, "preplan_enrichment": 1.8, "final_enrichment": 0.5, "entropy_ratio": 1.5,
+            "coupling": 0.9, "shuffled": 0.7, "coupling_ratio": 0.9 / 0.7, "coupling_ceiling": 1 / 0.7,
+            "result_accuracy": 0.95}
+    m = pd.DataFrame([{"seed_index": s, **good} for s in range(3)])
+    kw = dict(enrichment_ratio=1.5, entropy_ratio=1.2, coupling_ratio=1.2, result_bar=0.8, scale="mini", window=4,
+              h_lo=3, h_hi=16, q=0.4, k=3, head_frac=0.3)
+    rows = check_claims(m, **kw)
+    assert [r["verdict"] for r in rows] == ["PASS", "PASS", "PASS", "NOT RUN"]
+    assert all(r["substitute"] for r in rows[:3])
+    m.loc[1, "preplan_enrichment"] = 1.4  # P2 fails on one seed: P1-P3 undecided across seeds
+    m.loc[2, "result_accuracy"] = 0.5  # seed 2 did not learn the task
+    rows = check_claims(m, **kw)
+    assert rows[0]["verdict"] == "INCONCLUSIVE" and "under-trained" in rows[0]["why"]
+    assert rows[0]["per_seed_pass"] == [True, False, None]
+    m.loc[:, "result_accuracy"] = 0.9
+    m.loc[:, "coupling_ratio"] = 1.1
+    assert check_claims(m, **kw)[1]["verdict"] == "FAIL"
