@@ -123,13 +123,13 @@ def test_mean_ablation_scan_matches_zero_ablation_and_dla(arch_model):
     _, model = arch_model
     _, ids, pred, ans, foils = mcq()
     zeros = {l: torch.zeros(model.n_heads, 8) for l in range(2)}
-    clean, I = S.ablation_scan(model, ids, pred, ans, foils, VOCAB, means=zeros)
+    clean, I = S.ablation_scan(model, ids, S.ld_score(model, ids, pred, ans, foils, VOCAB), means=zeros)
     ld_zero, _ = S.answer_metrics(model, ids, pred, ans, foils, VOCAB, ablate={1: [2]})
     if clean > 0:
         assert I[1, 2] == pytest.approx((clean - ld_zero) / clean, rel=1e-4, abs=1e-6)
     else:
         assert np.isnan(I).all()
-    _, I_mean = S.ablation_scan(model, ids, pred, ans, foils, VOCAB)
+    _, I_mean = S.ablation_scan(model, ids, S.ld_score(model, ids, pred, ans, foils, VOCAB))
     assert I_mean.shape == (2, 4)
     dla = S.direct_logit_attribution(model, ids, pred, ans, foils, VOCAB)
     assert dla.shape == (2, 4) and np.isfinite(dla).all()

@@ -32,6 +32,7 @@ PLANS = [
     "attnlab.distributed_attention.plan",
     "attnlab.attention_costs.plan",
     "attnlab.preplan_anchor.plan",
+    "attnlab.circuits.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

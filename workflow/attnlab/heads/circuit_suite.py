@@ -53,17 +53,21 @@ def mean_ablate(head: int, mean: torch.Tensor):
     return fn
 
 
-def ablation_scan(model: HeadModel, ids, pred, answer, foils, task_vocab: int,
-                  means: dict[int, torch.Tensor] | None = None) -> tuple[float, np.ndarray]:
-    """(LD_clean, I (layers, heads)): every head mean-ablated in turn (means over this task's prompts
-    unless given)."""
+def ld_score(model: HeadModel, ids, pred, answer, foils, task_vocab: int):
+    """A score for `ablation_scan`: the mean logit difference of a run with the given interventions."""
+    return lambda **run: answer_metrics(model, ids, pred, answer, foils, task_vocab, **run)[0]
+
+
+def ablation_scan(model: HeadModel, ids, score, means: dict[int, torch.Tensor] | None = None) -> tuple[float, np.ndarray]:
+    """(score_clean, I (layers, heads)): every head mean-ablated in turn (means over `ids` unless
+    given); `score(**run)` is the task's behaviour under a run's interventions (a logit difference:
+    `ld_score`), I = (clean − ablated) / clean."""
     means = head_means(model, ids) if means is None else means
-    clean, _ = answer_metrics(model, ids, pred, answer, foils, task_vocab)
+    clean = score()
     ablated = np.zeros((model.n_layers, model.n_heads))
     for l in range(model.n_layers):
         for h in range(model.n_heads):
-            ablated[l, h], _ = answer_metrics(model, ids, pred, answer, foils, task_vocab,
-                                              patch={z_name(l): mean_ablate(h, means[l][h])})
+            ablated[l, h] = score(patch={z_name(l): mean_ablate(h, means[l][h])})
     return clean, C.importance(clean, ablated)
 
 
