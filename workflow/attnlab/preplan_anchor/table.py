@@ -39,7 +39,7 @@ def summarise(m: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def rhythm_figure(tokens: pd.DataFrame, path: str, n: int = 3) -> None:
     samples = sorted(tokens["sample"].unique())[:n]
-    fig, axes = subplots(len(samples), 1, figsize=(8, 2.4 * len(samples)), squeeze=False)
+    fig, axes = subplots(len(samples), 1, figsize=(8, 3.0 * len(samples)), squeeze=False)
     marks = {LABELS["step_start"]: ("step start", "tab:orange", "^"),
              LABELS["reused_result"]: ("reused result", "tab:green", "o"),
              LABELS["result"]: ("final result", "tab:gray", "s")}
