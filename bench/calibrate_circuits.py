@@ -39,7 +39,7 @@ def accuracy(model, df) -> dict[str, float]:
     out = {}
     for task, g in df[df.task != "markov_mixture"].groupby("task"):
         ids = torch.tensor(list(map(list, g.input_ids)))
-        pos = torch.tensor(g.answer_pos.to_numpy())
+        pos = torch.tensor(g.answer_pos.to_numpy().astype(int))
         pred = model(ids).logits[torch.arange(len(g)), pos - 1].argmax(-1)
         out[task] = float((pred == torch.tensor(g.answer.to_numpy())).float().mean())
     model.train()
