@@ -50,6 +50,17 @@ def test_mcq_answer_labels_the_right_option():
     assert max(max(s) for s in df.input_ids) < TASKS["mcq"].vocab_size()
 
 
+def test_no_target_contradicts_another_task_on_the_same_prefix():
+    """Dense supervision over a task mixture: where two tasks share a prefix, no target may differ.
+    MCQ-lite's prompt begins with CO-lite's, so OPT (after o_q) is not a target."""
+    co, mc = TASKS["cobj"].generate(50, seed=0), TASKS["mcq"].generate(50, seed=0)
+    for s, m in zip(mc.input_ids, mc.target_mask):
+        assert s[9] == C.OPT and not m[9] and m[1:9].all() and m[10:].all()
+    # the prefix "... Q o_q" is shared; only CO-lite supervises the token after it (its answer)
+    after_query = [(df.task.iloc[0], bool(m[9])) for df in (co, mc) for m in df.target_mask]
+    assert {task for task, on in after_query if on} == {"cobj"}
+
+
 def test_mappings_share_75_percent_within_a_family():
     F = mappings(4, 4, 32, 32, mapping_seed=3)
     assert F.shape == (16, 32)

@@ -14,8 +14,10 @@ template tokens AND, GIVE, TO, Q, OPT.
 Every row has `answer_pos` (the answer's position: predicted from answer_pos − 1), `answer` (its id)
 and `foils` (the competing ids of the logit difference: the repeated name; the other two colours;
 the other two option labels), and `standard` (mcq: the labels are A, B, C).
-Targets: every token after BOS (dense supervision); the random tokens only teach the model the
-template, the answer is the only determined target.
+Targets: every token after BOS (dense supervision), except MCQ-lite's OPT: an MCQ-lite prompt starts
+with a CO-lite prompt, so OPT as a target would contradict CO-lite's answer on the same prefix (measured:
+with it, CO-lite stayed at 3% accuracy after 1,500 steps). The random tokens only teach the template;
+the answer is the only determined target.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ def circuits_vocab_size(**_) -> int:
     return VOCAB
 
 
-def _rows(name, seqs, answer_pos, answers, foils, **meta):
+def _rows(name, seqs, answer_pos, answers, foils, untargeted=(), **meta):
     masks = []
     for s in seqs:
         m = np.ones(len(s), dtype=bool)
         m[0] = False
+        m[list(untargeted)] = False
         masks.append(m)
     return frame(name, seqs, masks, answer_pos=answer_pos, answer=answers, foils=foils, **meta)
 
@@ -95,7 +98,9 @@ def mcq(n: int, seed: int, p_standard: float = 0.5):
         seqs.append(np.array([*body, labels[right], EOS]))
         pos.append(len(body)), ans.append(int(labels[right])), standard.append(std)
         foils.append([int(lab) for i, lab in enumerate(labels) if i != right])
-    return _rows("mcq", seqs, pos, ans, foils, standard=standard)
+    # OPT (position 9) follows the CO-lite prompt, whose next token in CO-lite is the colour: as a
+    # target it would contradict CO-lite on an identical prefix, so it is not one
+    return _rows("mcq", seqs, pos, ans, foils, untargeted=(9,), standard=standard)
 
 
 TASKS = [
