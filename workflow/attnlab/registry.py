@@ -37,6 +37,8 @@ PLANS = [
     "attnlab.superlinear.plan",
     "attnlab.grassmann.plan",
     "attnlab.alt_attention.plan",
+    "attnlab.preplan_anchor.plan",
+    "attnlab.circuits.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
