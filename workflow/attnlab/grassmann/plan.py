@@ -105,8 +105,8 @@ def steps(ctx: Context) -> list[Step]:
         lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
                       constraints={"variant": "|".join(VARIANTS)}),
-        # threads 2: on this project's 2-core machines no other job runs beside a timing sweep
-        Step("timing", "attnlab.grassmann.timing", "analysis", output={"timing": TIMING}, threads=2, runtime=15,
+        # exclusive: the sweep holds every core (config timing_cores), so no other job runs beside it
+        Step("timing", "attnlab.grassmann.timing", "analysis", output={"timing": TIMING}, exclusive=True, runtime=15,
              mem_mb=3000, params=lambda w: timing_params(cfg, seed0, int(w["seed"])),
              mechanisms=("softmax", "grassmann")),
         evaluate_step(EXPERIMENT, ctx, input={**manifest_inputs(man), "timing": timings}, output=METRICS,

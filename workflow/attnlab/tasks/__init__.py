@@ -5,13 +5,11 @@
     V = TASKS["mqar"].vocab_size(n_pairs=8)
 """
 
-from attnlab.tasks import algorithmic, markov, multidoc, recall
+from attnlab.tasks import algorithmic, circuits, countdown, icl_tasks, markov, multidoc, recall
 from attnlab.tasks.base import Task
 
-TASKS: dict[str, Task] = {t.name: t for mod in (recall, algorithmic, markov, multidoc) for t in mod.TASKS}
-from attnlab.tasks import algorithmic, circuits, countdown, icl_tasks, markov, recall
-from attnlab.tasks.base import Task
-
-TASKS: dict[str, Task] = {t.name: t for mod in (recall, algorithmic, markov, countdown, circuits, icl_tasks) for t in mod.TASKS}
+TASKS: dict[str, Task] = {
+    t.name: t for mod in (recall, algorithmic, markov, multidoc, countdown, circuits, icl_tasks) for t in mod.TASKS
+}
 
 __all__ = ["TASKS", "Task"]
