@@ -1,6 +1,7 @@
 """The experiment contract: Step/Experiment records and the registry the rules loop over."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,18 @@ def test_vision_tables_hash_the_vision_block(config):
     assert exp.config_hash(config) != before
     moh = registry.REGISTRY["moh"]
     assert moh.config_hash(config) == moh.config_hash(load_config())
+
+
+def test_every_report_caption_exists():
+    """Each output marked for the report names a caption file under rules/ (snakemake --report fails late
+    on a missing one, after the whole run)."""
+    import yaml
+
+    from attnlab.registry import steps
+    from tests.fixtures import layer
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = layer(yaml.safe_load((root / "config/config.yaml").read_text()),
+                yaml.safe_load((root / "config/smoke.yaml").read_text()))
+    missing = [cap for _, s in steps(cfg) for cap, _ in (s.report or {}).values() if not (root / "rules" / cap).exists()]
+    assert not missing, f"report captions missing under rules/: {missing}"

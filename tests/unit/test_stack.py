@@ -24,7 +24,9 @@ from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
 OPTIONS = {"softmax": {}, "sigmoid": {}, "sliding_window": {"window": 6}, "dynamic_mask": {"window": 6},
            "moh": {"shared_heads": 0, "active_heads": 1}, "meta": {"meta_token_id": 6},
            "pine": {"doc_token": 2, "query_token": 3}, "prefix_lm": {"marker": 3, "offset": 1},
-           "performer": {"features": 8}, "abc": {"slots": 4}}
+           "performer": {"features": 8}, "abc": {"slots": 4}, "superlinear": {"span": 4, "top_k": 1},
+           "grassmann": {"rank": 4, "windows": [1, 2, 4], "eps": 1e-3}, "gaam": {"gaussians": 2},
+           "rcmha": {"conv": True, "relative": True}, "lightnet": {"chunk": 4}, "decay": {"scans": 2}}
 SEEDS = [5, 6, 7]
 # grad_clip 1.0: some steps clip and some do not, differently per member
 SETTINGS = dict(steps=150, batch_size=4, lr=3e-3, warmup_steps=5, grad_clip=1.0, log_every=10)

@@ -178,6 +178,13 @@ class Attention(nn.Module):
         return None
 
     # --- shared plumbing ------------------------------------------------------------------
+    def refuse_key_positions(self, ctx: AttentionContext) -> None:
+        """A mechanism whose keys are shared among queries (kernels, slots, scans, mixers) cannot take
+        per-query key positions: say so rather than ignore them."""
+        if ctx.key_positions is not None and not self.per_query_keys:
+            raise ValueError(f"attention {type(self).__name__} shares its keys among queries and cannot take "
+                             "per-query key positions (AttentionContext.key_positions)")
+
     def forward(self, x: torch.Tensor, ctx: AttentionContext):
         B, T, _ = x.shape
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, self.head_dim).unbind(2)
@@ -185,9 +192,7 @@ class Attention(nn.Module):
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, d_head)
         ctx = self.positions(q, k, ctx)
         if ctx.rope_theta is not None and ctx.key_positions is not None:  # per-query key positions
-            if not self.per_query_keys:
-                raise ValueError(f"attention {type(self).__name__} shares its keys among queries and cannot take "
-                                 "per-query key positions (AttentionContext.key_positions)")
+            self.refuse_key_positions(ctx)
             q = apply_rotary(q, ctx.position_ids, ctx.rope_theta)
             k = apply_rotary_per_query(k, ctx.key_positions, ctx.rope_theta)  # (B, H, T, T, d_head)
         elif ctx.rope_theta is not None:

@@ -47,6 +47,7 @@ def scan_orders(T: int, scans: int, grid_width: int | None, device) -> list[torc
 
 
 class DecayAttention(Attention):
+    per_query_keys = False  # a decay scan: no per-query key positions (refused, not ignored)
     def __init__(self, config, layer_idx: int = 0, scans: int = 1, grid_width: int | None = None,
                  init_decay: float = 0.9, chunk: int = 64):
         super().__init__(config, layer_idx)

@@ -73,6 +73,7 @@ class GaussianParameters(nn.Module):
 
 
 class GAAMAttention(Attention):
+    per_query_keys = False  # Gaussian pooling over shared keys: no per-query key positions (refused, not ignored)
     def __init__(self, config, layer_idx: int = 0, gaussians: int = 2):
         super().__init__(config, layer_idx)
         self.gauss = GaussianParameters(self.n_head, gaussians)

@@ -40,6 +40,7 @@ def plucker(a: torch.Tensor, b: torch.Tensor, idx_i: torch.Tensor, idx_j: torch.
 
 class GrassmannMixing(Attention):
     """Causal Grassmann mixing (no heads): `rank` r of the reduction, `windows` the offsets δ."""
+    per_query_keys = False  # a mixer without keys: no per-query key positions (refused, not ignored)
 
     def __init__(self, config, layer_idx: int = 0, rank: int = 32, windows=WINDOWS, eps: float = 1e-8):
         nn.Module.__init__(self)  # none of the attention projections: the mixer has its own
@@ -89,6 +90,7 @@ class GrassmannMixing(Attention):
         return total / count.clamp(min=1.0)
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext):
+        self.refuse_key_positions(ctx)
         T = x.shape[1]
         g = self.hook_mix(self.mix(self.w_red(x), T, ctx))
         alpha = self.hook_gate(torch.sigmoid(self.w_gate(torch.cat([x, g], -1))))

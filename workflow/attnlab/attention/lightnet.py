@@ -33,6 +33,7 @@ def lightnet_weights(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) ->
 
 
 class LightNetAttention(Attention):
+    per_query_keys = False  # a decay scan: no per-query key positions (refused, not ignored)
     def __init__(self, config, layer_idx: int = 0, chunk: int = 64):
         super().__init__(config, layer_idx)
         if chunk < 1:

@@ -32,6 +32,7 @@ def sinusoid_table(distances: torch.Tensor, d: int) -> torch.Tensor:
 
 
 class RelConvAttention(Attention):
+    per_query_keys = False  # convolved, relative-position keys: no per-query key positions (refused, not ignored)
     def __init__(self, config, layer_idx: int = 0, conv: bool = True, relative: bool = True, kernel: int = 3):
         super().__init__(config, layer_idx)
         if kernel < 1:
@@ -83,6 +84,7 @@ class RelConvAttention(Attention):
         return pattern @ v, pattern
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext):
+        self.refuse_key_positions(ctx)
         B, T, _ = x.shape
         qkv = self.c_attn(x)
         if self.conv:

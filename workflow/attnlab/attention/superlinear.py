@@ -203,6 +203,7 @@ def span_major_attention(q, k, v, u, kr, w_r, span: int, top_k: int, chunk: int 
 
 
 class SuperlinearAttention(Attention):
+    per_query_keys = False  # span summaries shared by every query: no per-query key positions (refused, not ignored)
     def __init__(self, config, layer_idx: int = 0, span: int | None = 16, top_k: int = 2, impl: str = "masked",
                  chunk: int = 512):
         super().__init__(config, layer_idx)

@@ -73,8 +73,10 @@ from attnlab.train.trainer import (
 # sigmoid (its bias −log T depends on the padded length), moh (its load-balance statistics average
 # over every position, padding included) and dynamic_mask (top-k among tied key scores — all tie at
 # initialisation, A = 0 — picks different keys for different lengths). tests/unit/test_stack.py
-# checks the list against every registered mechanism. (performer and abc: causal prefix sums.)
-RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta", "pine", "prefix_lm", "performer", "abc"})
+# checks the list against every registered mechanism. (performer and abc: causal prefix sums; decay and
+# lightnet: causal scans; superlinear: spans of visible keys only; gaam, rcmha, grassmann: causal windows.)
+RIGHT_PAD_INVARIANT = frozenset({"softmax", "sliding_window", "meta", "pine", "prefix_lm", "performer", "abc",
+                                 "superlinear", "grassmann", "gaam", "rcmha", "lightnet", "decay"})
 
 
 class StackedParameters(nn.Module):
