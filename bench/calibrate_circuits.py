@@ -12,25 +12,10 @@ overlap, DLA, retention) is computed or printed: only competence.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import torch
-import yaml
+from stack_calibration import arguments, run
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow"))
-
-from attnlab.circuits import plan  # noqa: E402
-from attnlab.tasks.synth import synthesize  # noqa: E402
-from attnlab.train.lm import batches_for, build_model  # noqa: E402
-from attnlab.train.stack import train_stack  # noqa: E402
-from attnlab.train.trainer import TrainingInterrupted, TrainSettings  # noqa: E402
+from attnlab.circuits import plan  # noqa: E402  (stack_calibration puts workflow/ on the path)
 
 
 @torch.no_grad()
@@ -47,44 +32,12 @@ def accuracy(model, df) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, nargs="+", required=True)
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
-    a = p.parse_args()
-    torch.set_num_threads(1)
-    full = yaml.safe_load(open(a.config))
-    cfg, base_seed = dict(full["experiments"]["circuits"]), full["base_seed"]
-    tr = {**cfg["train"], "steps": max(a.steps), "checkpoint_every": math.gcd(*a.steps)}
-    if a.lr:
-        tr["lr"] = a.lr
-    cfg["train"] = tr
-    settings = TrainSettings.from_dict(tr)
-    print(f"circuits calibration: model {cfg['model']}, n_train {cfg['n_train']}, steps {a.steps} x batch "
-          f"{tr['batch_size']}, lr {tr['lr']}, seeds {a.seeds}", flush=True)
-    params = [plan.train_params(cfg, base_seed, s) for s in range(a.seeds)]
-    trains = [synthesize(**plan.synth_params(cfg, base_seed, "train", s)) for s in range(a.seeds)]
-    evals = [synthesize(**plan.synth_params(cfg, base_seed, "eval", s)) for s in range(a.seeds)]
-    models = [build_model(q["model"], q["seed"]) for q in params]
-    batches = [batches_for(d, settings, q["seed"]) for d, q in zip(trains, params)]
-    t0, c0 = time.perf_counter(), time.process_time()
-    done = 0
-    with tempfile.TemporaryDirectory() as work:
-        for target in sorted(a.steps):
-            try:
-                train_stack(models, batches, settings, work, progress=False, stop_after=target)
-            except TrainingInterrupted:
-                pass
-            done = target
-            logs = [[r for r in map(json.loads, open(Path(work) / f"member{i}" / "train_log.jsonl"))]
-                    for i in range(len(models))]
-            for s, (model, ev, log) in enumerate(zip(models, evals, logs)):
-                acc = accuracy(model, ev)
-                print(f"step {done} seed {s}: answer accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
-                      + f" (least {min(acc.values()):.3f}), loss "
-                      f"{log[-1]['loss']:.3f} | wall {time.perf_counter() - t0:.0f} s, CPU "
-                      f"{time.process_time() - c0:.0f} s", flush=True)
+    def report(step, s, model, ev, log):
+        acc = accuracy(model, ev)
+        print(f"step {step} seed {s}: answer accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in acc.items())
+              + f" (least {min(acc.values()):.3f}), loss {log[-1]['loss']:.3f}", flush=True)
+
+    run("circuits", plan, arguments(__doc__), report, eval_split="eval", title="softmax baseline")
 
 
 if __name__ == "__main__":
