@@ -91,6 +91,13 @@ def step_threads(step):
     return step.threads or config["threads"]
 
 
+def step_priority(step):
+    """Data synthesis first: its jobs take seconds and every training job waits on one, so with them
+    done early all trainings are ready at once and the cores stay full (measured on the masks track:
+    a test split synthesised late held three trainings back to the end of the run)."""
+    return 1 if step.env == "synth" else 0
+
+
 def step_resources(step):
     gpu = config.get("gpu", 0) if step.gpu else 0
     res = {"mem_mb": step.mem_mb, "runtime": step.runtime, "gpu": gpu}

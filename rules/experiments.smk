@@ -18,6 +18,7 @@ for group, step in STEPS:
             step.log_path(group, "benchmarks", "tsv")
         wildcard_constraints:
             **step.constraints,
+        priority: step_priority(step)
         conda:
             f"../envs/{step.env}.yaml"
         threads: step_threads(step)

@@ -8,14 +8,16 @@ values, and each query attends to the slots,
 with per-head learned slot projections W_k, W_v (d_head × n). Forms:
 - bidirectional context (noncausal self, cross): the slots summarise every real key;
 - no structure mask (causal): prefix-normalised slots, K̃_t = Σ_{s≤t} e^{α_s} k_s / Σ_{s≤t} e^{α_s}
-  (prefix sums, in float64 with the first position's score as the reference so that nothing after t
-  enters the arithmetic of t);
+  (prefix sums with the first position's score as the reference, so that nothing after t enters the
+  arithmetic of t; float64 only where float32 would overflow);
 - any other structure: the slots of query t summarise exactly its allowed keys (quadratic form).
 `hook_pattern` sees the effective pattern over keys, A_ts = Σ_j softmax_j(q_t K̃_tᵀ/√d) w^V_tjs
 (rows sum to 1). With n = T slots whose scores pick one key each, ABC is softmax attention.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -55,9 +57,11 @@ class ABCAttention(Attention):
             k_slots, v_slots = wk @ k, wv @ v  # (B, H, n, d)
             p = torch.softmax(self.scores(q, k_slots), -1)
             return p @ v_slots, None
-        k_slots, v_slots = self._prefix(k, ak, ctx), self._prefix(v, av, ctx)  # (B, H, T, n, d)
-        p = torch.softmax(self.scores(q.unsqueeze(-2), k_slots).squeeze(-2), -1)  # (B, H, T, n)
-        return (p.unsqueeze(-1) * v_slots).sum(-2), None
+        # K̃_t = N^K_t / D^K_t: the division moves onto the (B, H, T, n) scores and weights, d times
+        # smaller than the slots themselves
+        (nk, dk), (nv, dv) = self._prefix(k, ak, ctx), self._prefix(v, av, ctx)  # (B, H, T, n, d), (B, H, T, n)
+        p = torch.softmax(torch.einsum("bhtd,bhtnd->bhtn", q, nk) / (dk * math.sqrt(self.head_dim)), -1)
+        return torch.einsum("bhtn,bhtnd->bhtd", p / dv, nv), None
 
     @staticmethod
     def _over_keys(scores, keep):
@@ -68,14 +72,24 @@ class ABCAttention(Attention):
 
     @staticmethod
     def _prefix(x, alpha, ctx):
-        """Prefix-normalised slots: (B, H, T, n, d), slot j at t = Σ_{s≤t} e^{α_sj} x_s / Σ_{s≤t} e^{α_sj}."""
-        a = (alpha - alpha[:, :, :1]).double()  # the reference is position 0, in every prefix
-        w = torch.exp(a)
+        """Prefix sums of the slots: N (B, H, T, n, d) and D (B, H, T, n), N_tj = Σ_{s≤t} e^{α_sj − α_0j} x_s,
+        D_tj = Σ_{s≤t} e^{α_sj − α_0j}; slot j at t is N_tj / D_tj (D ≥ 1: position 0 contributes e^0).
+
+        The reference is position 0, in every prefix, so no future score enters a past slot. In x's
+        dtype (float32; a float64 pass was ~2x slower and dominated CAB's causal training); in float64
+        only when e^{α_s − α_0} overflows it (the same function, computed wider), cast back."""
+        a = alpha - alpha[:, :, :1]
+        for dtype in (x.dtype, torch.float64):
+            w = torch.exp(a.to(dtype))
+            if dtype == torch.float64 or bool(torch.isfinite(w).all()):
+                break
         if ctx.key_padding is not None:
-            w = w * ctx.key_padding[:, None, :, None].double()
-        num = torch.einsum("bhsn,bhsd->bhsnd", w, x.double()).cumsum(2)
-        den = w.cumsum(2).unsqueeze(-1)
-        return (num / den.clamp_min(torch.finfo(torch.float64).tiny)).to(x.dtype)
+            w = w * ctx.key_padding[:, None, :, None].to(dtype)
+        num = torch.einsum("bhsn,bhsd->bhsnd", w, x.to(dtype)).cumsum(2)
+        den = w.cumsum(2).clamp_min(torch.finfo(dtype).tiny)
+        if dtype != x.dtype:  # the slots themselves from float64 (D = 1), so the cast cannot overflow
+            return (num / den.unsqueeze(-1)).to(x.dtype), torch.ones_like(den, dtype=x.dtype)
+        return num, den
 
     def _general(self, q, k, v, ak, av, allowed):
         """Any structure: query t's slots summarise its allowed keys. allowed: (B or 1, 1, Tq, Tk)."""

@@ -24,6 +24,7 @@ the plain N(0, 0.02) of every other Linear, as in the reproduction.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attnlab.attention.base import Attention, AttentionContext
@@ -61,6 +62,14 @@ class GrassmannMixing(Attention):
     def init_extra_parameters(self, init) -> None:
         init.normal_(self.c_proj.weight, mean=0.0, std=0.02)  # undo the GPT-2 residual scaling
 
+    def pair_selections(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-hot (r, r(r-1)/2) matrices S_i, S_j: (a @ S_i)[k] = a_i, (a @ S_j)[k] = a_j for pair k = (i, j)."""
+        r = self.rank
+        # the pairs i < j, built here: a buffer would not survive from_pretrained's meta-device loading
+        idx_i, idx_j = torch.triu_indices(r, r, offset=1, device=like.device)
+        eye = torch.eye(r, dtype=like.dtype, device=like.device)
+        return eye[:, idx_i], eye[:, idx_j]
+
     def offsets(self, T: int, ctx: AttentionContext):
         """[(signed offset, (batch or 1, T, 1) float validity)] of every pair the structure allows."""
         if ctx.plain_causal:
@@ -75,18 +84,24 @@ class GrassmannMixing(Attention):
         return out
 
     def mix(self, z: torch.Tensor, T: int, ctx: AttentionContext) -> torch.Tensor:
-        """g_t: the mean over allowed offsets of W_plu p̂(z_t, z_{t+o}) + b, 0 where none is allowed."""
-        total, count = 0.0, 0.0
-        # the pairs i < j, built here: a buffer would not survive from_pretrained's meta-device loading
-        idx_i, idx_j = torch.triu_indices(self.rank, self.rank, offset=1, device=z.device)
-        for o, valid in self.offsets(T, ctx):
-            p = plucker(z, shift(z, o), idx_i, idx_j)
-            # max(‖p‖, ε) as √max(‖p‖², ε²): the same value, and a gradient defined at p = 0 (equal tokens)
-            p = p * torch.rsqrt((p * p).sum(-1, keepdim=True).clamp(min=self.eps**2))
-            total = total + self.c_proj(p) * valid
-            count = count + valid
-        if isinstance(count, float):  # no offset fits in the sequence
+        """g_t: the mean over allowed offsets of W_plu p̂(z_t, z_{t+o}) + b, 0 where none is allowed.
+
+        Every offset at once: W_plu is linear, so the mean of W_plu p̂_o + b over the allowed offsets
+        is W_plu (Σ_o valid_o p̂_o) / n + b, one projection instead of one per offset."""
+        offsets = self.offsets(T, ctx)
+        if not offsets:  # no offset fits in the sequence
             return torch.zeros(*z.shape[:-1], self.d_model, dtype=z.dtype, device=z.device)
+        # the pairs i < j as one-hot (r, r(r-1)/2) selections: a matmul picks a_i (and its backward is a
+        # matmul), where indexing a[..., idx] and its scatter-add backward took half the layer's time
+        sel_i, sel_j = self.pair_selections(z)
+        partners = torch.stack([shift(z, o) for o, _ in offsets])  # (W, B, T, r)
+        valid = torch.stack(torch.broadcast_tensors(*(v for _, v in offsets)))  # (W, B or 1, T, 1)
+        a_i, a_j, b_i, b_j = z @ sel_i, z @ sel_j, partners @ sel_i, partners @ sel_j
+        p = a_i * b_j - a_j * b_i  # (W, B, T, r(r-1)/2): Plücker coordinates of every offset
+        # max(‖p‖, ε) as √max(‖p‖², ε²): the same value, and a gradient defined at p = 0 (equal tokens)
+        p = p * torch.rsqrt((p * p).sum(-1, keepdim=True).clamp(min=self.eps**2))
+        count = valid.sum(0)  # (B or 1, T, 1)
+        total = F.linear((p * valid).sum(0), self.c_proj.weight) + self.c_proj.bias * count
         return total / count.clamp(min=1.0)
 
     def forward(self, x: torch.Tensor, ctx: AttentionContext):
