@@ -1,40 +1,78 @@
-"""attention_costs' fits and checks on synthetic sweeps with known exponents."""
+"""attention_costs' fits and checks on synthetic sweeps with known exponents, and the cost model."""
 
 import pandas as pd
 import pytest
 
 from attnlab.attention_costs.evaluate import check_claims, fits
-from attnlab.attention_costs.theory import MECHANISMS
+from attnlab.attention_costs.theory import MECHANISMS, causal_flash_fraction, exponent_at, explicit_pattern
 from attnlab.claims import FAIL, INCONCLUSIVE, PASS
 
 L = [512, 1024, 2048, 4096]
+D, H = 256, 4
 
 
-def _sweeps(dense_exponent=2.0, shift=0.0, seeds=(0, 1)):
+def _sweeps(dense_exponent=2.0, shift=0.0, explicit_shift=0.0, pass_exponent=2.3, seeds=(0, 1)):
+    """Power-law timings: every mechanism exactly on its cost model's exponent over L (+ shift; explicit-
+    pattern mechanisms + explicit_shift), the instrument at dense_exponent, the explicit pass at pass_exponent."""
     rows = []
     for s in seeds:
-        for m, (_, _, (_, ours), mem, _) in MECHANISMS.items():
-            p = dense_exponent if m == "dense_sdpa" else ours + shift
+        slopes = {m: exponent_at(m, L, D, H) + (explicit_shift if explicit_pattern(m) else shift) for m in MECHANISMS}
+        slopes |= {"dense_sdpa": dense_exponent, "explicit_pass": pass_exponent}
+        for m, p in slopes.items():
+            mem = MECHANISMS[m][3] if m in MECHANISMS else 2.0
             rows += [{"seed_index": s, "mechanism": m, "L": n, "seconds": 1e-9 * n**p, "saved_bytes": 4 * n**mem}
                      for n in L]
     return pd.DataFrame(rows)
 
 
 def _verdicts(sweeps):
-    rows = check_claims(fits(sweeps), scale="test", tol=0.1, floor=1.75, lengths=L)
+    rows = check_claims(fits(sweeps), scale="test", tol=0.1, floor=1.75, lengths=L, d_model=D, heads=H)
     return [r["verdict"] for r in rows], rows
 
 
-def test_curves_on_theory_pass_and_the_crossover_is_where_the_fits_meet():
+def test_causal_flash_fraction_counts_the_kernels_blocks():
+    # query blocks of 64 rows under 768, 256 above; key blocks of 512 (all keys under 512)
+    assert causal_flash_fraction(256) == 1.0  # one key block of all 256 keys: nothing skipped
+    assert causal_flash_fraction(512) == 1.0
+    assert causal_flash_fraction(1024) == pytest.approx(0.75)  # key blocks 1, 1, 2, 2 of 2 for 4 query blocks
+    assert causal_flash_fraction(2048) == pytest.approx(0.625)
+    assert causal_flash_fraction(4096) == pytest.approx(0.5625)
+    assert causal_flash_fraction(1 << 16) == pytest.approx(0.5, abs=0.01)
+
+
+def test_cost_model_exponents_approach_the_asymptotic_ones():
+    far = [1 << 24, 1 << 25, 1 << 26]  # the projections' linear share fades slowly
+    for m, (_, _, (_, ours), _, _) in MECHANISMS.items():
+        assert exponent_at(m, far, D, H) == pytest.approx(ours, abs=0.1), m
+    # over the default sweep the fused causal kernel and the projections pull the layer well below 2
+    assert exponent_at("dense_sdpa", L, D, H) == pytest.approx(2.0)
+    assert 1.65 < exponent_at("dense_sdpa_causal", L, D, H) < 1.8
+    assert exponent_at("softmax", L, D, H) < exponent_at("dense_sdpa_causal", L, D, H)
+
+
+def test_curves_on_the_cost_model_pass_and_the_crossover_is_where_the_fits_meet():
     verdicts, _ = _verdicts(_sweeps())
     assert verdicts == [PASS] * len(verdicts) and len(verdicts) == len(MECHANISMS) + 1
     f = fits(_sweeps())
-    assert f.loc[f.mechanism == "softmax", "crossover_L"].isna().all()  # same exponent: no crossover
+    assert f.loc[f.mechanism == "dense_sdpa_causal", "crossover_L"].isna().all()  # the reference itself
+    assert (f.loc[f.mechanism == "grassmann", "crossover_L"] > 0).all()  # linear against the causal kernel's 1.73
     assert f.loc[f.mechanism == "dense_sdpa", "time_slope"].tolist() == pytest.approx([2.0, 2.0])
 
 
+def test_explicit_patterns_may_reach_the_memory_bound_pass_but_not_beyond():
+    verdicts, rows = _verdicts(_sweeps(explicit_shift=0.45, pass_exponent=2.3))
+    explicit = [r for r in rows[1:-1] if explicit_pattern(r["claim"].split(":")[0])]
+    assert explicit and all(r["verdict"] == PASS for r in explicit)
+    verdicts, rows = _verdicts(_sweeps(explicit_shift=0.45, pass_exponent=2.0))  # the pass explains less
+    explicit = [r for r in rows[1:-1] if explicit_pattern(r["claim"].split(":")[0])]
+    assert all(r["verdict"] == FAIL for r in explicit)
+    verdicts, rows = _verdicts(_sweeps(explicit_shift=-0.3))  # below the cost model: never explained
+    explicit = [r for r in rows[1:-1] if explicit_pattern(r["claim"].split(":")[0])]
+    assert all(r["verdict"] == FAIL for r in explicit)
+
+
 def test_exponents_off_theory_fail_and_a_sweep_out_of_its_quadratic_regime_is_unmeasured():
-    verdicts, _ = _verdicts(_sweeps(shift=0.3))
+    verdicts, _ = _verdicts(_sweeps(shift=0.3, explicit_shift=0.8))
     assert verdicts[0] == PASS and set(verdicts[1:-1]) == {FAIL}
     verdicts, rows = _verdicts(_sweeps(dense_exponent=1.2))
     assert verdicts[0] == FAIL and set(verdicts[1:-1]) == {INCONCLUSIVE}

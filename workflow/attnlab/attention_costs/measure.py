@@ -1,7 +1,9 @@
 """One timing sweep of every mechanism's attention layer (attnlab.attention) over sequence lengths:
 forward CPU time (attnlab.metrics.scaling.time_call: process time, one thread, median of repeats)
 and the bytes autograd saves for backward, with fresh random inputs drawn from this sweep's seed.
-The dense reference is torch's fused causal SDPA on the same q, k, v shape."""
+The instruments (attention_costs.theory.INSTRUMENTS): torch's fused SDPA on the same q, k, v
+shape without a mask (exactly L² work: the quadratic reference) and causal, and one softmax over
+an explicit (heads, L, L) pattern (the memory-bound pass explicit-pattern mechanisms make)."""
 
 from __future__ import annotations
 
@@ -27,9 +29,13 @@ def call_for(mechanism: str, options: dict, L: int, d_model: int, heads: int, ge
 
     from attnlab.attention.base import AttentionContext
 
-    if mechanism == "dense_sdpa":
+    if mechanism in ("dense_sdpa", "dense_sdpa_causal"):  # the instruments: the fused kernel alone
         q, k, v = (torch.randn(1, heads, L, d_model // heads, generator=gen, requires_grad=grad) for _ in range(3))
-        return (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True).sum()), []
+        causal = mechanism == "dense_sdpa_causal"
+        return (lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal).sum()), []
+    if mechanism == "explicit_pass":  # one memory-bound pass over an explicit T x T pattern
+        s = torch.randn(1, heads, L, L, generator=gen, requires_grad=grad)
+        return (lambda: torch.softmax(s, -1).sum()), []
     torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
     attn = layer(mechanism, options, d_model, heads)
     x = torch.randn(1, L, d_model, generator=gen, requires_grad=grad)

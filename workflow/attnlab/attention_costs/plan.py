@@ -18,7 +18,8 @@ def sweep_params(cfg: dict, base_seed: int, seed: int) -> dict:
     # threads 1: one-thread timing (the job holds every core only to keep other jobs off them)
     return {"seed_index": seed, "seed": derive_seed(base_seed, EXP, "inputs", seed), "threads": 1, "lengths": cfg["lengths"],
             "repeats": cfg["repeats"], "d_model": cfg["d_model"], "heads": cfg["heads"],
-            "mechanisms": {n: {"attention": a, "options": o} for n, (a, o, *_) in MECHANISMS.items()}}
+            "mechanisms": {**{n: {"attention": a, "options": o} for n, (a, o, *_) in MECHANISMS.items()},
+                           "explicit_pass": {"attention": "explicit_pass", "options": {}}}}
 
 
 def check(ctx: Context) -> None:
@@ -37,7 +38,8 @@ def steps(ctx: Context) -> list[Step]:
         Step("sweep", "attnlab.attention_costs.measure", "analysis", output={"sweep": SWEEP}, exclusive=True,
              runtime=30, mem_mb=3000, params=lambda w: sweep_params(cfg, seed0, int(w["seed"]))),
         evaluate_step(EXPERIMENT, ctx, input={"sweeps": sweeps}, output=METRICS, mem_mb=1000, runtime=5,
-                      params={"tolerance": cfg["tolerance"], "quadratic_floor": cfg["quadratic_floor"]}),
+                      params={"tolerance": cfg["tolerance"], "quadratic_floor": cfg["quadratic_floor"],
+                              "d_model": cfg["d_model"], "heads": cfg["heads"]}),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP), "sweeps": sweeps},
                    params={"d_model": cfg["d_model"], "heads": cfg["heads"]},
                    figures={"curves": "time against length"}),
