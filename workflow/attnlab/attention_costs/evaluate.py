@@ -13,7 +13,7 @@ import pandas as pd
 
 from attnlab import AttnlabError
 from attnlab.attention_costs import PAPER
-from attnlab.attention_costs.theory import INSTRUMENTS, MECHANISMS, exponent_at, explicit_pattern
+from attnlab.attention_costs.theory import INSTRUMENTS, MECHANISMS, explicit_pattern, exponent_at
 from attnlab.claims import ClaimSet, Competence
 from attnlab.cli import StepArgs, run_step
 from attnlab.io import read_parquets
