@@ -99,6 +99,18 @@ def verdicts(acc, f):
     return [r["verdict"] for r in rows], rows
 
 
+def test_the_instrument_is_sdpa_without_a_mask_when_the_sweep_has_it():
+    rows = []
+    for L in (1024, 2048, 4096, 8192):
+        rows += [{"seed_index": 0, "op": "superlinear", "L": L, "seconds": 1e-7 * L**1.5, "flops": L**1.5},
+                 {"seed_index": 0, "op": "dense_sdpa", "L": L, "seconds": 1e-9 * L**1.8, "flops": L**2},
+                 {"seed_index": 0, "op": "dense_sdpa_full", "L": L, "seconds": 1e-9 * L**2.0, "flops": L**2}]
+    f = evaluate.fits(pd.DataFrame(rows))
+    assert f.dense_slope.tolist() == pytest.approx([2.0]) and f.dense_causal_slope.tolist() == pytest.approx([1.8])
+    # the crossover is still with the causal kernel: 1e-7 L^1.5 = 1e-9 L^1.8 at L = 100^(1/0.3)
+    assert f.crossover_L.tolist() == pytest.approx([100 ** (1 / 0.3)], rel=1e-6)
+
+
 def test_fits_recover_known_exponents():
     f = sweeps_fits(1.5, 2.0)
     assert f.superlinear_slope.tolist() == pytest.approx([1.5] * 3)
