@@ -42,6 +42,8 @@ def test_crossover_of_a_quadratic_and_a_linear_cost():
     linear = power_law(L, [1e-6 * x for x in L])  # equal where 1e-9 L² = 1e-6 L: L = 1000
     assert crossover(dense, linear) == pytest.approx(1000)
     assert crossover(dense, dense) is None
+    nearly = power_law(L, [1e-3 * x ** (2 - 1e-6) for x in L])  # parallel fits far apart: no float holds it
+    assert crossover(dense, nearly) == math.inf
     assert in_quadratic_regime(dense) and not in_quadratic_regime(linear)
 
 

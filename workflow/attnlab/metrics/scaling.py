@@ -79,10 +79,12 @@ def power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
 
 def crossover(dense: PowerLaw, other: PowerLaw) -> float | None:
     """The length at which two fitted cost curves meet (beyond it the one with the smaller slope
-    is cheaper); None when the slopes are equal."""
+    is cheaper); None when the slopes are equal; inf when the curves meet beyond any float (nearly
+    parallel fits)."""
     if math.isclose(dense.slope, other.slope):
         return None
-    return math.exp((other.intercept - dense.intercept) / (dense.slope - other.slope))
+    log_l = (other.intercept - dense.intercept) / (dense.slope - other.slope)
+    return math.inf if log_l > 700 else math.exp(log_l)
 
 
 def in_quadratic_regime(dense: PowerLaw, floor: float = QUADRATIC_FLOOR) -> bool:
