@@ -294,3 +294,24 @@ def test_vision_targets():
     t = D.vision_targets(s)
     assert t["count"] == 2 and t["background"] == "fog" and t["ring"] is True
     assert [D.TYPES[i] for i, p in enumerate(t["present"]) if p] == ["red circle", "blue square"]
+
+
+def test_synth_step_writes_the_splits_and_the_prior(tmp_path):
+    from attnlab.cli import StepArgs
+    from attnlab.io import read_json, read_parquet
+    from attnlab.vlm import synth
+
+    params = {"seed": 5, "prior_seed": 11, "prior_strength": 0.6, "n": {"train": 6, "dev": 4, "test": 4},
+              "causal_fraction": 0.0, "max_subjects": 3}
+    outs = {k: [str(tmp_path / f"{k}.parquet")] for k in D.SPLITS} | {"prior": [str(tmp_path / "prior.json")]}
+    synth.main(StepArgs({}, outs, params))
+    want = D.synthesize(5, PRIOR, n_train=6, n_dev=4, n_test=4)
+    for k in D.SPLITS:
+        got = read_parquet(outs[k][0], columns=D.SCHEMA)
+        assert len(got) == len(want[k]) and got.answer.tolist() == want[k].answer.tolist()
+        assert got.image.tolist() == want[k].image.tolist()
+    assert D.Prior.from_dict(read_json(outs["prior"][0])) == PRIOR
+    with pytest.raises(AttnlabError, match="missing prior_seed"):
+        synth.main(StepArgs({}, outs, {k: v for k, v in params.items() if k != "prior_seed"}))
+    with pytest.raises(AttnlabError, match="n must map"):
+        synth.main(StepArgs({}, outs, params | {"n": {"train": 1}}))
