@@ -53,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -128,10 +129,11 @@ class Prior:
     companion: dict  # non-hub type -> its hub companion
     strength: float
 
-    @property
+    @cached_property
     def hubs(self) -> tuple[str, ...]:
         """The 6 hub types (companions of two non-hubs each), in TYPES order."""
-        return tuple(t for t in TYPES if t in set(self.companion.values()))
+        values = list(self.companion.values())
+        return tuple(t for t in TYPES if t in values)
 
     def to_dict(self) -> dict:
         return {"companion": {t: self.companion[t] for t in TYPES if t in self.companion},
