@@ -177,6 +177,16 @@ def _assign(non, orders, cap, out):
     return None
 
 
+def _admissible(t: str, types: list, used: list, barred: set, prior: Prior, max_subjects: int) -> bool:
+    if t in barred or t in types or _color(t) in used:
+        return False
+    c = prior.companion.get(t)
+    if c is None or c in types:
+        return True
+    # c(o) must be able to follow o: a free slot, a free colour, not barred by o's twin
+    return len(types) + 2 <= max_subjects and _color(c) not in used and c not in barred
+
+
 def prior_types(rng: np.random.Generator, prior: Prior, max_subjects: int) -> list[str]:
     """A scene's types in scene order: a target count uniform in 1..max_subjects, filled left to
     right; a non-hub o (companion absent) is admitted only where its companion would fit, then
@@ -186,17 +196,7 @@ def prior_types(rng: np.random.Generator, prior: Prior, max_subjects: int) -> li
     barred: set[str] = set()
     while len(types) < n:
         used = [_color(t) for t in types]
-
-        def admissible(t: str) -> bool:
-            if t in barred or t in types or _color(t) in used:
-                return False
-            c = prior.companion.get(t)
-            if c is None or c in types:
-                return True
-            # c(o) must be able to follow o: a free slot, a free colour, not barred by o's twin
-            return len(types) + 2 <= max_subjects and _color(c) not in used and c not in barred
-
-        avail = [t for t in TYPES if admissible(t)]  # TYPES order: never iterate a set
+        avail = [t for t in TYPES if _admissible(t, types, used, barred, prior, max_subjects)]  # never a set
         if not avail:
             break
         o = avail[int(rng.integers(len(avail)))]
