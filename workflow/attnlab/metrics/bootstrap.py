@@ -36,3 +36,17 @@ def interval_verdict(low: float, high: float, want: int) -> bool | None:
     if above or below:
         return bool(above if want > 0 else below)
     return None
+
+
+def interval_verdict_min(low: float, mean: float, high: float, delta: float) -> bool | None:
+    """A directional claim "effect >= delta" checked on the 95% interval (low, high) of a paired
+    difference with mean `mean` (vlm_design §6): True when low > 0 and mean >= delta; False when
+    high < delta (the effect is shown smaller than claimed, or of the wrong sign); None otherwise
+    or when any value is undefined (INCONCLUSIVE)."""
+    if any(np.isnan(v) for v in (low, mean, high, delta)):
+        return None
+    if low > 0 and mean >= delta:
+        return True
+    if high < delta:
+        return False
+    return None
