@@ -72,6 +72,11 @@ def test_same_names_and_shapes(which, llava_dir, ours_dir):
                                cache["multi_modal_projector.hook_out"])
 
 
+def zeros(s, hook):
+    """Equal logits: the pattern becomes uniform over the allowed (causal) keys."""
+    return torch.zeros_like(s)
+
+
 def test_llava_adapter_computes_stock_eager_logits(llava_dir):
     ref = LlavaForConditionalGeneration.from_pretrained(llava_dir, attn_implementation="eager").eval()
     vlm = load_vlm(llava_dir)
@@ -90,9 +95,8 @@ def test_score_edit_and_head_ablation_act(which, llava_dir, ours_dir):
     T = 20
     with torch.no_grad():
         base = vlm(**x).logits
-        zero = lambda s, hook: torch.zeros_like(s)  # equal logits: uniform over the causal keys
         grab = {}
-        vlm.run_with_hooks(fwd_hooks=[("language_model.blocks.0.attn.hook_scores", zero),
+        vlm.run_with_hooks(fwd_hooks=[("language_model.blocks.0.attn.hook_scores", zeros),
                                       ("language_model.blocks.0.attn.hook_pattern",
                                        lambda p, h: grab.setdefault("p", p.detach().clone()))], **x)
         uniform = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]

@@ -18,6 +18,11 @@ def tiny(position_encoding="rope", **kw):
 IDS = torch.tensor([[1, 5, 6, 7, 8, 9], [1, 9, 8, 7, 6, 5]])
 
 
+def zeros(s, hook):
+    """Equal logits: the pattern becomes uniform over the allowed (causal) keys."""
+    return torch.zeros_like(s)
+
+
 def test_inputs_embeds_is_bit_identical_to_input_ids():
     for pe in ("rope", "learned"):
         m = tiny(pe)
@@ -76,9 +81,8 @@ def test_hook_scores_are_the_pre_softmax_logits():
 def test_editing_scores_edits_the_pattern():
     m = tiny()
     T = IDS.shape[1]
-    zero = lambda s, hook: torch.zeros_like(s)  # equal logits: uniform over the allowed (causal) keys
     cache = {}
-    with hooks.hooks(m, [("blocks.0.attn.hook_scores", zero),
+    with hooks.hooks(m, [("blocks.0.attn.hook_scores", zeros),
                          ("blocks.0.attn.hook_pattern", lambda p, h: cache.setdefault("p", p))]):
         m(IDS)
     expected = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]

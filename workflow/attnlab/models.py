@@ -13,8 +13,14 @@ directory (attnlab.remote_code), where they must not register themselves. Withou
 directory loads with `trust_remote_code=True` from the code saved beside its weights.
 """
 
-from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForImageTextToText,
-                          AutoModelForMaskedLM, AutoModelForSeq2SeqLM)
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoModelForMaskedLM,
+    AutoModelForSeq2SeqLM,
+)
 
 from attnlab.icl_regression.model import ICLAttention, ICLConfig
 from attnlab.lm.configuration import AttnLMConfig

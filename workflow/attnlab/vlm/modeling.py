@@ -25,7 +25,8 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from attnlab import hooks
-from attnlab.attention.base import Attention, AttentionContext
+from attnlab.attention.base import Attention
+from attnlab.attention.patterns import full_context
 from attnlab.hooks import HookPoint
 from attnlab.lm.modeling import MLP, AttnLMForCausalLM, Block
 from attnlab.vlm.configuration import AttnViTConfig, AttnVLMConfig
@@ -102,9 +103,8 @@ class AttnViTModel(_HookAPI, PreTrainedModel):
                 output_attentions: bool | None = None, **kwargs) -> BaseModelOutputWithPooling:
         x = self.embed(pixel_values)
         B, T, _ = x.shape
-        ctx = AttentionContext(position_ids=torch.arange(T, device=x.device).expand(B, T),
-                               output_attentions=bool(output_attentions),
-                               structure_mask=torch.ones(1, T, T, dtype=torch.bool, device=x.device))
+        # noncausal self-attention (attnlab.attention.patterns): every mechanism takes its bidirectional form
+        ctx = full_context(torch.arange(T, device=x.device).expand(B, T), output_attentions=bool(output_attentions))
         hidden, attentions = [x], []
         for block in self.blocks:
             x, pattern = block(x, block.attn.prepare(ctx, None))
