@@ -143,3 +143,17 @@ def test_cli_chains_t_a_s_into_loadable_run_dirs_that_caption(tmp_path):
     # the two seeds are different members
     a, b = (AutoModel.from_pretrained(d).multi_modal_projector.linear_1.weight for d in s_dirs)
     assert not torch.equal(a, b)
+
+
+def test_stage_v_cli_on_the_vlm_world(tmp_path):
+    """Stage V end to end on a tiny attnlab.vlm.data frame (skipped until the data generator is merged)."""
+    data_mod = pytest.importorskip("attnlab.vlm.data")
+    frames = data_mod.synthesize(0, data_mod.make_prior(0, 0.6), n_train=12, n_dev=0, n_test=0, size=32, patch=4)
+    path = tmp_path / "train.parquet"
+    frames["train"].to_parquet(path)
+    run_dirs = [str(tmp_path / "V0")]
+    vt.main(StepArgs({"data": [str(path)]}, {"run_dir": run_dirs},
+                     {"stage": "V", "seeds": [0], "vision": {"n_embd": 16, "n_layer": 1, "n_head": 2},
+                      "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "log_every": 1, "device": "cpu"}}))
+    tower = AutoModel.from_pretrained(run_dirs[0])
+    assert type(tower) is AttnViTModel and (tmp_path / "V0" / vt.HEADS_FILE).is_file()

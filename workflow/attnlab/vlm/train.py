@@ -15,7 +15,7 @@ text token; stages A and S train on the answer (and its [EOS]) only.
     python -m attnlab.vlm.train --input data D.parquet [--input vision V1 ... --input text T1 ...]
                                 [--input init R1 ...] --output run_dir R1 R2 ... --params JSON
     params: {"stage": "V"|"T"|"A"|"S", "seeds": [int, ...] (one per run_dir),
-             "train": TrainSettings fields, "engine": "loop" (default) | "vmap",
+             "train": TrainSettings fields, "engine": "loop" (the only engine for VLM batches),
              "vision": AttnViTConfig kwargs (V), "text": AttnLMConfig kwargs (T; vocab_size comes from the
              processor), "vlm": AttnVLMConfig fields other than the sub-configs (A),
              "max_count": int (V, default 6), "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
@@ -223,7 +223,11 @@ def assemble_vlm(tower: AttnViTModel, lm: AttnLMForCausalLM, image_token: int, s
 
 def train_members(models, batches, settings: TrainSettings, work_dirs: list[Path], run_key: str,
                   engine: str = "loop", desc: str = "vlm"):
-    """Train the members as one stack (attnlab.train.stack); returns their log records."""
+    """Train the members as one stack (attnlab.train.stack); returns their log records. Only the
+    loop engine: the vmap engine's stacked loss feeds input_ids and labels alone (no pixel_values
+    or stage-V targets)."""
+    if engine != "loop":
+        raise AttnlabError(f"VLM stages train with the loop engine only (params.engine={engine!r})")
     return train_stack(models, batches, settings, work_dirs[0], engine=engine, log_dirs=work_dirs,
                        run_key=run_key, desc=desc)
 
