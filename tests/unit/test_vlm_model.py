@@ -177,3 +177,20 @@ def test_config_checks_name_the_key():
         AttnVLMConfig(modality_mutual="all")
     with pytest.raises(ValueError, match="patch_size"):
         AttnViTConfig(image_size=30, patch_size=4)
+
+
+@pytest.mark.parametrize("order", ["raster", "concentric"])
+def test_left_padded_batch_generates_as_each_prompt_alone(order):
+    """Prompts of different lengths in one left-padded batch: the same greedy tokens as alone
+    (positions count real tokens only; padded keys are masked)."""
+    m = tiny_vlm(image_position_order=order)
+    px = torch.randn(2, 3, 8, 8)
+    a = torch.tensor([[1] + [IMG] * 4 + [10, 11, 12]])
+    b = torch.tensor([[1] + [IMG] * 4 + [13]])
+    ids = torch.cat([a, torch.cat([torch.zeros(1, 2, dtype=torch.long), b], 1)])
+    mask = torch.tensor([[1] * 8, [0, 0] + [1] * 6])
+    kw = {"max_new_tokens": 3, "do_sample": False, "eos_token_id": None, "pad_token_id": 0}
+    both = m.generate(ids, pixel_values=px, attention_mask=mask, **kw)
+    alone_a = m.generate(a, pixel_values=px[:1], **kw)
+    alone_b = m.generate(b, pixel_values=px[1:], **kw)
+    assert torch.equal(both[0, -3:], alone_a[0, -3:]) and torch.equal(both[1, -3:], alone_b[0, -3:])
