@@ -20,6 +20,9 @@ through this class):
 
 Hook points (TransformerLens names under `blocks.{i}.attn.`):
   hook_q, hook_k, hook_v   (batch, pos, head, d_head), before rotary positions
+  hook_scores              (batch, head, query_pos, key_pos): the pre-softmax logits q·kᵀ/√d_head,
+                           before masking (edit them to boost or suppress keys; mechanisms that
+                           override `attend` without softmax scores do not fire it)
   hook_pattern             (batch, head, query_pos, key_pos): the attention probabilities
   hook_z                   (batch, pos, head, d_head): per-head outputs before the output projection
 Zero a head's slice of hook_z to ablate it (`attnlab.hooks.ablate_heads`).
@@ -54,6 +57,9 @@ class AttentionContext:
     # query i, which may differ per query (PINE re-assigns document positions per query); query i
     # itself stays at position_ids[:, i]. Rotary positions only; None: key j is at position_ids[:, j]
     key_positions: torch.Tensor | None = None
+    # (batch, pos) int: what each token is (the VLM's TokenLayout: 0 BOS/text, 1 image, 2 question,
+    # 3 answer); information for mechanisms (e.g. which keys are image tokens), never a mask by itself
+    token_type: torch.Tensor | None = None
 
     @property
     def plain_causal(self) -> bool:
@@ -121,6 +127,7 @@ class Attention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        self.hook_scores = HookPoint()
         self.hook_pattern = HookPoint()
         self.hook_z = HookPoint()
 
@@ -163,9 +170,10 @@ class Attention(nn.Module):
     def attend(self, q, k, v, ctx: AttentionContext):
         """(batch, head, pos, d_head) q, k, v -> per-head outputs of the same shape, and the pattern
         (or None when nobody asked for it and a fused kernel did the work)."""
-        if not (self.hook_pattern.active or ctx.output_attentions) and ctx.plain_causal:
+        if not (self.hook_pattern.active or self.hook_scores.active or ctx.output_attentions) and ctx.plain_causal:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True), None
-        pattern = self.hook_pattern(masked_softmax(self.scores(q, k), self.allowed(q.shape[-2], ctx)))
+        scores = self.hook_scores(self.scores(q, k))
+        pattern = self.hook_pattern(masked_softmax(scores, self.allowed(q.shape[-2], ctx)))
         return pattern @ v, pattern
 
     def combine_heads(self, z, x, ctx: AttentionContext):

@@ -106,20 +106,36 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
     def get_output_embeddings(self):
         return self.lm_head
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 output_attentions: bool | None = None, output_hidden_states: bool | None = None,
                 logits_to_keep: int = 0, structure_mask: torch.Tensor | None = None,
                 segment_ids: torch.Tensor | None = None, key_positions: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None, token_type: torch.Tensor | None = None,
                 **kwargs) -> AttnLMOutput:
-        """`structure_mask` ((batch or 1, query, key) bool, e.g. attnlab.attention.base.prefix_lm_mask)
-        replaces the causal pattern; `segment_ids` ((batch, pos) int) keeps attention within
-        packed documents; `key_positions` ((batch, query, key) int, rotary positions only) is the
-        position of each key as each query sees it. None given: causal attention, as GPT-2."""
+        """`structure_mask` ((batch or 1, query, key) or (batch or 1, 1, query, key) bool, True =
+        allowed, e.g. attnlab.attention.base.prefix_lm_mask) replaces the causal pattern;
+        `segment_ids` ((batch, pos) int) keeps attention within packed documents; `key_positions`
+        ((batch, query, key) int, rotary positions only) is the position of each key as each query
+        sees it. None given: causal attention, as GPT-2.
+        `inputs_embeds` ((batch, pos, n_embd), HF convention) replaces `wte(input_ids)`; `input_ids`
+        may still be given beside it (mechanisms that look at token ids read them in `prepare`).
+        `token_type` ((batch, pos) int, the VLM's TokenLayout types) reaches every layer's context."""
         if key_positions is not None and self.config.position_encoding == "learned":
             raise ValueError("key_positions (per-query key positions) need position_encoding='rope' (or 'none'): "
                              "learned positions are added to the embeddings once, for every query alike")
-        B, T = input_ids.shape
+        if inputs_embeds is None and input_ids is None:
+            raise ValueError("give input_ids or inputs_embeds")
+        if inputs_embeds is not None and input_ids is not None and input_ids.shape != inputs_embeds.shape[:2]:
+            raise ValueError(f"input_ids {tuple(input_ids.shape)} and inputs_embeds {tuple(inputs_embeds.shape)} "
+                             "disagree in (batch, pos)")
+        if structure_mask is not None and structure_mask.dim() == 4:
+            if structure_mask.shape[1] != 1:
+                raise ValueError(f"structure_mask (batch, 1, query, key) must have one head slot, "
+                                 f"got shape {tuple(structure_mask.shape)}")
+            structure_mask = structure_mask[:, 0]
+        B, T = input_ids.shape if inputs_embeds is None else inputs_embeds.shape[:2]
+        device = input_ids.device if inputs_embeds is None else inputs_embeds.device
         key_padding = None
         if attention_mask is not None and not bool(attention_mask.all()):
             key_padding = attention_mask.bool()
@@ -127,14 +143,14 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
             if key_padding is not None:  # left padding: real tokens count from 0
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             else:
-                position_ids = torch.arange(T, device=input_ids.device).expand(B, T)
+                position_ids = torch.arange(T, device=device).expand(B, T)
         ctx = AttentionContext(
             position_ids=position_ids, key_padding=key_padding,
             rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
             output_attentions=bool(output_attentions), structure_mask=structure_mask, segment_ids=segment_ids,
-            key_positions=key_positions,
+            key_positions=key_positions, token_type=token_type,
         )
-        x = self.wte(input_ids)
+        x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
         if self.wpe is not None:
             if T > self.config.n_positions:
                 raise ValueError(f"sequence length {T} exceeds n_positions={self.config.n_positions} "

@@ -1,0 +1,159 @@
+"""The VLM training stages (vlm_design §4) at smoke size: each stage's loss falls on a tiny
+hand-made batch, each stage trains exactly its parameters, and the CLI chains T -> A -> S into run
+directories that load with from_pretrained and generate a caption."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModel, AutoProcessor
+
+from attnlab.cli import StepArgs
+from attnlab.lm.configuration import AttnLMConfig
+from attnlab.lm.modeling import AttnLMForCausalLM
+from attnlab.train.trainer import TrainSettings
+from attnlab.vlm import train as vt
+from attnlab.vlm.configuration import AttnViTConfig
+from attnlab.vlm.modeling import AttnViTModel, AttnVLMForConditionalGeneration
+from attnlab.vlm.processor import build_processor, encode_example, image_token_id
+from attnlab.world.caption import VOCAB
+from attnlab.world.render import to_png
+
+WORDS = list(VOCAB) + "describe is there what ? yes no".split()
+RED, BLUE = (220, 30, 30), (30, 30, 220)
+
+
+def image(color, half=False):
+    x = np.full((8, 8, 3), 255, np.uint8)
+    if half:
+        x[:, :4] = color
+    else:
+        x[:] = color
+    return x
+
+
+ROWS = [  # two images, two captions: the caption is a function of the image
+    {"prompt": "<image> describe", "answer": "a red circle on the left", "image": to_png(image(RED))},
+    {"prompt": "<image> describe", "answer": "a blue square on the right", "image": to_png(image(BLUE))},
+]
+
+
+def settings(steps, lr=1e-2, batch=4):
+    return TrainSettings(steps=steps, batch_size=batch, lr=lr, warmup_steps=0, log_every=1, device="cpu")
+
+
+def tiny_parts(proc, seed=0):
+    torch.manual_seed(seed)
+    tower = AttnViTModel(AttnViTConfig(image_size=8, patch_size=4, n_embd=16, n_layer=1, n_head=2))
+    lm = AttnLMForCausalLM(AttnLMConfig(vocab_size=len(proc.tokenizer), n_embd=16, n_layer=1, n_head=2,
+                                        position_encoding="rope", rope_theta=500.0, pad_token_id=0,
+                                        bos_token_id=2, eos_token_id=3))
+    return tower, lm
+
+
+def test_stage_v_heads_learn_hand_made_targets(tmp_path):
+    proc = build_processor(WORDS, image_size=8, patch_size=4)
+    imgs = [image(RED), image(BLUE), image(RED, half=True), image(BLUE, half=True)]
+    present = [[i == 0 for i in range(18)], [i == 5 for i in range(18)], [i == 0 for i in range(18)],
+               [i == 5 for i in range(18)]]
+    targets = [{"present": p, "count": c, "background": b, "ring": r}
+               for p, c, b, r in zip(present, [1, 1, 2, 2], ["day", "night", "day", "fog"], [False, True, False, True])]
+    ex = vt.vision_examples(proc, imgs, targets, max_count=4)
+    batch = ex.batch([0, 1, 2, 3])
+    assert batch["pixel_values"].shape == (4, 3, 8, 8) and batch["count"].tolist() == [1, 1, 2, 2]
+    assert batch["background"].tolist() == [0, 1, 0, 2]  # world.scene.BACKGROUNDS order: day, night, fog
+    torch.manual_seed(0)
+    model = vt.VisionPretrainer(AttnViTModel(AttnViTConfig(image_size=8, n_embd=16, n_layer=1, n_head=2)), 4)
+    rec = vt.train_members([model], [vt.StepBatches(ex, 8, 0)], settings(40), [tmp_path / "m0"], "v")[0]
+    assert rec[-1]["loss"] < 0.3 * rec[0]["loss"]
+
+
+def test_stage_t_lm_learns_the_text(tmp_path):
+    proc = build_processor(WORDS, image_size=8, patch_size=4)
+    text_rows = [{"prompt": "describe", "answer": r["answer"]} for r in ROWS]
+    ex = vt.text_examples(proc, text_rows, 0, with_images=False, answer_only=False)
+    b = ex.batch([0])
+    assert b["labels"][0, 1] == b["input_ids"][0, 1] and b["input_ids"][0, -1] == 3  # every token, [EOS] last
+    _, lm = tiny_parts(proc)
+    rec = vt.train_members([lm], [vt.StepBatches(ex, 4, 0)], settings(40), [tmp_path / "m0"], "t")[0]
+    assert rec[-1]["loss"] < 0.5 * rec[0]["loss"]
+
+
+@pytest.mark.parametrize("stage", ["A", "S"])
+def test_stage_trains_exactly_its_parameters(stage, tmp_path):
+    proc = build_processor(WORDS, image_size=8, patch_size=4)
+    tower, lm = tiny_parts(proc)
+    model = vt.assemble_vlm(tower, lm, image_token_id(proc), seed=1)
+    assert torch.equal(model.language_model.wte.weight, lm.wte.weight)
+    ex = vt.text_examples(proc, ROWS, model.config.image_seq_length, with_images=True, answer_only=True)
+    b = ex.batch([0, 1])
+    assert b["pixel_values"].shape == (2, 3, 8, 8) and int((b["input_ids"] == image_token_id(proc)).sum()) == 8
+    assert (b["labels"][:, :6] == -100).all()  # [BOS] 4×<image> describe: no targets
+    enc = encode_example(proc, ROWS[0]["prompt"], ROWS[0]["answer"], image=image(RED))
+    assert b["input_ids"][0, : len(enc["input_ids"])].tolist() == enc["input_ids"].tolist()  # as LlavaProcessor
+    vt.freeze_for_stage(model, stage)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        loss0 = model(**b).loss
+    vt.train_members([model], [vt.StepBatches(ex, 4, 0)], settings(40), [tmp_path / "m0"], stage)
+    with torch.no_grad():
+        loss1 = model(**b).loss
+    # a projector alone moves a random frozen LM a little; projector + LM learn the two captions
+    assert loss1 < loss0 - 0.005 if stage == "A" else loss1 < 0.5 * loss0
+    after = model.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == ({"multi_modal_projector"} if stage == "A" else {"multi_modal_projector", "language_model"})
+
+
+def test_cli_chains_t_a_s_into_loadable_run_dirs_that_caption(tmp_path):
+    rows = [{"split": "train", "stage": "T", "prompt": "describe", "answer": r["answer"], "image": None} for r in ROWS]
+    rows += [{"split": "train", "stage": st, **r} for st in ("A", "S") for r in ROWS]
+    data = tmp_path / "data.parquet"
+    pd.DataFrame(rows).to_parquet(data)
+    tiny = {"n_embd": 16, "n_layer": 1, "n_head": 2, "position_encoding": "rope", "rope_theta": 500.0}
+    common = {"seeds": [0, 1], "words": WORDS, "train": {"steps": 30, "batch_size": 4, "lr": 1e-2, "log_every": 10,
+                                                         "device": "cpu"}}
+    t_dirs = [str(tmp_path / f"T{s}") for s in (0, 1)]
+    vt.main(StepArgs({"data": [str(data)]}, {"run_dir": t_dirs}, {**common, "stage": "T", "text": tiny}))
+    v_dirs = []
+    for s in (0, 1):  # a stage-V tower (stage V's CLI needs attnlab.vlm.data's targets; tested above)
+        torch.manual_seed(s)
+        AttnViTModel(AttnViTConfig(image_size=8, n_embd=16, n_layer=1, n_head=2)).save_pretrained(tmp_path / f"V{s}")
+        v_dirs.append(str(tmp_path / f"V{s}"))
+    a_dirs = [str(tmp_path / f"A{s}") for s in (0, 1)]
+    vt.main(StepArgs({"data": [str(data)], "vision": v_dirs, "text": t_dirs}, {"run_dir": a_dirs},
+                     {**common, "stage": "A"}))
+    s_dirs = [str(tmp_path / f"S{s}") for s in (0, 1)]
+    vt.main(StepArgs({"data": [str(data)], "init": a_dirs}, {"run_dir": s_dirs},
+                     {**common, "stage": "S", "train": {**common["train"], "steps": 60}}))
+    for d in s_dirs:
+        log = [json.loads(x) for x in open(f"{d}/train_log.jsonl")]
+        assert [r["step"] for r in log] == [10, 20, 30, 40, 50, 60]
+        model = AutoModel.from_pretrained(d).eval()
+        proc = AutoProcessor.from_pretrained(d)
+        assert type(model) is AttnVLMForConditionalGeneration and model.config.image_token_id == image_token_id(proc)
+        assert not (tmp_path / d / "checkpoints").exists()
+        enc = encode_example(proc, "<image> describe", image=image(RED))
+        out = model.generate(enc["input_ids"][None], pixel_values=enc["pixel_values"][None], max_new_tokens=8,
+                             do_sample=False)
+        caption = proc.tokenizer.decode(out[0, enc["answer_start"]:], skip_special_tokens=True)
+        assert caption.startswith("a ") and len(caption.split()) >= 2
+    # the two seeds are different members
+    a, b = (AutoModel.from_pretrained(d).multi_modal_projector.linear_1.weight for d in s_dirs)
+    assert not torch.equal(a, b)
+
+
+def test_stage_v_cli_on_the_vlm_world(tmp_path):
+    """Stage V end to end on a tiny attnlab.vlm.data frame (skipped until the data generator is merged)."""
+    data_mod = pytest.importorskip("attnlab.vlm.data")
+    frames = data_mod.synthesize(0, data_mod.make_prior(0, 0.6), n_train=12, n_dev=0, n_test=0, size=32, patch=4)
+    path = tmp_path / "train.parquet"
+    frames["train"].to_parquet(path)
+    run_dirs = [str(tmp_path / "V0")]
+    vt.main(StepArgs({"data": [str(path)]}, {"run_dir": run_dirs},
+                     {"stage": "V", "seeds": [0], "vision": {"n_embd": 16, "n_layer": 1, "n_head": 2},
+                      "train": {"steps": 3, "batch_size": 4, "lr": 1e-3, "log_every": 1, "device": "cpu"}}))
+    tower = AutoModel.from_pretrained(run_dirs[0])
+    assert type(tower) is AttnViTModel and (tmp_path / "V0" / vt.HEADS_FILE).is_file()
