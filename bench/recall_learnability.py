@@ -14,7 +14,8 @@ to tell a hard task from a model, init or engine defect.
   embeddings, GPT-2's own init incl. its 1/sqrt(2 n_layer) residual projections; dropout 0, as our
   model has none, so both compute the same function). --init gpt2 (attnlm): the weights a
   GPT2LMHeadModel of that shape gets from the same seed, converted by attnlab.lm.convert (rope:
-  every weight but the position table). Both train in attnlab.train (same AdamW groups, schedule,
+  every weight but the position table). --init fixed (attnlm): AttnLMConfig(gpt2_init=True), our own
+  init with the residual scaling that transformers 5 skipped (attnlab.lm.configuration). All train in attnlab.train (same AdamW groups, schedule,
   clipping), on the same fresh pool and held-out sequences as bench/calibrate_meta_tokens.py
   (`baseline_data`), with bench/lm_calibration.py's loop, scored (exact match, token accuracy,
   teacher-forced, at train_len and 2x) every --every steps. --loss all: every token after BOS is a
@@ -64,7 +65,7 @@ def make_model(kind: str, pos: str, init: str, model_params: dict, seed: int):
         if pos != "learned" or init != "default":
             raise SystemExit("--model gpt2 has learned positions and its own init (--pos learned --init default)")
         return gpt2_of(model_params, seed)
-    model = build_model({**model_params, "position_encoding": pos}, seed)
+    model = build_model({**model_params, "position_encoding": pos, **({"gpt2_init": True} if init == "fixed" else {})}, seed)
     if init == "gpt2":
         state = state_dict_from_gpt2(gpt2_of(model_params, seed).state_dict())
         if pos != "learned":
@@ -88,7 +89,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(ROOT / "config/config.yaml"))
     ap.add_argument("--model", choices=["attnlm", "gpt2"], default="attnlm")
     ap.add_argument("--pos", choices=["rope", "learned"], help="default: rope (attnlm), learned (gpt2)")
-    ap.add_argument("--init", choices=["default", "gpt2"], default="default")
+    ap.add_argument("--init", choices=["default", "gpt2", "fixed"], default="default",
+                    help="attnlm: default (as configured), gpt2 (GPT-2's initial weights), fixed (gpt2_init=True)")
     ap.add_argument("--loss", choices=["answer", "all"], default="answer", help="training targets")
     ap.add_argument("--steps", type=int, default=1500, help="run length (its own warm-up + cosine schedule)")
     ap.add_argument("--every", type=int, default=250, help="score every N steps")
