@@ -84,6 +84,23 @@ def all_token_targets(pool):
     return pool
 
 
+def induction_share(df) -> float:
+    """Share of sequences whose every answer ITEM (EOS left out: nothing in the body precedes one) a
+    plain induction head gets right: each earlier occurrence of the token before the target is
+    followed by the target (no ambiguity). Item 1 follows the queried name (unique); items 2..
+    follow the previous item, which may occur in other lists too."""
+    ok = 0
+    for ids, mask in zip(df.input_ids, df.target_mask):
+        ids = list(ids)
+        good = True
+        for t in [i for i, m in enumerate(mask) if m][:-1]:  # the items, not the final EOS
+            prev = ids[t - 1]
+            after = {ids[j + 1] for j in range(t - 1) if ids[j] == prev}
+            good &= after == {ids[t]}
+        ok += good
+    return ok / len(df)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(ROOT / "config/config.yaml"))
@@ -116,6 +133,8 @@ def main() -> None:
           f"({n_params} parameters), {params['model']}; train {params['train']}; loss on {a.loss} tokens; "
           f"fresh data, {a.n_eval} held-out sequences per length; data built in {time.perf_counter() - t0:.1f} s",
           flush=True)
+    print("plain-induction share (every answer item unambiguous by its previous token): "
+          + ", ".join(f"{n}: {induction_share(df):.3f}" for n, df in held.items()), flush=True)
     rows = train_and_score(model, pool, params["train"], a.steps, a.every, held_scorer(held))
     L = cfg["train_len"]
     print("marks: " + "; ".join(f"{r['step']}: {r[f'exact@{L}']:.2f} ({r['train_cpu_s']} s)" for r in rows))
