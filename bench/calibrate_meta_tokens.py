@@ -58,7 +58,10 @@ def accuracy(model, df, batch_size: int = 100) -> tuple[float, float]:
     return float(s.exact.mean()), float(s.n_correct.sum() / s.n_targets.sum())
 
 
-def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int, seed_index: int) -> list[dict]:
+def baseline_data(cfg: dict, base_seed: int, steps: int, n_eval: int, seed_index: int):
+    """(train params of the baseline, fresh training pool of steps x batch sequences in the order
+    seen, {length: held-out one-query frame} at train_len and 2x): what calibrate_one trains on
+    (bench/recall_learnability.py trains other models on the same data)."""
     params = plan.train_params(cfg, base_seed, TASK, "baseline", seed_index)
     tp, L = plan.task_params(cfg, TASK), cfg["train_len"]
     gen = TASKS[TASK].generate
@@ -70,7 +73,11 @@ def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int
     if pool.input_ids.map(bytes).nunique() != len(pool):
         print(f"  note: {len(pool) - pool.input_ids.map(bytes).nunique()} duplicate sequences in the pool")
     held = {n: gen(n_eval, derive_seed(seed, "eval", n), seq_len=n, **tp) for n in (L, 2 * L)}
-    model = build_model(params["model"], params["seed"])
+    return params, pool, held
+
+
+def held_scorer(held: dict):
+    """scorer(model) -> {exact@n, token@n} on each held-out frame (lm_calibration's scorer)."""
 
     def scorer(m) -> dict:
         out = {}
@@ -78,7 +85,13 @@ def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int
             out[f"exact@{n}"], out[f"token@{n}"] = accuracy(m, held[n])
         return out
 
-    return train_and_score(model, pool, params["train"], steps, every, scorer)
+    return scorer
+
+
+def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int, seed_index: int) -> list[dict]:
+    params, pool, held = baseline_data(cfg, base_seed, steps, n_eval, seed_index)
+    model = build_model(params["model"], params["seed"])
+    return train_and_score(model, pool, params["train"], steps, every, held_scorer(held))
 
 
 def main() -> None:

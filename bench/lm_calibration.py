@@ -59,7 +59,8 @@ def train_and_score(model, pool, train_cfg: dict, steps: int, every: int,
     """Train `model` for `steps` fresh batches of `pool` (a generated frame of >= steps * batch_size
     sequences, in the order to be seen) with the settings `train_cfg` (its steps, checkpointing and
     logging replaced), calling `scorer(model)` (-> dict of numbers) every `every` steps and at the
-    end. One row per mark: run_steps, step, train_wall_s, train_cpu_s, train_loss, then the scores."""
+    end. One row per mark: run_steps, step, train_wall_s, train_cpu_s, train_loss, grad_norm (before
+    clipping, at the mark's step), then the scores."""
     settings = TrainSettings.from_dict({**train_cfg, "steps": steps, "checkpoint_every": every,
                                         "keep_checkpoints": 1, "log_every": every})
     if len(pool) < steps * settings.batch_size:
@@ -79,7 +80,8 @@ def train_and_score(model, pool, train_cfg: dict, steps: int, every: int,
             log = [json.loads(line) for line in log_file.read_text().splitlines()] if log_file.exists() else []
             r = {"run_steps": steps, "step": mark, "train_wall_s": round(t1 - t0 - scoring, 1),
                  "train_cpu_s": round(c1 - c0 - scoring_cpu, 1),
-                 "train_loss": float(log[-1]["loss"]) if log else float("nan"), **scorer(model)}
+                 "train_loss": float(log[-1]["loss"]) if log else float("nan"),
+                 "grad_norm": float(log[-1]["grad_norm"]) if log else float("nan"), **scorer(model)}
             scoring += time.perf_counter() - t1
             scoring_cpu += time.process_time() - c1
             rows.append(r)

@@ -81,3 +81,33 @@ def test_loss_ignores_unlabelled_positions_and_left_padding_matches():
 def test_learned_positions_refuse_longer_inputs():
     with pytest.raises(ValueError, match="n_positions"):
         tiny()(torch.ones(1, 40, dtype=torch.long))
+
+
+@pytest.mark.parametrize("attention", ["softmax", "decay"])
+def test_gpt2_init_scales_every_residual_projection(attention):
+    """GPT-2's init: residual projections N(0, 0.02/sqrt(2 n_layer)) = 0.01 at n_layer 2, the rest
+    0.02, whatever the mechanism. The default (gpt2_init False) keeps the init every run so far had:
+    softmax's projections unscaled (transformers 5's custom-code shortcut)."""
+    def stds(gpt2_init):
+        torch.manual_seed(0)
+        m = AttnLMForCausalLM(AttnLMConfig(vocab_size=64, n_embd=128, n_layer=2, n_head=4, attention=attention,
+                                           position_encoding="rope", gpt2_init=gpt2_init))
+        return {n: float(p.detach().std()) for n, p in m.named_parameters() if n.endswith("weight") and p.dim() == 2}
+
+    new = stds(True)
+    for name, std in new.items():
+        expected = 0.01 if name.endswith("c_proj.weight") else 0.02
+        assert abs(std - expected) < 0.1 * expected, (name, std)
+    if attention == "softmax":
+        old = stds(False)
+        assert abs(old["blocks.0.mlp.c_proj.weight"] - 0.02) < 0.002
+        assert abs(old["blocks.0.attn.c_proj.weight"] - 0.02) < 0.002
+
+
+def test_gpt2_init_model_reloads_its_weights(tmp_path):
+    model = tiny(gpt2_init=True, position_encoding="rope")
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert loaded.config.gpt2_init is True
+    for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), n

@@ -15,6 +15,13 @@ class AttnLMConfig(PretrainedConfig):
     attention:          a key of `attnlab.attention.MECHANISMS` ("softmax", "moh", ...)
     attention_options:  keyword options of that mechanism (e.g. {"window": 32}, {"meta_token_id": 6})
     position_encoding:  "learned" (GPT-2's absolute table), "rope" or "none"
+    gpt2_init:          True: GPT-2's init in every block whatever the mechanism (attn.c_proj and
+                        mlp.c_proj ~ N(0, initializer_range/sqrt(2 n_layer)), and every attention's
+                        init_extra_parameters run). False (default; every run so far): transformers 5
+                        skips `_init_weights` for custom-code modules without parameters of their own,
+                        so mlp.c_proj is never scaled and attn.c_proj only for mechanisms with their
+                        own parameters or buffers (abc, decay, dynamic_mask, performer, rcmha,
+                        superlinear), not softmax and the rest (bench/README.md, "Recall learnability").
     Special ids default to attnlab.tasks.vocab (PAD 0, BOS 1, EOS 7).
     """
 
@@ -34,6 +41,7 @@ class AttnLMConfig(PretrainedConfig):
     rope_theta: float = 10000.0
     layer_norm_epsilon: float = 1e-5
     initializer_range: float = 0.02
+    gpt2_init: bool = False
     use_cache: bool = False  # no KV cache: generate() re-runs the prefix (small models, short outputs)
     pad_token_id: int | None = 0
     bos_token_id: int | None = 1

@@ -88,6 +88,13 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
         self.post_init()
         hooks.name_hook_points(self)
 
+    def _initialize_weights(self, module, is_custom_code: bool = False):
+        # transformers 5 treats attnlab as custom code and then skips every module whose own
+        # parameters are all initialised, which includes modules with none (MLP, Block, most
+        # attentions): their _init_weights never runs. gpt2_init turns that shortcut off; _init_weights
+        # only uses transformers.initialization, which leaves loaded (flagged) weights alone.
+        super()._initialize_weights(module, is_custom_code=is_custom_code and not self.config.gpt2_init)
+
     def _init_weights(self, module):
         super()._init_weights(module)  # normal(0, initializer_range) for Linear/Embedding, LayerNorm to (1, 0)
         if isinstance(module, (MLP, Attention)):
