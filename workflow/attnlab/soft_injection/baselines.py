@@ -51,6 +51,8 @@ def predict(F: np.ndarray, xs: np.ndarray, ys: np.ndarray, x_q: int, kind: str, 
         p_wrong = noise / max(n_out - 1, 1)
         with np.errstate(divide="ignore"):
             logl = right * np.log(1 - noise) + wrong * np.log(p_wrong) if noise > 0 else np.where(wrong > 0, -np.inf, 0.0)
+        if not np.isfinite(logl.max()):  # noise-free model and no task explains every demonstration
+            return _vote(F, x_q)
         post = np.exp(logl - logl.max())
         return _vote(F, x_q, post / post.sum())
     raise ValueError(f"unknown baseline {kind!r}")
