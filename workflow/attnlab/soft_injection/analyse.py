@@ -34,7 +34,7 @@ import torch
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.heads import circuit_suite as S
-from attnlab.io import read_parquet, write_parquet
+from attnlab.io import write_parquet
 from attnlab.runs import analysis_inputs
 from attnlab.soft_injection import baselines as B
 from attnlab.tasks.icl_tasks import mappings
@@ -83,7 +83,7 @@ def analyze(model, df: pd.DataFrame, *, task_vocab: int, n_tasks: int, per_famil
         ids, pred, ans = tensors(test)
         ids0, pred0 = zero_shot(ids, pred)
         Z[t] = (ids0, pred0, ans)
-        acc = lambda i, p, **run: S.answer_metrics(model, i, p, ans, ans[:, None], task_vocab, **run)[1]  # noqa: E731
+        acc = lambda i, p, a=ans: S.answer_metrics(model, i, p, a, a[:, None], task_vocab)[1]  # noqa: E731
         rows.append({
             "task": t, "family": t // per_family, "acc_zero": acc(ids0, pred0), "acc_icl": acc(ids, pred),
             "acc_soft": S.injected_accuracy(model, E[t], A[t], ids0, pred0, ans, task_vocab),

@@ -25,7 +25,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from attnlab.claims import Competence, ClaimSet
+from attnlab.claims import ClaimSet, Competence
 from attnlab.cli import StepArgs, run_step
 from attnlab.runs import gather_frames, train_wall_s, write_evaluation
 from attnlab.soft_injection import PAPER
