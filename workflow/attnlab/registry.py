@@ -39,6 +39,7 @@ PLANS = [
     "attnlab.alt_attention.plan",
     "attnlab.preplan_anchor.plan",
     "attnlab.circuits.plan",
+    "attnlab.soft_injection.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
