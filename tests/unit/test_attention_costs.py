@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
+from attnlab.attention_costs.cost_model import causal_flash_fraction, exponent_at
 from attnlab.attention_costs.evaluate import check_claims, fits
-from attnlab.attention_costs.theory import MECHANISMS, causal_flash_fraction, explicit_pattern, exponent_at
+from attnlab.attention_costs.theory import MECHANISMS, explicit_pattern
 from attnlab.claims import FAIL, INCONCLUSIVE, PASS
 
 L = [512, 1024, 2048, 4096]

@@ -6,18 +6,13 @@ exponent is 2 and the table says why.
 
 An asymptotic exponent is only what a sweep over finite lengths approaches. What the sweep should
 measure is the log-log slope of the implementation's cost model over the sweep's own lengths
-(`exponent_at`): the layer's projections (8·L·d² multiply-adds x 2, linear in L) beside its
+(`attention_costs.cost_model.exponent_at`): the layer's projections (8·L·d² multiply-adds x 2, linear in L) beside its
 attention, and for torch's fused causal SDPA on CPU the share of the L² work its flash kernel
-actually computes (`causal_flash_fraction`: it skips key blocks above the diagonal, a share that
+actually computes (`cost_model.causal_flash_fraction`: it skips key blocks above the diagonal, a share that
 falls from 1 at L ≤ 512 towards ½). Mechanisms with an explicit T x T pattern also make memory-bound
 passes over it (softmax, masks, exp), whose per-element cost rises once the pattern leaves the cache:
 the sweep measures one such pass (`explicit_pass`) as the second instrument, and their measured
 exponent may lie anywhere between the FLOP model's and that pass's."""
-
-import math
-from collections.abc import Callable, Sequence
-
-from attnlab.metrics.scaling import attention_flops, power_law
 
 DENSE_EMULATION = "a dense emulation here: every score is computed, then masked"
 MECHANISMS = {
@@ -52,53 +47,6 @@ MECHANISMS = {
 INSTRUMENTS = ("dense_sdpa", "dense_sdpa_causal", "explicit_pass")
 EXPLICIT_PASS = ("one softmax over an explicit (heads, L, L) float32 pattern: the memory-bound pass every "
                  "explicit-pattern mechanism makes (several times)")
-
-
-def causal_flash_fraction(L: int) -> float:
-    """The share of the L x L work torch's CPU flash kernel computes for causal attention (torch 2.13,
-    aten/src/ATen/native/cpu/FlashAttentionKernel.cpp): query blocks of 32 / 64 / 256 rows (L < 192 /
-    < 768 / more) each run over the key blocks of 512 columns (all L when L < 512) up to their last
-    row, the last block whole."""
-    q_split = 256 if L >= 768 else 64 if L >= 192 else 32
-    kv_split = 512 if L >= 512 else L
-    work = 0
-    for m in range(0, L, q_split):
-        rows = min(q_split, L - m)
-        work += rows * min(L, math.ceil((m + rows) / kv_split) * kv_split)
-    return work / (L * L)
-
-
-def _projections(L: int, d: int) -> float:
-    return 8.0 * L * d * d  # q, k, v and output projections: 4 matmuls of (L x d) by (d x d)
-
-
-def _heads(mechanism: str, L: int, d: int, heads: int, **opts) -> float:
-    return heads * attention_flops(mechanism, L, d // heads, **opts)
-
-
-# forward multiply-adds x 2 of the whole layer as implemented here, at length L (d = d_model)
-COST_MODEL: dict[str, Callable[[int, int, int], float]] = {
-    "dense_sdpa": lambda L, d, h: 4.0 * L * L * d,
-    "dense_sdpa_causal": lambda L, d, h: 4.0 * L * L * d * causal_flash_fraction(L),
-    "softmax": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d * causal_flash_fraction(L),
-    "moh": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d * causal_flash_fraction(L),
-    "sigmoid": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d,
-    "sliding_window": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d,
-    "dynamic_mask": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d,
-    # the causal part through the fused kernel, the meta-attention explicit over every pair
-    "meta": lambda L, d, h: _projections(L, d) + 4.0 * L * L * d * (1.0 + causal_flash_fraction(L)),
-    "rcmha": lambda L, d, h: _projections(L, d) + _heads("rcmha", L, d, h),
-    "superlinear": lambda L, d, h: _projections(L, d) + _heads("superlinear", L, d, h),
-    # its formula holds its own projections (reduction, Plücker projection, gate)
-    "grassmann": lambda L, d, h: attention_flops("grassmann", L, d, **MECHANISMS["grassmann"][1]),
-    "lightnet": lambda L, d, h: _projections(L, d) + _heads("lightnet", L, d, h),
-    "decay": lambda L, d, h: _projections(L, d) + _heads("decay", L, d, h),
-}
-
-
-def exponent_at(mechanism: str, lengths: Sequence[int], d_model: int, heads: int) -> float:
-    """The log-log slope of the mechanism's cost model over `lengths`: what the sweep should measure."""
-    return power_law(lengths, [COST_MODEL[mechanism](int(L), d_model, heads) for L in lengths]).slope
 
 
 def explicit_pattern(mechanism: str) -> bool:

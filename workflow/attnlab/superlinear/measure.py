@@ -2,7 +2,7 @@
 implementation, attnlab.attention.superlinear; and our span-major arrangement of it, reported
 beside it) and of dense SDPA on the same q, k, v, causal (the comparison) and without a mask (the
 quadratic instrument: exactly L² work, where the causal flash kernel skips a share of key blocks that
-changes with L; see attnlab.attention_costs.theory.causal_flash_fraction): B = 1, one head,
+changes with L; see attnlab.attention_costs.cost_model.causal_flash_fraction): B = 1, one head,
 d_head, b = round(√L), top-k spans, queries in chunks; attnlab.metrics.scaling.time_call
 (process time, one thread, median of `repeats` after a warm-up), fresh random inputs from this
 sweep's seed. Also the analytic FLOP count of each op at each length."""
