@@ -35,8 +35,12 @@ WINDOWS = (1, 2, 4, 8, 12, 16)
 
 
 def plucker(a: torch.Tensor, b: torch.Tensor, idx_i: torch.Tensor, idx_j: torch.Tensor) -> torch.Tensor:
-    """Plücker coordinates a_i b_j − a_j b_i (i < j) of the 2-plane spanned by a and b (..., r)."""
-    return a[..., idx_i] * b[..., idx_j] - a[..., idx_j] * b[..., idx_i]
+    """Plücker coordinates a_i b_j − a_j b_i (pairs idx_i, idx_j; i < j) of the 2-plane spanned by a and b
+    (..., r). The coordinates are picked by one-hot matmuls: indexing a[..., idx] and its scatter-add
+    backward took half of the Grassmann layer's time."""
+    eye = torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    sel_i, sel_j = eye[:, idx_i], eye[:, idx_j]
+    return (a @ sel_i) * (b @ sel_j) - (a @ sel_j) * (b @ sel_i)
 
 
 class GrassmannMixing(Attention):
@@ -62,14 +66,6 @@ class GrassmannMixing(Attention):
     def init_extra_parameters(self, init) -> None:
         init.normal_(self.c_proj.weight, mean=0.0, std=0.02)  # undo the GPT-2 residual scaling
 
-    def pair_selections(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One-hot (r, r(r-1)/2) matrices S_i, S_j: (a @ S_i)[k] = a_i, (a @ S_j)[k] = a_j for pair k = (i, j)."""
-        r = self.rank
-        # the pairs i < j, built here: a buffer would not survive from_pretrained's meta-device loading
-        idx_i, idx_j = torch.triu_indices(r, r, offset=1, device=like.device)
-        eye = torch.eye(r, dtype=like.dtype, device=like.device)
-        return eye[:, idx_i], eye[:, idx_j]
-
     def offsets(self, T: int, ctx: AttentionContext):
         """[(signed offset, (batch or 1, T, 1) float validity)] of every pair the structure allows."""
         if ctx.plain_causal:
@@ -91,13 +87,11 @@ class GrassmannMixing(Attention):
         offsets = self.offsets(T, ctx)
         if not offsets:  # no offset fits in the sequence
             return torch.zeros(*z.shape[:-1], self.d_model, dtype=z.dtype, device=z.device)
-        # the pairs i < j as one-hot (r, r(r-1)/2) selections: a matmul picks a_i (and its backward is a
-        # matmul), where indexing a[..., idx] and its scatter-add backward took half the layer's time
-        sel_i, sel_j = self.pair_selections(z)
+        # the pairs i < j, built here: a buffer would not survive from_pretrained's meta-device loading
+        idx_i, idx_j = torch.triu_indices(self.rank, self.rank, offset=1, device=z.device)
         partners = torch.stack([shift(z, o) for o, _ in offsets])  # (W, B, T, r)
         valid = torch.stack(torch.broadcast_tensors(*(v for _, v in offsets)))  # (W, B or 1, T, 1)
-        a_i, a_j, b_i, b_j = z @ sel_i, z @ sel_j, partners @ sel_i, partners @ sel_j
-        p = a_i * b_j - a_j * b_i  # (W, B, T, r(r-1)/2): Plücker coordinates of every offset
+        p = plucker(z.unsqueeze(0), partners, idx_i, idx_j)  # (W, B, T, r(r-1)/2): every offset at once
         # max(‖p‖, ε) as √max(‖p‖², ε²): the same value, and a gradient defined at p = 0 (equal tokens)
         p = p * torch.rsqrt((p * p).sum(-1, keepdim=True).clamp(min=self.eps**2))
         count = valid.sum(0)  # (B or 1, T, 1)
