@@ -69,6 +69,30 @@ def test_lm_train_step_stacks_the_seeds_and_shares_every_other_setting():
         bad.params_for(w)
 
 
+def test_without_stacking_each_seed_is_its_own_job_with_a_stack_of_one():
+    def params(w):
+        return {"model": {"attention": "moh"}, "train": {"steps": 3}, "seed": 100 + int(w["seed"])}
+
+    step = lm_train_step("results/e/runs/{task}/seed{seed}", None, data=lambda w: f"d/{w['task']}/{w['seed']}",
+                         params=params)
+    w = {"task": "t", "seed": "2"}
+    assert step.wildcards == ["task", "seed"]
+    assert step.inputs_for(w) == {"data": ["d/t/2"]}
+    assert step.params_for(w) == {"model": {"attention": "moh"}, "train": {"steps": 3}, "members": [{"seed": 102}]}
+    assert step.cli_outputs_for(w) == {"run_dir": ["results/e/runs/t/seed2"]}
+    assert step.output["model"] == ["results/e/runs/{task}/seed{seed}/model.safetensors"]
+    assert step.mechanisms_for(w) == ("moh",)
+
+
+def test_stack_seeds_switches_every_training_step_between_one_job_and_one_per_seed(config):
+    from attnlab.experiment import Context
+
+    assert Context({**config, "stack_seeds": True}, "pine").train_seeds == Context(config, "pine").seeds
+    assert Context({**config, "stack_seeds": False}, "pine").train_seeds is None
+    unstacked = registry.REGISTRY["pine"].steps(Context({**config, "stack_seeds": False}, "pine"))
+    assert "seed" in next(s for s in unstacked if s.name == "train").wildcards
+
+
 @pytest.fixture
 def config():
     return load_config()

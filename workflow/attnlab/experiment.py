@@ -261,6 +261,12 @@ class Context:
     def seeds(self) -> list[int]:
         return list(range(self.cfg["seeds"]))
 
+    @property
+    def train_seeds(self) -> list[int] | None:
+        """The seeds a training step stacks into one job, or None for one job per seed (config
+        `stack_seeds`: stacking saves a process start per seed; separate jobs pack better on few cores)."""
+        return self.seeds if self.config.get("stack_seeds", True) else None
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -471,13 +477,23 @@ def of_seed(w: Wildcards, s: int) -> dict:
     return {**w, "seed": str(s)}
 
 
-def stack_train_step(module: str, run: str, seeds: list[int], data: Callable[[Wildcards], str],
+def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Callable[[Wildcards], str],
                      params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None,
                      **step) -> Step:
     """Train every seed of one configuration as one stack in one job: `run` is the run-directory
     template with a `{seed}` wildcard; `data(w)` and `params(w)` give one seed's training file and
     params (with its "seed"). The step gets every seed's data and run directory, and the params
-    with "members": [{"seed": ...}, ...] in place of "seed"."""
+    with "members": [{"seed": ...}, ...] in place of "seed". `seeds=None` (`Context.train_seeds`
+    when `stack_seeds` is off): a stack of one per job, `{seed}` a wildcard of the step."""
+    if seeds is None:
+        def one_params(w: Wildcards) -> dict:
+            p = params(w)
+            return {**{k: v for k, v in p.items() if k != "seed"}, "members": [{"seed": p["seed"]}]}
+
+        return Step("train", module, "train", threads=None, input=lambda w: {"data": [data(w)]},
+                    output={name: [f] for name, f in zip(RUN_FILES, run_files(run))}, params=one_params,
+                    constraints=dict(constraints or {}), cli_outputs=lambda w: {"run_dir": [run.format(**w)]},
+                    **step)
 
     def stack_params(w: Wildcards) -> dict:
         each = [params(of_seed(w, s)) for s in seeds]
@@ -491,10 +507,10 @@ def stack_train_step(module: str, run: str, seeds: list[int], data: Callable[[Wi
                 cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in stack_runs(run, seeds)]}, **step)
 
 
-def lm_train_step(run: str, seeds: list[int], data: Callable[[Wildcards], str],
+def lm_train_step(run: str, seeds: list[int] | None, data: Callable[[Wildcards], str],
                   params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None) -> Step:
     """Every seed of one attnlab causal-LM configuration as one stack (`attnlab.train.lm_stack`);
-    `params(w)` gives one seed's `attnlab.train.lm` params."""
+    `params(w)` gives one seed's `attnlab.train.lm` params. `seeds=None`: one job per seed."""
     return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints, gpu=True,
                             mem_mb=2000, runtime=60,
-                            mechanisms=lambda w: (params(of_seed(w, seeds[0]))["model"]["attention"],))
+                            mechanisms=lambda w: (params(of_seed(w, seeds[0]) if seeds else w)["model"]["attention"],))

@@ -32,6 +32,9 @@ def _heads(mechanism: str, L: int, d: int, heads: int, **opts) -> float:
     return heads * attention_flops(mechanism, L, d // heads, **opts)
 
 
+# the curves whose cost model holds the causal kernel's block share
+CAUSAL_KERNEL = ("dense_sdpa_causal", "softmax", "moh", "meta")
+
 # forward multiply-adds x 2 of the whole layer as implemented here, at length L (d = d_model)
 COST_MODEL: dict[str, Callable[[int, int, int], float]] = {
     "dense_sdpa": lambda L, d, h: 4.0 * L * L * d,
@@ -49,6 +52,9 @@ COST_MODEL: dict[str, Callable[[int, int, int], float]] = {
     "grassmann": lambda L, d, h: attention_flops("grassmann", L, d, **MECHANISMS["grassmann"][1]),
     "lightnet": lambda L, d, h: _projections(L, d) + _heads("lightnet", L, d, h),
     "decay": lambda L, d, h: _projections(L, d) + _heads("decay", L, d, h),
+    # the memory-bound instruments: elements touched
+    "explicit_pass": lambda L, d, h: h * L * L,
+    "gather_pass": lambda L, d, h: 2 * L * round(L**0.5) * d,
 }
 
 

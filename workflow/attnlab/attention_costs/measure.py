@@ -3,7 +3,8 @@ forward CPU time (attnlab.metrics.scaling.time_call: process time, one thread, m
 and the bytes autograd saves for backward, with fresh random inputs drawn from this sweep's seed.
 The instruments (attention_costs.theory.INSTRUMENTS): torch's fused SDPA on the same q, k, v
 shape without a mask (exactly L² work: the quadratic reference) and causal, and one softmax over
-an explicit (heads, L, L) pattern (the memory-bound pass explicit-pattern mechanisms make)."""
+an explicit (heads, L, L) pattern (the memory-bound pass explicit-pattern mechanisms make), and one
+gather of the spans superlinear attention keeps (its memory-bound pass)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def call_for(mechanism: str, options: dict, L: int, d_model: int, heads: int, ge
     if mechanism == "explicit_pass":  # one memory-bound pass over an explicit T x T pattern
         s = torch.randn(1, heads, L, L, generator=gen, requires_grad=grad)
         return (lambda: torch.softmax(s, -1).sum()), []
+    if mechanism == "gather_pass":  # superlinear's gather: 2 spans of b keys per query, copied by index
+        b = max(1, round(L**0.5))
+        n = -(-L // b)
+        kf = torch.randn(heads, n, b * (d_model // heads), generator=gen, requires_grad=grad)
+        idx = torch.randint(0, n, (heads, 2 * L), generator=gen)
+        return (lambda: torch.stack([kf[h].index_select(0, idx[h]) for h in range(heads)]).sum()), []
     torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
     attn = layer(mechanism, options, d_model, heads)
     x = torch.randn(1, L, d_model, generator=gen, requires_grad=grad)

@@ -4,8 +4,9 @@ inputs), then evaluate and table."""
 from __future__ import annotations
 
 from attnlab.attention_costs import PAPER
-from attnlab.attention_costs.theory import MECHANISMS
+from attnlab.attention_costs.theory import MECHANISMS, PASSES
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, keyname, require, table_step
+from attnlab.metrics.scaling import doubling
 from attnlab.seeds import derive_seed
 
 EXP = "attention_costs"
@@ -19,13 +20,15 @@ def sweep_params(cfg: dict, base_seed: int, seed: int) -> dict:
     return {"seed_index": seed, "seed": derive_seed(base_seed, EXP, "inputs", seed), "threads": 1, "lengths": cfg["lengths"],
             "repeats": cfg["repeats"], "d_model": cfg["d_model"], "heads": cfg["heads"],
             "mechanisms": {**{n: {"attention": a, "options": o} for n, (a, o, *_) in MECHANISMS.items()},
-                           "explicit_pass": {"attention": "explicit_pass", "options": {}}}}
+                           **{i: {"attention": i, "options": {}} for i in PASSES}}}
 
 
 def check(ctx: Context) -> None:
     cfg = ctx.cfg
     require(len(set(cfg["lengths"])) >= 3, f"{keyname(EXP, 'lengths')} = {cfg['lengths']}: a slope with an "
             "interval needs at least three distinct lengths")
+    require(doubling(sorted(set(cfg["lengths"]))), f"{keyname(EXP, 'lengths')} = {cfg['lengths']}: the lengths must "
+            "double from one to the next (the memory exponent is read from second differences)")
     require(cfg["d_model"] % cfg["heads"] == 0, f"{keyname(EXP, 'd_model')} = {cfg['d_model']} is not divisible by "
             f"{keyname(EXP, 'heads')} = {cfg['heads']}")
 

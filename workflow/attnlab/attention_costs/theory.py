@@ -44,11 +44,23 @@ MECHANISMS = {
 }
 
 # instruments: timed like the mechanisms, no layer around them (measure.call_for builds them)
-INSTRUMENTS = ("dense_sdpa", "dense_sdpa_causal", "explicit_pass")
-EXPLICIT_PASS = ("one softmax over an explicit (heads, L, L) float32 pattern: the memory-bound pass every "
-                 "explicit-pattern mechanism makes (several times)")
+INSTRUMENTS = ("dense_sdpa", "dense_sdpa_causal", "explicit_pass", "gather_pass")
+# the memory-bound passes, with the exponent of the bytes autograd saves for one of them
+PASSES = {
+    "explicit_pass": (2.0, "one softmax over an explicit (heads, L, L) float32 pattern: the memory-bound pass every "
+                           "explicit-pattern mechanism makes (several times)"),
+    "gather_pass": (1.0, "one index_select of k = 2 spans of b = round(√L) keys per query and head (L^1.5·d bytes "
+                         "copied): the memory-bound gather the superlinear implementation makes for keys and values"),
+}
 
 
 def explicit_pattern(mechanism: str) -> bool:
     """Whether the implementation materialises a T x T pattern (its saved activations grow as L²)."""
     return MECHANISMS[mechanism][3] >= 2.0
+
+
+def memory_bound_pass(mechanism: str) -> str | None:
+    """The instrument timing the memory-bound pass that may slow this mechanism beyond its FLOP model."""
+    if mechanism in MECHANISMS and explicit_pattern(mechanism):
+        return "explicit_pass"
+    return "gather_pass" if mechanism == "superlinear" else None

@@ -102,7 +102,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|val"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
                       constraints={"variant": "|".join(VARIANTS)}),
         # exclusive: the sweep holds every core (config timing_cores), so no other job runs beside it

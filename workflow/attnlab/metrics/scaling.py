@@ -77,6 +77,28 @@ def power_law(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
     return PowerLaw(float(slope), float(intercept), float(slope - half), float(slope + half), n)
 
 
+def doubling(x: Sequence[float]) -> bool:
+    """Whether the lengths double from one to the next (what `beyond_linear` needs)."""
+    return len(x) >= 3 and all(b == 2 * a for a, b in zip(x, x[1:]))
+
+
+def beyond_linear(x: Sequence[float], y: Sequence[float], rel: float = 0.01) -> float | None:
+    """The exponent p of the part of y that grows faster than x, for y = a + b·x + c·x^p on lengths that
+    double: the second difference D(x) = y(2x) − 2·y(x) = −a + c·(2^p − 2)·x^p cancels the linear term,
+    and p is the log-log slope of D. None when y is affine in x (every |D| ≤ rel·y(2x)); nan when D
+    is not positive throughout, so no power law describes it. Meant for exact counts (bytes), where
+    a difference carries no timing noise."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not doubling(x.tolist()) or len(y) != len(x):
+        raise ValueError(f"beyond_linear needs three or more lengths that double, got {x.tolist()}")
+    D = y[1:] - 2 * y[:-1]
+    if np.all(np.abs(D) <= rel * y[1:]):
+        return None
+    if np.any(D <= 0):
+        return float("nan")
+    return power_law(x[:-1], D).slope
+
+
 def crossover(dense: PowerLaw, other: PowerLaw) -> float | None:
     """The length at which two fitted cost curves meet (beyond it the one with the smaller slope
     is cheaper); None when the slopes are equal; inf when the curves meet beyond any float (nearly

@@ -150,7 +150,7 @@ def steps(ctx: Context) -> list[Step]:
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
              constraints={"mtask": "[a-z_]+", "split": "train|val"},
              params=lambda w: synth_params(cfg, seed0, w["mtask"], w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
                       constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"}),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(man), output=METRICS,

@@ -115,7 +115,7 @@ def check(ctx: Context) -> None:
 
 def encdec_step(ctx: Context) -> Step:
     cfg, seed0 = ctx.cfg, ctx.base_seed
-    step = stack_train_step("attnlab.multihop_mask.encdec", run_dir("encdec", "{seed}"), ctx.seeds,
+    step = stack_train_step("attnlab.multihop_mask.encdec", run_dir("encdec", "{seed}"), ctx.train_seeds,
                             data=lambda w: data_path("train", int(w["seed"])),
                             params=lambda w: encdec_params(cfg, seed0, int(w["seed"])), gpu=True, mem_mb=2000,
                             runtime=60, mechanisms=("softmax",))
@@ -128,7 +128,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       constraints={"variant": "|".join(DECODERS)},
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]))),
         *([encdec_step(ctx)] if "encdec" in cfg["variants"] else []),

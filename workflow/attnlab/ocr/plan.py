@@ -148,7 +148,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.ocr.synth", "synth", output={"data": DATA}, constraints=task,
              params=lambda w: synth_params(cfg, seed0, w["task"], int(w["seed"]))),
-        stack_train_step("attnlab.ocr.train", RUN, ctx.seeds, mem_mb=2000, runtime=30,
+        stack_train_step("attnlab.ocr.train", RUN, ctx.train_seeds, mem_mb=2000, runtime=30,
                          data=lambda w: data_path(w["task"], int(w["seed"])),
                          params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"])),
                          constraints={**task, "run": "[a-z0-9-]+"}),

@@ -110,7 +110,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
         evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0), mechanisms=("pine",),
                       input={"data": [m["data"] for m in man],

@@ -134,7 +134,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
         Step("heads", "attnlab.heads.retrieval_step", "analysis", mem_mb=3000, runtime=15,
              input=lambda w: {"model": f"{run_dir(int(w['seed']))}/config.json",

@@ -138,7 +138,7 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.superlinear.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
+        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
                       constraints={"variant": "|".join(MECHANISM)}),
         Step("sweep", "attnlab.superlinear.measure", "analysis", output={"sweep": SWEEP}, exclusive=True,
