@@ -146,8 +146,27 @@ def check(ctx: Context) -> None:
             "quadratic fit of vanilla")
 
 
-def _run_dirs(dirs: list[str]):
-    return lambda w: {"run_dir": dirs}
+def train_step(cfg: dict, seed0: int, p: str, seeds: list[int] | None) -> Step:
+    """Every (mechanism, seed) model of one pattern as one stack, or (seeds None: config `stack_seeds`
+    off) one job per seed, `{seed}` a wildcard, its mechanisms stacked."""
+    ms = members(cfg, seed0, p, seeds or [0])
+    mechs = cfg["mechanisms"][p]
+    if seeds is None:
+        files = [run_files(run_dir(p, m, "{seed}")) for m in mechs]
+        data = lambda w: {"data": [data_path(p, "train", int(w["seed"]))]}  # noqa: E731
+        params = lambda w: train_params(cfg, seed0, p, [int(w["seed"])])  # noqa: E731
+        dirs = lambda w: {"run_dir": [run_dir(p, m, int(w["seed"])) for m in mechs]}  # noqa: E731
+    else:
+        files = [run_files(m["run_dir"]) for m in ms]
+        data, params = {"data": sorted({m["data"] for m in ms})}, train_params(cfg, seed0, p, seeds)
+        dirs = lambda w: {"run_dir": [m["run_dir"] for m in ms]}  # noqa: E731
+    return Step(
+        f"train_{p}", "attnlab.cab.train", "train", threads=None, gpu=True, mem_mb=3000, runtime=60, input=data,
+        output={name: [f[i] for f in files] for i, name in enumerate(("config", "train_log", "model"))},
+        params=params, cli_outputs=dirs,
+        mechanisms=tuple(sorted({m["model"].get("attention") or m["model"].get("encoder_attention")
+                                 or m["model"]["cross_attention"] for m in ms} | {"softmax"})),
+        code=("attnlab.seq2seq.modeling", "attnlab.lm.modeling", "attnlab.train.stack"))
 
 
 def steps(ctx: Context) -> list[Step]:
@@ -156,17 +175,7 @@ def steps(ctx: Context) -> list[Step]:
     out = [Step("synth", "attnlab.cab.synth", "synth", output={"data": data_paths(seeds)},
                 params=synth_params(cfg, seed0, seeds), code=("attnlab.tasks.cab",))]
     for p in PATTERNS:
-        ms = members(cfg, seed0, p, seeds)
-        files = [run_files(m["run_dir"]) for m in ms]
-        out.append(Step(
-            f"train_{p}", "attnlab.cab.train", "train", threads=None, gpu=True, mem_mb=3000, runtime=60,
-            input={"data": sorted({m["data"] for m in ms})},
-            output={name: [f[i] for f in files] for i, name in enumerate(("config", "train_log", "model"))},
-            params=train_params(cfg, seed0, p, seeds),
-            cli_outputs=_run_dirs([m["run_dir"] for m in ms]),
-            mechanisms=tuple(sorted({m["model"].get("attention") or m["model"].get("encoder_attention")
-                                     or m["model"]["cross_attention"] for m in ms} | {"softmax"})),
-            code=("attnlab.seq2seq.modeling", "attnlab.lm.modeling", "attnlab.train.stack")))
+        out.append(train_step(cfg, seed0, p, ctx.train_seeds))
     mechs = tuple(sorted({"softmax", "sliding_window", "performer", "abc"}))
     out += [
         evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0, seeds), mechanisms=mechs,
