@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from attnlab.attention_costs.cost_model import causal_flash_fraction, exponent_at
-from attnlab.attention_costs.evaluate import causal_share, check_claims, fits, gap_reasons
+from attnlab.attention_costs.evaluate import causal_share, check_claims, fits, gap_reasons, with_cost_model
 from attnlab.attention_costs.theory import MECHANISMS, PASSES, explicit_pattern
 from attnlab.claims import FAIL, INCONCLUSIVE, PASS
 
@@ -30,7 +30,7 @@ def _sweeps(dense_exponent=2.0, shift=0.0, explicit_shift=0.0, pass_exponent=2.3
 
 
 def _verdicts(sweeps):
-    rows = check_claims(fits(sweeps), scale="test", tol=0.1, floor=1.75, lengths=L, d_model=D, heads=H)
+    rows = check_claims(with_cost_model(fits(sweeps), L, D, H), scale="test", tol=0.1, floor=1.75, lengths=L)
     return [r["verdict"] for r in rows], rows
 
 
@@ -110,8 +110,7 @@ def test_memory_exponent_sees_through_the_projections_linear_bytes():
 def test_every_gap_gets_a_reason_from_the_sweeps_instruments():
     tol = 0.1
     sweeps = _sweeps(explicit_shift=0.45, pass_exponent=2.3)
-    f = fits(sweeps)
-    f["cost_model_slope"] = [exponent_at(m, L, D, H) for m in f["mechanism"]]
+    f = with_cost_model(fits(sweeps), L, D, H)
     reasons = gap_reasons(f, tol, causal_share(sweeps))
     assert reasons["softmax"].startswith("within")
     assert reasons["sigmoid"].startswith("memory-bound: between the FLOP model")
@@ -129,8 +128,7 @@ def test_the_causal_kernels_gap_is_told_from_its_measured_share_of_the_full_kern
     share = {512: 1.6, 1024: 0.73, 2048: 0.66, 4096: 0.62}  # the short end slower than measured (1.25)
     sweeps.loc[causal, "seconds"] = [full[(s, n)] * share[n] for s, n in zip(sweeps[causal].seed_index,
                                                                               sweeps[causal].L)]
-    f = fits(sweeps)
-    f["cost_model_slope"] = [exponent_at(m, L, D, H) for m in f["mechanism"]]
+    f = with_cost_model(fits(sweeps), L, D, H)
     table = causal_share(sweeps)
     assert table["share"].tolist() == pytest.approx([1.6, 0.73, 0.66, 0.62])
     assert table["model"].tolist() == pytest.approx([1.0, 0.75, 0.625, 0.5625])

@@ -53,6 +53,12 @@ def fits(sweeps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_cost_model(f: pd.DataFrame, lengths: list[int], d_model: int, heads: int) -> pd.DataFrame:
+    """The fits with each curve's cost-model slope over the sweep's lengths (what its measured slope is
+    checked against; the table reads it from here)."""
+    return f.assign(cost_model_slope=[exponent_at(m, lengths, d_model, heads) for m in f["mechanism"]])
+
+
 def _within(slope: dict, target: float, tol: float, passes: dict | None, seeds) -> list[bool]:
     """Per seed: the slope within ±tol of the cost model, or (with a memory-bound pass) anywhere from the
     cost model − tol up to that pass's measured exponent + tol."""
@@ -116,9 +122,10 @@ def gap_reasons(f: pd.DataFrame, tol: float, share: pd.DataFrame | None = None,
     return reasons
 
 
-def check_claims(f: pd.DataFrame, *, scale: str, tol: float, floor: float, lengths: list[int], d_model: int,
-                 heads: int) -> list[dict]:
+def check_claims(f: pd.DataFrame, *, scale: str, tol: float, floor: float, lengths: list[int]) -> list[dict]:
+    """The checks on fits that carry `cost_model_slope` (`with_cost_model`)."""
     seeds = sorted(f["seed_index"].unique().tolist())
+    model = {m: float(g["cost_model_slope"].iloc[0]) for m, g in f.groupby("mechanism")}
     slope = {m: dict(zip(g["seed_index"], g["time_slope"])) for m, g in f.groupby("mechanism")}
     mem = {m: dict(zip(g["seed_index"], g["memory_exponent"])) for m, g in f.groupby("mechanism") if m in MECHANISMS
            and m not in INSTRUMENTS}
@@ -134,7 +141,7 @@ def check_claims(f: pd.DataFrame, *, scale: str, tol: float, floor: float, lengt
     for m, (_, _, (_, ours), _, note) in MECHANISMS.items():
         if m == "dense_sdpa" or m not in slope:
             continue
-        target = exponent_at(m, lengths, d_model, heads)
+        target = model[m]
         bound = memory_bound_pass(m)
         passes = slope.get(bound) if bound else None
         if passes is not None:
@@ -171,11 +178,8 @@ def main(args: StepArgs) -> None:
                            "sweeps")
     f = fits(sweeps)
     lengths = sorted(sweeps["L"].unique().tolist())
-    # the slope each curve's cost model predicts over these lengths (the table reads it from here);
-    # the explicit pass touches L² elements
-    f["cost_model_slope"] = [exponent_at(m, lengths, p["d_model"], p["heads"]) for m in f["mechanism"]]
-    claims = check_claims(f, scale=p["scale"], tol=p["tolerance"], floor=p["quadratic_floor"],
-                          lengths=lengths, d_model=p["d_model"], heads=p["heads"])
+    f = with_cost_model(f, lengths, p["d_model"], p["heads"])
+    claims = check_claims(f, scale=p["scale"], tol=p["tolerance"], floor=p["quadratic_floor"], lengths=lengths)
     reasons = gap_reasons(f, p["tolerance"], causal_share(sweeps), p["quadratic_floor"])
     f["gap_reason"] = f["mechanism"].map(reasons)
     write_evaluation(args, "attention_costs", claims, {"fits": f}, started=t0, work_s=0.0)
