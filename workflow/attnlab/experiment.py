@@ -196,6 +196,9 @@ class Step:
     # asks for `tasks` (and `nodes`) resources; see launch_prefix
     tasks: int | Callable[[Wildcards], int] = 1
     nodes: int = 1
+    # scheduling order (Snakemake priority; rules/common.smk::step_priority): None is synth 100,
+    # training 10, the rest 0; a step known to be its track's longest job asks for more
+    priority: int | None = None
     code: tuple[str, ...] = ()  # further modules whose source the job depends on
     # attention mechanisms (attnlab.attention.MECHANISMS) the job's models use: their files join
     # the code hash, so editing one mechanism reruns only the jobs whose models use it

@@ -11,6 +11,8 @@ gathered implementation) and of dense causal SDPA over `timing.lengths`; the swe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from attnlab.experiment import (
     Contains,
     Context,
@@ -138,9 +140,10 @@ def steps(ctx: Context) -> list[Step]:
     return [
         Step("synth", "attnlab.superlinear.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
-                      params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
-                      constraints={"variant": "|".join(MECHANISM)}),
+        # the efficient track's second-longest stack: start it early
+        replace(lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
+                              params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
+                              constraints={"variant": "|".join(MECHANISM)}), priority=15),
         Step("sweep", "attnlab.superlinear.measure", "analysis", output={"sweep": SWEEP}, exclusive=True,
              runtime=15, mem_mb=3000, mechanisms=("superlinear",),
              params=lambda w: sweep_params(cfg, seed0, int(w["seed"]))),
