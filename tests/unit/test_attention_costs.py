@@ -134,3 +134,21 @@ def test_the_causal_kernels_gap_is_told_from_its_measured_share_of_the_full_kern
     assert table["model"].tolist() == pytest.approx([1.0, 0.75, 0.625, 0.5625])
     assert gap_reasons(f, 0.1, table)["dense_sdpa_causal"].startswith("the causal kernel's measured share")
     assert gap_reasons(f, 0.1, table, floor=2.1)["dense_sdpa_causal"].startswith("unmeasured")
+
+
+def test_a_fused_kernel_below_2_on_the_sweep_explains_the_causal_curves_below_their_model():
+    from attnlab.attention_costs.cost_model import CAUSAL_KERNEL
+
+    assert exponent_at("dense_sdpa_causal", L, D, H, kernel_exponent=1.85) == pytest.approx(
+        exponent_at("dense_sdpa_causal", L, D, H) - 0.15, abs=1e-9)  # the kernel alone: the slope shifts as one
+    rows = []
+    for s in (0, 1):
+        for m in (*MECHANISMS, "explicit_pass", "gather_pass"):
+            p = 1.85 if m == "dense_sdpa" else (exponent_at(m, L, D, H, kernel_exponent=1.85) if m in CAUSAL_KERNEL
+                                                else exponent_at(m, L, D, H))
+            rows += [{"seed_index": s, "mechanism": m, "L": n, "seconds": 1e-9 * n**p, "saved_bytes": 4 * n} for n in L]
+    f = with_cost_model(fits(pd.DataFrame(rows)), L, D, H)
+    reasons = gap_reasons(f, 0.1, floor=1.75, kernel=(L, D, H))
+    assert reasons["dense_sdpa_causal"].startswith("the fused kernel itself measured 1.85/1.85")
+    assert reasons["softmax"].startswith("within")  # the projections dilute the shift below the tolerance
+    assert gap_reasons(f, 0.1, floor=1.75)["dense_sdpa_causal"] == "not explained"  # without the rule's inputs

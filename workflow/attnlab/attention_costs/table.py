@@ -85,7 +85,10 @@ def main(args: StepArgs) -> None:
                "such pass (the explicit_pass row), plus the tolerance; superlinear's gathered spans likewise up to "
                "the gather_pass row.",
                "The gap column says, per mechanism, why the measured exponent lies where it does, from this sweep's "
-               "own instruments; 'not explained' where none accounts for it.",
+               "own instruments: within the tolerance; memory-bound (between the FLOP model and a memory-bound "
+               "instrument's measured exponent); the fused kernel's own measured exponent (the unmasked instrument "
+               "below 2) put into the cost model; seeds that disagree (timing noise larger than the tolerance: "
+               "undecided, not explained); or 'not explained'.",
                "Memory: the exponent of the bytes saved for backward beyond their linear part, read from the second "
                "differences m(2L) − 2·m(L) over the doubling lengths (the projections' share, linear in L, cancels; "
                "bytes are exact counts, so the differences carry no noise); 1 when the bytes are affine in L.",
