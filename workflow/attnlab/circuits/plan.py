@@ -59,7 +59,7 @@ def max_len(cfg: dict) -> int:
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
     n = cfg["n_train"] // 4 if split == "train" else cfg["n_eval"]
-    parts = [{"task": t, "n": n} for t in ("ioi", "cobj", "mcq")]
+    parts = [{"task": t, "n": n, **({"targets": cfg["targets"]} if "targets" in cfg else {})} for t in ("ioi", "cobj", "mcq")]
     parts[2]["p_standard"] = cfg["p_standard"]
     parts.append({"task": "markov_mixture", "n": n, "n_chains": 1, **cfg["control"],
                   "chain_seed": derive_seed(base_seed, EXP, "chain", seed)})
