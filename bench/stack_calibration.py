@@ -33,7 +33,8 @@ from attnlab.train.stack import train_stack  # noqa: E402
 from attnlab.train.trainer import TrainingInterrupted, TrainSettings  # noqa: E402
 
 
-def arguments(doc: str) -> argparse.Namespace:
+def arguments(doc: str, extra: Callable | None = None) -> argparse.Namespace:
+    """The shared options; `extra(parser)` adds a script's own."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, nargs="+", required=True, help="step counts to score at (one run)")
     p.add_argument("--batch-size", type=int)
@@ -44,6 +45,8 @@ def arguments(doc: str) -> argparse.Namespace:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="any key of the experiment's block (dotted, value read as YAML), e.g. "
                         "model.initializer_range=0.08; applied before the other options")
+    if extra:
+        extra(p)
     return p.parse_args()
 
 
