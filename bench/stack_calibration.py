@@ -27,6 +27,7 @@ if str(ROOT / "workflow") not in sys.path:
     sys.path.insert(0, str(ROOT / "workflow"))
 
 from lm_calibration import set_key  # noqa: E402,F401  (re-exported for the calibrate_* scripts)
+
 from attnlab.tasks.synth import synthesize  # noqa: E402
 from attnlab.train.lm import batches_for, build_model  # noqa: E402
 from attnlab.train.stack import train_stack  # noqa: E402
