@@ -6,7 +6,7 @@ cores. Not part of the tests.
     python bench/mini_budget.py lm       # moh, dynamic_mask, meta_tokens, retrieval_heads, attention_sinks: 15 minutes
     python bench/mini_budget.py masks    # cab, multihop_mask, pine: 12 minutes
     python bench/mini_budget.py efficient  # superlinear, grassmann, alt_attention: 12 minutes
-    python bench/mini_budget.py mechanistic   # preplan_anchor, soft_injection (issue 16; 10 minutes for the three)
+    python bench/mini_budget.py mechanistic   # preplan_anchor, soft_injection, circuits (issue 16): 10 minutes
     python bench/mini_budget.py costs    # attention_costs, the cost-exponent sweeps (issue 15): 7 minutes (ours)
     options: [--config config/smoke.yaml] [--cores 2] [--budget SECONDS] [--keep]
 
@@ -37,9 +37,8 @@ TRACKS = {
     "lm": (("moh", "dynamic_mask", "meta_tokens", "retrieval_heads", "attention_sinks"), 900.0, ()),
     "masks": (("cab", "multihop_mask", "pine"), 720.0, ()),
     "efficient": (("superlinear", "grassmann", "alt_attention"), 720.0, ()),
-    # issue 16: preplan_anchor, circuits and soft_injection together <= 10 min; circuits joins once calibrated
-    # (it is off in config/config.yaml)
-    "mechanistic": (("preplan_anchor", "soft_injection"), 600.0, ()),
+    # issue 16: preplan_anchor, circuits and soft_injection together <= 10 min
+    "mechanistic": (("preplan_anchor", "soft_injection", "circuits"), 600.0, ()),
     # issue 15's cost-exponent table (every mechanism's timing sweep); no issue sets its budget: ours, 7 minutes
     # since the sweeps take the median of 5 repeats (366 s measured idle, bench/README)
     "costs": (("attention_costs",), 420.0, ()),

@@ -1,7 +1,8 @@
 """The stacked-seeds calibration loop that calibrate_pine, calibrate_multihop_mask,
 calibrate_preplan_anchor and calibrate_circuits share (issues 14 and 16).
 
-An experiment's config block (steps, and optionally lr, batch size, n_train, replaced), its seed
+An experiment's config block (steps, and optionally lr, batch size, n_train and any `--set KEY=VALUE`,
+replaced), its seed
 indices 0..seeds−1 built by the experiment's own plan (`train_params`, `synth_params`) and trained as
 one stack on one thread. The models are handed to `report` at each listed step count (one run: the
 schedule is that of the largest); wall and CPU seconds count training only, not the scoring.
@@ -25,13 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "workflow") not in sys.path:
     sys.path.insert(0, str(ROOT / "workflow"))
 
+from lm_calibration import set_key  # noqa: E402,F401  (re-exported for the calibrate_* scripts)
+
 from attnlab.tasks.synth import synthesize  # noqa: E402
 from attnlab.train.lm import batches_for, build_model  # noqa: E402
 from attnlab.train.stack import train_stack  # noqa: E402
 from attnlab.train.trainer import TrainingInterrupted, TrainSettings  # noqa: E402
 
 
-def arguments(doc: str) -> argparse.Namespace:
+def arguments(doc: str, extra: Callable | None = None) -> argparse.Namespace:
+    """The shared options; `extra(parser)` adds a script's own."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, nargs="+", required=True, help="step counts to score at (one run)")
     p.add_argument("--batch-size", type=int)
@@ -39,6 +43,11 @@ def arguments(doc: str) -> argparse.Namespace:
     p.add_argument("--n-train", type=int)
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="any key of the experiment's block (dotted, value read as YAML), e.g. "
+                        "model.initializer_range=0.08; applied before the other options")
+    if extra:
+        extra(p)
     return p.parse_args()
 
 
@@ -50,6 +59,8 @@ def run(exp: str, plan, a: argparse.Namespace, report: Callable, *, eval_split: 
     torch.set_num_threads(1)
     full = yaml.safe_load(open(a.config))
     cfg, base_seed = dict(full["experiments"][exp]), full["base_seed"]
+    for assignment in getattr(a, "set", []):
+        set_key(cfg, assignment)
     if a.n_train:
         cfg["n_train"] = a.n_train
     tr = {**cfg["train"], "steps": max(a.steps), "checkpoint_every": math.gcd(*a.steps)}

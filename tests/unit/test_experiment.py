@@ -150,3 +150,44 @@ def test_every_report_caption_exists():
                 yaml.safe_load((root / "config/smoke.yaml").read_text()))
     missing = [cap for _, s in steps(cfg) for cap, _ in (s.report or {}).values() if not (root / "rules" / cap).exists()]
     assert not missing, f"report captions missing under rules/: {missing}"
+
+
+def test_one_lm_task_layout_defines_paths_seeds_and_the_five_steps_once():
+    """attnlab.lm_task: the scaffolding preplan_anchor, circuits, soft_injection and retrieval_heads share."""
+    from attnlab.experiment import Experiment
+    from attnlab.lm_task import Analysis, LMTask, model_note
+    from attnlab.seeds import derive_seed
+
+    lay = LMTask("toy", ("a", "b"), eval_split="test", analysis_dir="heads", model_seed_tag="train")
+    assert lay.data_path("train", 2) == "results/toy/data/train/seed2.parquet"
+    assert lay.run_dir(1) == "results/toy/runs/seed1"
+    assert lay.analysis_path(0, "b") == "results/toy/heads/seed0/b.parquet"
+    cfg = {"seeds": 2, "model": {"n_layer": 2, "n_head": 2, "n_embd": 8}, "train": {"steps": 3, "batch_size": 4,
+                                                                                      "lr": 0.01}}
+    man = lay.manifest(cfg, 7)
+    assert [m["seed"] for m in man] == [derive_seed(7, "toy", "train", s) for s in (0, 1)]
+    assert man[1]["a"] == "results/toy/heads/seed1/a.parquet" and man[1]["model_dir"] == "results/toy/runs/seed1"
+    tp = lay.train_params(cfg, 7, 1, vocab_size=11, n_positions=5)
+    assert tp["model"] == {"n_layer": 2, "n_head": 2, "n_embd": 8, "vocab_size": 11, "n_positions": 5,
+                           "attention": "softmax", "attention_options": {}}
+    assert tp["seed"] == man[1]["seed"] and lay.synth_seed(7, "test", 1) == derive_seed(7, "toy", "test", 1)
+    assert model_note(cfg) == "2 layers × 2 heads, d=8, learned positions, 3 steps × batch 4, lr 0.01"
+
+    config = {"base_seed": 7, "scale": "smoke", "threads": 1, "experiments": {"toy": cfg}}
+    exp = Experiment(id="toy", paper="p", steps=lambda ctx: [], figures=("f",))
+    steps = lay.steps(exp, exp.context(config), synth_params=lambda c, b, split, s: {"split": split, "s": s},
+                      train_params=lambda c, b, s: lay.train_params(c, b, s, vocab_size=11, n_positions=5),
+                      analysis=Analysis("attnlab.toy.heads", lambda s: {"s": s}, name="heads", mem_mb=3000),
+                      evaluate_params={"e": 1}, metrics={"metrics": "results/toy/metrics/m.parquet"},
+                      table_params={"t": 1}, figures={"f": "a figure"})
+    synth, train, heads, evaluate, table = steps
+    assert [s.name for s in steps] == ["synth", "train", "heads", "evaluate", "table"]
+    assert synth.constraints == {"split": "train|test"} and synth.params_for({"split": "test", "seed": "1"}) == \
+        {"split": "test", "s": 1}
+    assert train.inputs_for({}) == {"data": [lay.data_path("train", s) for s in (0, 1)]}
+    assert heads.inputs_for({"seed": "1"}) == {"model": "results/toy/runs/seed1/config.json",
+                                               "weights": "results/toy/runs/seed1/model.safetensors",
+                                               "data": "results/toy/data/test/seed1.parquet"}
+    assert heads.params_for({"seed": "1"}) == {"s": 1} and heads.mem_mb == 3000
+    assert list(evaluate.inputs_for({})) == ["heads", "models"] and len(evaluate.inputs_for({})["heads"]) == 4
+    assert list(table.inputs_for({})) == ["metrics", "claims"]

@@ -61,6 +61,18 @@ def test_no_target_contradicts_another_task_on_the_same_prefix():
     assert {task for task, on in after_query if on} == {"cobj"}
 
 
+@pytest.mark.parametrize("task", ["ioi", "cobj", "mcq"])
+def test_answer_only_targets_mark_the_answer_alone(task):
+    """targets="answer": the one target is the answer token; the sequences are those of "all"."""
+    dense, sparse = TASKS[task].generate(30, seed=3), TASKS[task].generate(30, seed=3, targets="answer")
+    for a, b in zip(dense.input_ids, sparse.input_ids):
+        assert list(a) == list(b)
+    for m, p in zip(sparse.target_mask, sparse.answer_pos):
+        assert m.sum() == 1 and m[p]
+    with pytest.raises(ValueError, match="targets"):
+        TASKS[task].generate(2, seed=0, targets="every")
+
+
 def test_mappings_share_75_percent_within_a_family():
     F = mappings(4, 4, 32, 32, mapping_seed=3)
     assert F.shape == (16, 32)

@@ -10,43 +10,19 @@ attnlab.tasks.circuits; the control is `markov_mixture` with one chain), one cau
 from __future__ import annotations
 
 from attnlab.circuits import PAPER
-from attnlab.experiment import (
-    Context,
-    Experiment,
-    Step,
-    check_heads_divide_width,
-    claims_path,
-    evaluate_step,
-    keyname,
-    lm_train_step,
-    require,
-    run_files,
-    table_step,
-)
+from attnlab.experiment import Context, Experiment, Step, check_heads_divide_width, keyname, require
+from attnlab.lm_task import Analysis, LMTask, model_note
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 from attnlab.tasks.circuits import N_NAMES
 
 EXP = "circuits"
-RESULTS = f"results/{EXP}"
 TASK_NAMES = ("ioi", "cobj", "mcq", "control")
-DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
-RUN = RESULTS + "/runs/seed{seed}"
-ANALYSIS = RESULTS + "/analysis/seed{seed}/{name}.parquet"
 OUTPUTS = ("tasks", "heads")
+LAYOUT = LMTask(EXP, OUTPUTS)
+RESULTS, DATA, RUN, ANALYSIS = LAYOUT.results, LAYOUT.data, LAYOUT.run, LAYOUT.analysis
 METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "heads", "overlaps")}
-
-
-def data_path(split: str, seed: int) -> str:
-    return DATA.format(split=split, seed=seed)
-
-
-def run_dir(seed: int) -> str:
-    return RUN.format(seed=seed)
-
-
-def analysis_path(seed: int, name: str) -> str:
-    return ANALYSIS.format(seed=seed, name=name)
+data_path, run_dir, analysis_path = LAYOUT.data_path, LAYOUT.run_dir, LAYOUT.analysis_path
 
 
 def vocab_size(cfg: dict) -> int:
@@ -59,17 +35,16 @@ def max_len(cfg: dict) -> int:
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
     n = cfg["n_train"] // 4 if split == "train" else cfg["n_eval"]
-    parts = [{"task": t, "n": n} for t in ("ioi", "cobj", "mcq")]
+    targets = {"targets": cfg["targets"]} if "targets" in cfg else {}  # optional: the default keeps the params
+    parts = [{"task": t, "n": n, **targets} for t in ("ioi", "cobj", "mcq")]
     parts[2]["p_standard"] = cfg["p_standard"]
     parts.append({"task": "markov_mixture", "n": n, "n_chains": 1, **cfg["control"],
                   "chain_seed": derive_seed(base_seed, EXP, "chain", seed)})
-    return {"seed": derive_seed(base_seed, EXP, split, seed), "parts": parts}
+    return {"seed": LAYOUT.synth_seed(base_seed, split, seed), "parts": parts}
 
 
 def train_params(cfg: dict, base_seed: int, seed: int) -> dict:
-    model = {**cfg["model"], "vocab_size": vocab_size(cfg), "n_positions": max_len(cfg), "attention": "softmax",
-             "attention_options": {}}
-    return {"model": model, "train": cfg["train"], "seed": derive_seed(base_seed, EXP, "model", seed)}
+    return LAYOUT.train_params(cfg, base_seed, seed, vocab_size=vocab_size(cfg), n_positions=max_len(cfg))
 
 
 def analysis_params(cfg: dict) -> dict:
@@ -78,8 +53,7 @@ def analysis_params(cfg: dict) -> dict:
 
 
 def manifest(cfg: dict, base_seed: int) -> list[dict]:
-    return [{"seed_index": s, "seed": derive_seed(base_seed, EXP, "model", s), "model_dir": run_dir(s),
-             **{n: analysis_path(s, n) for n in OUTPUTS}} for s in range(cfg["seeds"])]
+    return LAYOUT.manifest(cfg, base_seed)
 
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
@@ -89,10 +63,7 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 
 
 def table_params(cfg: dict) -> dict:
-    m, t = cfg["model"], cfg["train"]
-    return {"model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
-                          f"{m.get('position_encoding', 'learned')} positions, {t['steps']} steps × batch "
-                          f"{t['batch_size']}, lr {t['lr']}",
+    return {"model_note": model_note(cfg),
             "task_note": f"{cfg['n_train']} training sequences (four tasks mixed uniformly), {cfg['n_eval']} held-out "
                          f"prompts per task; control: one Markov chain {cfg['control']}",
             "importance_threshold": cfg["importance_threshold"], "rank": cfg["rank"]}
@@ -111,26 +82,11 @@ def check(ctx: Context) -> None:
 
 def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
-    man = manifest(cfg, seed0)
-    return [
-        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|eval"},
-             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
-                      params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
-        Step("analyse", "attnlab.circuits.analyse", "analysis", mem_mb=2000, runtime=15,
-             input=lambda w: {"model": f"{run_dir(int(w['seed']))}/config.json",
-                              "weights": f"{run_dir(int(w['seed']))}/model.safetensors",
-                              "data": data_path("eval", int(w["seed"]))},
-             output={n: ANALYSIS.replace("{name}", n) for n in OUTPUTS}, params=analysis_params(cfg),
-             mechanisms=("softmax",)),
-        evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0), mechanisms=("softmax",),
-                      input={"analysis": [m[n] for m in man for n in OUTPUTS],
-                             "models": [f for m in man for f in run_files(m["model_dir"])]}),
-        table_step(EXPERIMENT, ctx, input={"metrics": METRICS["metrics"], "heads": METRICS["heads"],
-                                           "overlaps": METRICS["overlaps"], "claims": claims_path(EXP)},
-                   params=table_params(cfg),
-                   figures={"overlap": "circuit-overlap matrix", "importance": "head importance per task"}),
-    ]
+    return LAYOUT.steps(
+        EXPERIMENT, ctx, synth_params=synth_params, train_params=train_params,
+        analysis=Analysis("attnlab.circuits.analyse", analysis_params(cfg)),
+        evaluate_params=evaluate_params(cfg, seed0), metrics=METRICS, table_params=table_params(cfg),
+        figures={"overlap": "circuit-overlap matrix", "importance": "head importance per task"})
 
 
 # The spec's settings (shared/papers/circuits.md). Mini: 4 layers × 4 heads, d=64, learned positions; AdamW

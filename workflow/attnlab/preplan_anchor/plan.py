@@ -9,42 +9,18 @@ model by path, so it runs unchanged on any local Hugging Face causal LM.
 
 from __future__ import annotations
 
-from attnlab.experiment import (
-    Context,
-    Experiment,
-    Step,
-    check_heads_divide_width,
-    claims_path,
-    evaluate_step,
-    keyname,
-    lm_train_step,
-    require,
-    run_files,
-    table_step,
-)
+from attnlab.experiment import Context, Experiment, Step, check_heads_divide_width, keyname, require
+from attnlab.lm_task import Analysis, LMTask, model_note
 from attnlab.preplan_anchor import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
 EXP = "preplan_anchor"
-RESULTS = f"results/{EXP}"
-DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
-RUN = RESULTS + "/runs/seed{seed}"
-ANALYSIS = RESULTS + "/analysis/seed{seed}/{name}.parquet"
 OUTPUTS = ("heads", "tokens", "samples")
+LAYOUT = LMTask(EXP, OUTPUTS)
+RESULTS, DATA, RUN, ANALYSIS = LAYOUT.results, LAYOUT.data, LAYOUT.run, LAYOUT.analysis
 METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "heads", "tokens")}
-
-
-def data_path(split: str, seed: int) -> str:
-    return DATA.format(split=split, seed=seed)
-
-
-def run_dir(seed: int) -> str:
-    return RUN.format(seed=seed)
-
-
-def analysis_path(seed: int, name: str) -> str:
-    return ANALYSIS.format(seed=seed, name=name)
+data_path, run_dir, analysis_path = LAYOUT.data_path, LAYOUT.run_dir, LAYOUT.analysis_path
 
 
 def vocab_size(cfg: dict) -> int:
@@ -57,13 +33,11 @@ def max_len(cfg: dict) -> int:
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
     part = {"task": "countdown", "n": cfg["n_train"] if split == "train" else cfg["n_eval"], **cfg["countdown"]}
-    return {"seed": derive_seed(base_seed, EXP, split, seed), "parts": [part]}
+    return {"seed": LAYOUT.synth_seed(base_seed, split, seed), "parts": [part]}
 
 
 def train_params(cfg: dict, base_seed: int, seed: int) -> dict:
-    model = {**cfg["model"], "vocab_size": vocab_size(cfg), "n_positions": max_len(cfg), "attention": "softmax",
-             "attention_options": {}}
-    return {"model": model, "train": cfg["train"], "seed": derive_seed(base_seed, EXP, "model", seed)}
+    return LAYOUT.train_params(cfg, base_seed, seed, vocab_size=vocab_size(cfg), n_positions=max_len(cfg))
 
 
 def analysis_params(cfg: dict, base_seed: int, seed: int) -> dict:
@@ -74,8 +48,7 @@ def analysis_params(cfg: dict, base_seed: int, seed: int) -> dict:
 
 
 def manifest(cfg: dict, base_seed: int) -> list[dict]:
-    return [{"seed_index": s, "seed": derive_seed(base_seed, EXP, "model", s), "model_dir": run_dir(s),
-             **{n: analysis_path(s, n) for n in OUTPUTS}} for s in range(cfg["seeds"])]
+    return LAYOUT.manifest(cfg, base_seed)
 
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
@@ -86,10 +59,7 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 
 
 def table_params(cfg: dict) -> dict:
-    m, t = cfg["model"], cfg["train"]
-    return {"model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, "
-                          f"{m.get('position_encoding', 'learned')} positions, {t['steps']} steps × batch "
-                          f"{t['batch_size']}, lr {t['lr']}",
+    return {"model_note": model_note(cfg),
             "task_note": f"Countdown-lite {cfg['countdown']}, {cfg['n_train']} training problems, "
                          f"{cfg['n_eval']} held-out traces (teacher-forced)",
             "window": cfg["window"], "h_lo": cfg["h_lo"], "h_hi": cfg["h_hi"], "q": cfg["peak_q"],
@@ -114,26 +84,11 @@ def check(ctx: Context) -> None:
 
 def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
-    man = manifest(cfg, seed0)
-    return [
-        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|eval"},
-             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.seeds, data=lambda w: data_path("train", int(w["seed"])),
-                      params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
-        Step("analyse", "attnlab.preplan_anchor.analyse", "analysis", mem_mb=2000, runtime=15,
-             input=lambda w: {"model": f"{run_dir(int(w['seed']))}/config.json",
-                              "weights": f"{run_dir(int(w['seed']))}/model.safetensors",
-                              "data": data_path("eval", int(w["seed"]))},
-             output={n: ANALYSIS.replace("{name}", n) for n in OUTPUTS},
-             params=lambda w: analysis_params(cfg, seed0, int(w["seed"])), mechanisms=("softmax",)),
-        evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0), mechanisms=("softmax",),
-                      input={"analysis": [m[n] for m in man for n in OUTPUTS],
-                             "models": [f for m in man for f in run_files(m["model_dir"])]}),
-        table_step(EXPERIMENT, ctx, input={"metrics": METRICS["metrics"], "heads": METRICS["heads"],
-                                           "tokens": METRICS["tokens"], "claims": claims_path(EXP)},
-                   params=table_params(cfg),
-                   figures={"rhythm": "WAAD and FAI over one solution trace", "heads": "head distances"}),
-    ]
+    return LAYOUT.steps(
+        EXPERIMENT, ctx, synth_params=synth_params, train_params=train_params,
+        analysis=Analysis("attnlab.preplan_anchor.analyse", lambda s: analysis_params(cfg, seed0, s)),
+        evaluate_params=evaluate_params(cfg, seed0), metrics=METRICS, table_params=table_params(cfg),
+        figures={"rhythm": "WAAD and FAI over one solution trace", "heads": "head distances"})
 
 
 # The spec's settings (shared/papers/preplan_anchor.md). Mini: 4 layers × 4 heads, d=64, rope; AdamW 3e-3,

@@ -16,39 +16,20 @@ from attnlab.experiment import (
     Step,
     Within,
     check_heads_divide_width,
-    claims_path,
-    evaluate_step,
     keyname,
-    lm_train_step,
     require,
-    run_files,
-    table_step,
 )
+from attnlab.lm_task import Analysis, LMTask
 from attnlab.retrieval_heads import PAPER
 from attnlab.seeds import derive_seed
 from attnlab.tasks import TASKS
 
 EXP = "retrieval_heads"
-RESULTS = f"results/{EXP}"
 HEADS_OUTPUTS = ("heads", "ablation", "maps", "samples")
-
-
-DATA = RESULTS + "/data/{split}/seed{seed}.parquet"
-RUN = RESULTS + "/runs/seed{seed}"
-HEADS = RESULTS + "/heads/seed{seed}/{name}.parquet"
+LAYOUT = LMTask(EXP, HEADS_OUTPUTS, eval_split="test", analysis_dir="heads", model_seed_tag="train")
+RESULTS, DATA, RUN, HEADS = LAYOUT.results, LAYOUT.data, LAYOUT.run, LAYOUT.analysis
 METRICS = {n: f"{RESULTS}/metrics/{n}.parquet" for n in ("metrics", "scores", "ablation", "maps")}
-
-
-def data_path(split: str, seed: int) -> str:
-    return DATA.format(split=split, seed=seed)
-
-
-def run_dir(seed: int) -> str:
-    return RUN.format(seed=seed)
-
-
-def heads_path(seed: int, name: str) -> str:
-    return HEADS.format(seed=seed, name=name)
+data_path, run_dir, heads_path = LAYOUT.data_path, LAYOUT.run_dir, LAYOUT.analysis_path
 
 
 def vocab_size(cfg: dict) -> int:
@@ -70,13 +51,11 @@ def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
                 **({"n_queries": cfg["train_queries"]} if cfg.get("train_queries", 1) > 1 else {})}
     else:
         part = {"n": cfg["n_test_per"], "lengths": cfg["test_lengths"], "depths": cfg["test_depths"]}
-    return {"seed": derive_seed(base_seed, EXP, split, seed), "parts": [{"task": "needle", **part, **cfg["needle"]}]}
+    return {"seed": LAYOUT.synth_seed(base_seed, split, seed), "parts": [{"task": "needle", **part, **cfg["needle"]}]}
 
 
 def train_params(cfg: dict, base_seed: int, seed: int) -> dict:
-    model = {**cfg["model"], "vocab_size": vocab_size(cfg), "n_positions": max_length(cfg),
-             "attention": "softmax", "attention_options": {}}
-    return {"model": model, "train": cfg["train"], "seed": derive_seed(base_seed, EXP, "train", seed)}
+    return LAYOUT.train_params(cfg, base_seed, seed, vocab_size=vocab_size(cfg), n_positions=max_length(cfg))
 
 
 def heads_params(cfg: dict, base_seed: int, seed: int) -> dict:
@@ -87,9 +66,7 @@ def heads_params(cfg: dict, base_seed: int, seed: int) -> dict:
 
 
 def manifest(cfg: dict, base_seed: int) -> list[dict]:
-    return [{"seed_index": s, "seed": derive_seed(base_seed, EXP, "train", s), "model_dir": run_dir(s),
-             **{name: heads_path(s, name) for name in HEADS_OUTPUTS}}
-            for s in range(cfg["seeds"])]
+    return LAYOUT.manifest(cfg, base_seed)
 
 
 def evaluate_params(cfg: dict, base_seed: int) -> dict:
@@ -130,25 +107,12 @@ def check(ctx: Context) -> None:
 
 def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
-    man = manifest(cfg, seed0)
-    return [
-        Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA}, constraints={"split": "train|test"},
-             params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
-                      params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
-        Step("heads", "attnlab.heads.retrieval_step", "analysis", mem_mb=3000, runtime=15,
-             input=lambda w: {"model": f"{run_dir(int(w['seed']))}/config.json",
-                              "weights": f"{run_dir(int(w['seed']))}/model.safetensors",
-                              "data": data_path("test", int(w["seed"]))},
-             output={n: HEADS.replace("{name}", n) for n in HEADS_OUTPUTS},
-             params=lambda w: heads_params(cfg, seed0, int(w["seed"])), mechanisms=("softmax",)),
-        evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0), mechanisms=("softmax",),
-                      input={"heads": [m[n] for m in man for n in HEADS_OUTPUTS],
-                             "models": [f for m in man for f in run_files(m["model_dir"])]}),
-        table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),
-                   figures={"scores": "retrieval scores", "ablation": "accuracy after masking",
-                            "maps": "top-head attention"}),
-    ]
+    return LAYOUT.steps(
+        EXPERIMENT, ctx, synth_params=synth_params, train_params=train_params,
+        analysis=Analysis("attnlab.heads.retrieval_step", lambda s: heads_params(cfg, seed0, s), name="heads",
+                          mem_mb=3000),
+        evaluate_params=evaluate_params(cfg, seed0), metrics=METRICS, table_params=table_params(cfg),
+        figures={"scores": "retrieval scores", "ablation": "accuracy after masking", "maps": "top-head attention"})
 
 
 # The spec's settings (shared/papers/retrieval_heads.md): a needle "KEY k1k2 VAL v1v2v3" in a

@@ -14,10 +14,11 @@ template tokens AND, GIVE, TO, Q, OPT.
 Every row has `answer_pos` (the answer's position: predicted from answer_pos − 1), `answer` (its id)
 and `foils` (the competing ids of the logit difference: the repeated name; the other two colours;
 the other two option labels), and `standard` (mcq: the labels are A, B, C).
-Targets: every token after BOS (dense supervision), except MCQ-lite's OPT: an MCQ-lite prompt starts
+Targets (`targets`): "all" = every token after BOS (dense supervision), except MCQ-lite's OPT: an MCQ-lite prompt starts
 with a CO-lite prompt, so OPT as a target would contradict CO-lite's answer on the same prefix (measured:
 with it, CO-lite stayed at 3% accuracy after 1,500 steps). The random tokens only teach the template;
-the answer is the only determined target.
+the answer is the only determined target. "answer" = the answer token only (answer_pos), the rest of
+the sequence is context.
 """
 
 from __future__ import annotations
@@ -40,17 +41,23 @@ def circuits_vocab_size(**_) -> int:
     return VOCAB
 
 
-def _rows(name, seqs, answer_pos, answers, foils, untargeted=(), **meta):
+def _rows(name, seqs, answer_pos, answers, foils, untargeted=(), targets="all", **meta):
+    if targets not in ("all", "answer"):
+        raise ValueError(f"targets must be 'all' or 'answer', got {targets!r}")
     masks = []
-    for s in seqs:
-        m = np.ones(len(s), dtype=bool)
-        m[0] = False
-        m[list(untargeted)] = False
+    for s, p in zip(seqs, answer_pos):
+        if targets == "answer":
+            m = np.zeros(len(s), dtype=bool)
+            m[p] = True
+        else:
+            m = np.ones(len(s), dtype=bool)
+            m[0] = False
+            m[list(untargeted)] = False
         masks.append(m)
     return frame(name, seqs, masks, answer_pos=answer_pos, answer=answers, foils=foils, **meta)
 
 
-def ioi(n: int, seed: int):
+def ioi(n: int, seed: int, targets: str = "all"):
     """IOI-lite (see the module docstring)."""
     rng = np.random.default_rng(seed)
     seqs, pos, ans, foils = [], [], [], []
@@ -60,7 +67,7 @@ def ioi(n: int, seed: int):
         n_s, n_io = (n1, n2) if s_first else (n2, n1)
         seqs.append(np.array([BOS, n1, AND, n2, SEP, n_s, GIVE, TO, n_io, EOS]))
         pos.append(8), ans.append(int(n_io)), foils.append([int(n_s)])
-    return _rows("ioi", seqs, pos, ans, foils)
+    return _rows("ioi", seqs, pos, ans, foils, targets=targets)
 
 
 def _scene(rng):
@@ -70,7 +77,7 @@ def _scene(rng):
     return objs, cols, q
 
 
-def colored_objects(n: int, seed: int):
+def colored_objects(n: int, seed: int, targets: str = "all"):
     """CO-lite (see the module docstring)."""
     rng = np.random.default_rng(seed)
     seqs, pos, ans, foils = [], [], [], []
@@ -79,10 +86,10 @@ def colored_objects(n: int, seed: int):
         body = [BOS, *[x for pair in zip(cols, objs) for x in pair], Q, objs[q]]
         seqs.append(np.array([*body, cols[q], EOS]))
         pos.append(len(body)), ans.append(int(cols[q])), foils.append([int(c) for i, c in enumerate(cols) if i != q])
-    return _rows("cobj", seqs, pos, ans, foils)
+    return _rows("cobj", seqs, pos, ans, foils, targets=targets)
 
 
-def mcq(n: int, seed: int, p_standard: float = 0.5):
+def mcq(n: int, seed: int, p_standard: float = 0.5, targets: str = "all"):
     """MCQ-lite (see the module docstring)."""
     rng = np.random.default_rng(seed)
     seqs, pos, ans, foils, standard = [], [], [], [], []
@@ -100,7 +107,7 @@ def mcq(n: int, seed: int, p_standard: float = 0.5):
         foils.append([int(lab) for i, lab in enumerate(labels) if i != right])
     # OPT (position 9) follows the CO-lite prompt, whose next token in CO-lite is the colour: as a
     # target it would contradict CO-lite on an identical prefix, so it is not one
-    return _rows("mcq", seqs, pos, ans, foils, untargeted=(9,), standard=standard)
+    return _rows("mcq", seqs, pos, ans, foils, untargeted=(9,), targets=targets, standard=standard)
 
 
 TASKS = [
