@@ -40,6 +40,7 @@ PLANS = [
     "attnlab.preplan_anchor.plan",
     "attnlab.circuits.plan",
     "attnlab.soft_injection.plan",
+    "attnlab.vlm.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
