@@ -41,6 +41,7 @@ PLANS = [
     "attnlab.circuits.plan",
     "attnlab.soft_injection.plan",
     "attnlab.vlm.plan",
+    "attnlab.vit_heads.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}
