@@ -87,7 +87,7 @@ def check_claims(m: pd.DataFrame, val: dict, *, pope_bar: float, precision_bar: 
     pope_r, prec = col("pope.random.accuracy"), col("caption_precision")
     chair_i, adv = col("chair.chair_i"), col("pope.adversarial.accuracy")
     gate = Competence(f"min(POPE-random accuracy / {pope_bar:g}, caption object precision / {precision_bar:g})",
-                      1.0, {s: min(pope_r[s] / pope_bar, prec[s] / precision_bar) for s in seeds})
+                      1.0, {s: float(np.min([pope_r[s] / pope_bar, prec[s] / precision_bar])) for s in seeds})
     claims = ClaimSet("vlm", PAPER, scale=scale, seeds=seeds, substitute=True)
 
     def ok(v, test):
