@@ -78,15 +78,27 @@ def test_checks_follow_the_bars_and_gate_on_competence():
     val = {"truth_chair_i": 0.0, "truth_recall": 1.0, "shuffled_chair_i": 0.8}
     kw = dict(pope_bar=0.8, precision_bar=0.75, band={"lo": 0.05, "hi": 0.25}, scale="mini")
     good = check_claims(_metrics([(0.9, 0.9, 0.7)] * 3), val, **kw)
-    assert [r["verdict"] for r in good] == ["PASS", "PASS", "PASS", "PASS", "PASS"]
+    assert [r["verdict"] for r in good] == ["PASS", "PASS", "PASS", "PASS", "PASS", "INCONCLUSIVE"]  # no blind
     perfect = check_claims(_metrics([(1.0, 1.0, 1.0)] * 3), val, **kw)
     assert perfect[2]["verdict"] == "FAIL" and perfect[3]["verdict"] == "FAIL"  # CHAIR_I 0: nothing to reduce
     weak = check_claims(_metrics([(0.6, 0.9, 0.5), (0.9, 0.9, 0.7), (0.9, 0.9, 0.7)]), val, **kw)
     assert weak[0]["verdict"] == "INCONCLUSIVE"  # seeds disagree
     assert check_claims(_metrics([(0.6, 0.9, 0.5)] * 3), val, **kw)[0]["verdict"] == "FAIL"
     assert weak[2]["verdict"] == "INCONCLUSIVE" and "under-trained" in weak[2]["why"]
-    bad_val = check_claims(_metrics([(0.9, 0.9, 0.7)]), {**val, "truth_chair_i": 0.1}, **kw)
-    assert bad_val[4]["verdict"] == "FAIL"
+    bad_val = check_claims(_metrics([(0.9, 0.9, 0.7)]), {**val, "truth_chair_i": 0.1, "blind_random": 0.9}, **kw)
+    assert bad_val[4]["verdict"] == "FAIL" and bad_val[5]["verdict"] == "FAIL"
+    assert check_claims(_metrics([(0.9, 0.9, 0.7)]), {**val, "blind_random": 0.6}, **kw)[5]["verdict"] == "PASS"
+
+
+def test_the_question_only_rule_reads_hubs(test_frame):
+    from attnlab.vlm.evaluate import blind_pope
+
+    test, prior = test_frame
+    b = blind_pope(test, list(prior.hubs))
+    assert set(b) == {"random", "popular", "adversarial"} and all(0 <= v <= 1 for v in b.values())
+    # every popular negative is a hub: the rule says yes to all of them
+    ex = test[(test.task == "existence") & (test.pope_split == "popular")]
+    assert b["popular"] <= (ex.answer == "yes").mean() + 1e-9
 
 
 def test_validation_of_ground_truth_captions(test_frame):

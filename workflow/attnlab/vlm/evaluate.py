@@ -12,6 +12,8 @@ before any run, in `experiments.vlm.competence` and `chair_band`):
       seed; gated by B1 and B2
   M1  metric validation (model-free): the test set's ground-truth captions score CHAIR_I 0 and
       recall 1; the same captions shuffled across images score CHAIR_I ≥ 0.5
+  M2  no shortcut (model-free): the question-only rule "yes iff the asked type is a hub" scores
+      below the POPE bar on the random split
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ def validation(test: pd.DataFrame, companion: dict, seed: int) -> dict:
     return {"truth_chair_i": truth["chair_i"], "truth_recall": truth["recall"], "shuffled_chair_i": shuffled["chair_i"]}
 
 
+def blind_pope(test: pd.DataFrame, hubs: list[str]) -> dict[str, float]:
+    """POPE accuracy per split of the question-only rule "yes iff the asked type is a hub" (hubs are
+    the frequent types, so positives over-sample them): what a model that never looks at the image
+    can get from the question (bench/README.md, VLM-world data)."""
+    ex = test[test.task == "existence"]
+    asked = ex.prompt.str.replace("<image> is there a ", "", regex=False).str.replace(" ?", "", regex=False)
+    guess = np.where(asked.isin(list(hubs)), "yes", "no")
+    hit = pd.Series(guess == ex.answer.to_numpy(), index=ex.index)
+    return {split: float(hit[ex.pope_split == split].mean()) for split in POPE_SPLITS if (ex.pope_split == split).any()}
+
+
 def check_claims(m: pd.DataFrame, val: dict, *, pope_bar: float, precision_bar: float, band: dict,
                  scale: str) -> list[dict]:
     m = m.set_index("seed_index").sort_index()
@@ -133,6 +146,16 @@ def check_claims(m: pd.DataFrame, val: dict, *, pope_bar: float, precision_bar: 
                per_seed_pass=[bool(val["truth_chair_i"] == 0 and val["truth_recall"] == 1
                                    and val["shuffled_chair_i"] >= 0.5)], seeds=seeds[:1],
                per_seed_values={k: {seeds[0]: float(v)} for k, v in val.items()})
+    blind = val.get("blind_random", float("nan"))
+    claims.add(kind="check", substitute=False,
+               claim="No shortcut: a question-only rule (yes iff the asked type is a frequent hub type) stays below "
+                     "the POPE bar, so reaching it needs the image",
+               metric="POPE-random test accuracy of the question-only rule (seed 0's test split)",
+               threshold=f"< {pope_bar:g} (the bar B1 uses)", paper_value="—",
+               measured=f"{blind:.3f} (popular {val.get('blind_popular', float('nan')):.3f}, adversarial "
+                        f"{val.get('blind_adversarial', float('nan')):.3f})",
+               per_seed_pass=[None if not np.isfinite(blind) else bool(blind < pope_bar)], seeds=seeds[:1],
+               per_seed_values={"blind_random": {seeds[0]: blind}})
     return claims.rows
 
 
@@ -154,6 +177,7 @@ def main(args: StepArgs) -> None:
         wall += float(pred["wall_s"].iloc[0]) if len(pred) else 0.0
         if val is None:
             val = validation(test, companion, int(p["shuffle_seed"]))
+            val |= {f"blind_{k}": v for k, v in blind_pope(test, read_json(item["prior"])["hubs"]).items()}
     metrics = pd.DataFrame(rows)
     claims = check_claims(metrics, val, pope_bar=p["competence"]["pope_random"],
                           precision_bar=p["competence"]["caption_precision"], band=p["chair_band"], scale=p["scale"])
