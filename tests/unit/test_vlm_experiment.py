@@ -106,3 +106,25 @@ def test_validation_of_ground_truth_captions(test_frame):
     v = validation(test, prior.companion, 0)
     assert v["truth_chair_i"] == 0 and v["truth_recall"] == 1 and v["shuffled_chair_i"] > 0.3
     json.dumps(v)
+
+
+def test_subsample_caps_rows_per_task_and_pope_split(test_frame):
+    from attnlab.vlm.predict import subsample
+
+    test, _ = test_frame
+    sub = subsample(test, 5, seed=0)
+    counts = sub.groupby(["task", "pope_split"]).size()
+    assert (counts <= 5).all() and set(counts.index) == set(test.groupby(["task", "pope_split"]).size().index)
+    assert subsample(test, 5, seed=0).index.tolist() == sub.index.tolist()  # seeded
+    assert subsample(test, None, seed=0) is test
+
+
+def test_decode_stops_at_eos_and_drops_special_tokens():
+    from attnlab.diffusion.tokenizer import EOS_ID, PAD_ID
+    from attnlab.vlm.predict import decode
+    from attnlab.vlm.processor import build_processor
+
+    proc = build_processor()
+    ids = proc.tokenizer("a red circle", add_special_tokens=False).input_ids
+    assert decode(proc, [*ids, EOS_ID, *ids]) == "a red circle"
+    assert decode(proc, [PAD_ID, *ids]) == "a red circle"
