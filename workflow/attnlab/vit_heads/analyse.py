@@ -75,7 +75,7 @@ def gradient_importance(model, ex, batch_size: int) -> np.ndarray:
         b = ex.batch(np.arange(lo, min(lo + batch_size, len(ex))))
         gates = [torch.ones(len(b["count"]), H, requires_grad=True) for _ in range(L)]
 
-        def gate(layer):
+        def gate(layer, gates=gates):
             return lambda z, hook: z * gates[layer][:, None, :, None]
 
         with hooks.hooks(model.tower, [(f"blocks.{layer}.attn.hook_z", gate(layer)) for layer in range(L)]):
@@ -94,7 +94,7 @@ def patterns(model, ex, batch_size: int):
         b = ex.batch(idx)
         cache = {}
 
-        def store(x, hook):
+        def store(x, hook, cache=cache):
             cache[hook.name] = x.detach()
 
         with torch.no_grad(), hooks.hooks(model.tower, [(n, store) for n in names]):
@@ -166,11 +166,8 @@ def pattern_rows(model, ex, frame_rows, batch_size: int, rc: np.ndarray):
         B, L, H = Q.shape[:3]
         for i, b in enumerate(idx):
             objects, _ = load_patches(frame_rows[b])
-            owner = np.full(N, -1)
-            for s, ps in objects.items():
-                owner[ps] = s
             own = np.full((L, H, N), np.nan)
-            for s, ps in objects.items():
+            for ps in objects.values():
                 p = np.asarray(ps)
                 if len(p):
                     own[..., p] = Q[i][..., p[:, None], p[None, :]].sum(-1)

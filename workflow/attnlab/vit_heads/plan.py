@@ -8,7 +8,17 @@ table and figures.
 
 from __future__ import annotations
 
-from attnlab.experiment import Context, Experiment, Step, Within, claims_path, evaluate_step, keyname, require, table_step
+from attnlab.experiment import (
+    Context,
+    Experiment,
+    Step,
+    Within,
+    claims_path,
+    evaluate_step,
+    keyname,
+    require,
+    table_step,
+)
 from attnlab.seeds import derive_seed
 from attnlab.vit_heads import PAPER
 from attnlab.vlm import plan as vlm_plan

@@ -25,8 +25,9 @@ MAX_NEW_TOKENS = {"caption": 32, "existence": 1, "attribute": 6, "hidden_identit
 
 def load_run(run_dir: str):
     """(model in eval mode, processor) of a stage-A/S run directory (AutoModel + AutoProcessor)."""
-    import attnlab.models  # noqa: F401  registers the attnlab model types with the Auto classes
     from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import attnlab.models  # noqa: F401  registers the attnlab model types with the Auto classes
 
     model = AutoModelForImageTextToText.from_pretrained(run_dir)
     return model.eval(), AutoProcessor.from_pretrained(run_dir)
