@@ -8,6 +8,7 @@ cores. Not part of the tests.
     python bench/mini_budget.py efficient  # superlinear, grassmann, alt_attention: 12 minutes
     python bench/mini_budget.py mechanistic   # preplan_anchor, soft_injection, circuits (issue 16): 10 minutes
     python bench/mini_budget.py costs    # attention_costs, the cost-exponent sweeps (issue 15): 7 minutes (ours)
+    python bench/mini_budget.py vlm      # the base VLM (3 seeds, stages V/T/A/S) and vit_heads (issue 18): 20 minutes
     options: [--config config/smoke.yaml] [--cores 2] [--budget SECONDS] [--keep]
 
 Runs on a fresh copy of the repository in a temporary directory, so results/ here is untouched;
@@ -42,6 +43,8 @@ TRACKS = {
     # issue 15's cost-exponent table (every mechanism's timing sweep); no issue sets its budget: ours, 7 minutes
     # since the sweeps take the median of 5 repeats (366 s measured idle, bench/README)
     "costs": (("attention_costs",), 420.0, ()),
+    # issue 18: the base VLM (3 seeds) and vit_heads <= 20 minutes
+    "vlm": (("vlm", "vit_heads"), 1200.0, ()),
 }
 
 

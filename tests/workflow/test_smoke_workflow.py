@@ -79,6 +79,29 @@ def test_run_directory_loads_with_from_pretrained(done):
     assert model(torch.tensor([[0, 20]])).logits.shape == (1, model.config.vocab_size)
 
 
+def test_vlm_run_directory_loads_with_from_pretrained_and_generates_a_caption(done):
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import attnlab.models  # noqa: F401
+    from attnlab.vlm.predict import decode
+
+    run = done / "results/vlm/runs/S/seed0"
+    model = AutoModelForImageTextToText.from_pretrained(run).eval()
+    processor = AutoProcessor.from_pretrained(run)
+    row = pd.read_parquet(done / "results/vlm/data/seed0/test.parquet").query("task == 'caption'").iloc[0]
+    from attnlab.vlm.processor import as_pil
+
+    enc = processor(text=["<image> describe"], images=[as_pil(row.image)], return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(enc["input_ids"], pixel_values=enc["pixel_values"], max_new_tokens=8, do_sample=False)
+    assert out.shape[1] > enc["input_ids"].shape[1]
+    assert isinstance(decode(processor, out[0, enc["input_ids"].shape[1]:]), str)
+    for stage in ("V", "T", "A", "S"):
+        assert (done / f"results/vlm/runs/{stage}/seed0/model.safetensors").stat().st_size > 0
+
+
 def test_vision_model_loads_from_its_stable_diffusion_folder(done):
     import torch
     from diffusers import DDPMScheduler, UNet2DConditionModel

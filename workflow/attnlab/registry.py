@@ -40,6 +40,8 @@ PLANS = [
     "attnlab.preplan_anchor.plan",
     "attnlab.circuits.plan",
     "attnlab.soft_injection.plan",
+    "attnlab.vlm.plan",
+    "attnlab.vit_heads.plan",
 ]
 
 SHARED = {"vision": vision_plan.shared_steps, "external_models": external_plan.steps}

@@ -19,7 +19,8 @@ text token; stages A and S train on the answer (and its [EOS]) only.
              "vision": AttnViTConfig kwargs (V), "text": AttnLMConfig kwargs (T; vocab_size comes from the
              processor), "vlm": AttnVLMConfig fields other than the sub-configs (A),
              "max_count": int (V, default 6), "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
-    A takes `vision` (stage-V dirs) and `text` (stage-T dirs), one per seed; S takes `init` (stage-A dirs).
+    A takes `vision` (stage-V dirs) and `text` (stage-T dirs), one per seed; S takes `init` (stage-A dirs);
+    a run directory may be given as its config.json (the workflow declares files, not directories).
 The batch of step s of member i is a function of (seed_i, s) alone, so a killed stack resumes exactly.
 """
 
@@ -195,6 +196,12 @@ def stage_rows(df, stage: str) -> list[dict]:
 
 
 # --- which parameters each stage trains -----------------------------------------------------------
+def run_dir_of(path: str) -> str:
+    """A run directory given as itself or as its config.json (how the workflow declares it)."""
+    p = Path(path)
+    return str(p.parent) if p.name == "config.json" else str(p)
+
+
 def freeze_for_stage(model: nn.Module, stage: str) -> None:
     """requires_grad for the stage (module docstring): A the projector only, S projector + LM."""
     if stage in ("V", "T"):
@@ -276,7 +283,8 @@ def main(args: StepArgs) -> None:
         from transformers import AutoProcessor
 
         if stage == "A":
-            towers, lms = args.inputs.get("vision", []), args.inputs.get("text", [])
+            towers = [run_dir_of(x) for x in args.inputs.get("vision", [])]
+            lms = [run_dir_of(x) for x in args.inputs.get("text", [])]
             if len(towers) != len(seeds) or len(lms) != len(seeds):
                 raise AttnlabError(f"stage A needs one --input vision and one --input text per seed, got "
                                    f"{len(towers)} and {len(lms)} for {len(seeds)} seeds")
@@ -285,7 +293,7 @@ def main(args: StepArgs) -> None:
                 models.append(assemble_vlm(AttnViTModel.from_pretrained(v), AttnLMForCausalLM.from_pretrained(t),
                                            image_token_id(processor), s, **p.get("vlm", {})))
         else:
-            inits = args.inputs.get("init", [])
+            inits = [run_dir_of(x) for x in args.inputs.get("init", [])]
             if len(inits) != len(seeds):
                 raise AttnlabError(f"stage S needs one --input init per seed, got {len(inits)} for {len(seeds)} seeds")
             processor = AutoProcessor.from_pretrained(inits[0])

@@ -1,0 +1,149 @@
+"""Learning curves of the base VLM's stages on ONE seed (issue 18, vlm_design §4 "WI-1 must measure
+learning curves"), at the settings of `vlm` in config/config.yaml (plus --set overrides), before
+any claim is computed.
+
+    nice -n 19 python bench/vlm_learning_curve.py [--every 200] [--set stages.S.steps=1200 ...]
+        [--n-dev 100] [--captions 48]
+
+One seed of data (attnlab.vlm.synth at the config's vlm.data), then the four stages as the workflow
+trains them (attnlab.vlm.train's pieces, one thread):
+  V  scored at its end: dev accuracy of the multi-label heads (present set / count / background / ring)
+  T  its final loss
+  A  scored at its end (caption object precision and CHAIR_I on dev captions)
+  S  scored every --every steps (one warm-up + cosine schedule over its steps; training stops at
+     each mark and resumes from its checkpoint): POPE-random accuracy, caption object precision
+     (1 - CHAIR_I), CHAIR_I, recall, VQA exact match (attribute + hidden identity) on dev, and
+     POPE-random with each question paired with another question's image (the image-use check:
+     equal to pope_random when the model ignores the image).
+Prints one line per mark with the CPU seconds of training so far (scoring excluded) and the design's
+bars (POPE-random >= 0.80, caption object precision >= 0.75).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lm_calibration import set_key  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--every", type=int, default=200)
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE on the vlm block (dotted)")
+    ap.add_argument("--n-dev", type=int, default=100, help="dev unit (POPE questions per split, captions ...)")
+    ap.add_argument("--captions", type=int, default=48, help="dev captions generated per mark")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from attnlab.lm.configuration import AttnLMConfig
+    from attnlab.lm.modeling import AttnLMForCausalLM
+    from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
+    from attnlab.vlm import data as D
+    from attnlab.vlm import metrics as M
+    from attnlab.vlm import predict as P
+    from attnlab.vlm import train as vt
+    from attnlab.vlm.configuration import AttnViTConfig
+    from attnlab.vlm.modeling import AttnViTModel
+    from attnlab.vlm.processor import build_processor, image_token_id
+    from attnlab.vlm.synth import synthesize_splits
+
+    cfg = copy.deepcopy(yaml.safe_load((ROOT / "config/config.yaml").read_text())["vlm"])
+    for s in a.set:
+        set_key(cfg, s)
+    print("vlm block:", cfg, flush=True)
+    c0 = time.process_time()
+    frames, prior = synthesize_splits({**cfg["data"], "n": {**cfg["data"]["n"], "dev": a.n_dev, "test": 0},
+                                       "seed": a.seed, "prior_seed": 0})
+    print(f"synth: {time.process_time() - c0:.1f} CPU s", flush=True)
+    train_df, dev = frames["train"], frames["dev"]
+    proc = build_processor()
+    vc = AttnViTConfig(**cfg["model"]["vision"])
+    tc = AttnLMConfig(**cfg["model"]["text"], vocab_size=len(proc.tokenizer), pad_token_id=0, bos_token_id=2,
+                      eos_token_id=3)
+    max_count = cfg.get("max_count", 6)
+
+    def settings(stage: str, **kw) -> TrainSettings:
+        return TrainSettings.from_dict({**cfg["stages"][stage], **kw})
+
+    work = Path(tempfile.mkdtemp(prefix="vlm-curve-"))
+    cpu_total = 0.0
+
+    def run(stage, model, examples, marks=None, score=None):
+        nonlocal cpu_total
+        s = settings(stage, log_every=50, checkpoint_every=a.every if marks else 0, keep_checkpoints=1)
+        batches = vt.StepBatches(examples, s.batch_size, a.seed)
+        marks = marks or [s.steps]
+        for mark in marks:
+            c = time.process_time()
+            try:
+                train(model, batches, s, work / stage, progress=False, stop_after=mark if mark < s.steps else None)
+            except TrainingInterrupted:
+                pass
+            cpu_total += time.process_time() - c
+            sc = score(model) if score else {}
+            model.train()
+            print(f"  {stage} step {mark}/{s.steps}: train CPU so far {cpu_total:.0f} s; "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in sc.items()), flush=True)
+
+    # V
+    torch.manual_seed(a.seed)
+    vis = vt.VisionPretrainer(AttnViTModel(vc), max_count)
+    ex_v = P.tower_examples(proc, train_df, max_count)
+    ex_vdev = P.tower_examples(proc, dev, max_count)
+    run("V", vis, ex_v, score=lambda m: P.tower_accuracy(m.eval(), ex_vdev))
+    # T
+    torch.manual_seed(a.seed)
+    lm = AttnLMForCausalLM(tc)
+    ex_t = vt.text_examples(proc, vt.stage_rows(train_df, "T"), 0, with_images=False, answer_only=False)
+    run("T", lm, ex_t)
+    # A, S
+    vlm = vt.assemble_vlm(vis.tower, lm, image_token_id(proc), a.seed, **cfg["model"].get("vlm", {}))
+    n = vlm.config.image_seq_length
+    pope_dev = dev[(dev.task == "existence") & (dev.pope_split == "random")]
+    caps = dev[dev.task == "caption"].head(a.captions)
+    vqa_dev = dev[dev.task.isin(["attribute", "hidden_identity"])]
+
+    def score(model):
+        model.eval()
+        pp = P.predict(model, proc, pope_dev)
+        # the same questions, each paired with another question's image: equal to pope_random when the
+        # model does not read the image
+        shuffled = pope_dev.assign(image=list(np.roll(pope_dev.image.to_numpy(), 1)))
+        ps = P.predict(model, proc, shuffled)
+        cp = P.predict(model, proc, caps)
+        vp = P.predict(model, proc, vqa_dev)
+        ch = M.chair(cp, [D.scene_of(r) for r in caps.itertuples()], prior.companion)
+        return {"pope_random": M.pope_scores(pp, pope_dev.answer)["accuracy"],
+                "yes_ratio": M.pope_scores(pp, pope_dev.answer)["yes_ratio"],
+                "pope_shuffled_image": M.pope_scores(ps, pope_dev.answer)["accuracy"],
+                "precision": 1 - ch["chair_i"], "chair_i": ch["chair_i"], "chair_s": ch["chair_s"],
+                "recall": ch["recall"], "unparseable": ch["unparseable_rate"],
+                "vqa": float(M.exact_match(vp, vqa_dev.answer).mean())}
+
+    ex_a = vt.text_examples(proc, vt.stage_rows(train_df, "A"), n, with_images=True, answer_only=True)
+    vt.freeze_for_stage(vlm, "A")
+    run("A", vlm, ex_a, score=score)
+    ex_s = vt.text_examples(proc, vt.stage_rows(train_df, "S"), n, with_images=True, answer_only=True)
+    vt.freeze_for_stage(vlm, "S")
+    steps = cfg["stages"]["S"]["steps"]
+    run("S", vlm, ex_s, marks=sorted({*range(a.every, steps + 1, a.every), steps}), score=score)
+    print(f"total training CPU {cpu_total:.0f} s (scoring excluded); bars: POPE-random >= 0.80, "
+          f"caption object precision >= 0.75", flush=True)
+
+
+if __name__ == "__main__":
+    main()
