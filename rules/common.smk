@@ -100,7 +100,9 @@ def step_priority(step):
     alone for 176 s); everything else after."""
     if step.env == "synth":
         return 100
-    return step.priority if step.priority is not None else 10 if step.env == "train" else 0
+    if step.priority is not None:
+        return step.priority
+    return 10 if step.env == "train" else 0
 
 
 def step_resources(step):

@@ -73,7 +73,10 @@ def exponent_at(mechanism: str, lengths: Sequence[int], d_model: int, heads: int
     measured slope: its time per multiply-add is not constant over the sweep), its work at the longest
     length kept."""
     top = max(lengths)
-    k = (lambda L: (L / top) ** (kernel_exponent - 2.0))
+
+    def k(L: int) -> float:
+        return (L / top) ** (kernel_exponent - 2.0)
+
     return power_law(lengths, [COST_MODEL[mechanism](int(L), d_model, heads, k) for L in lengths]).slope
 
 
