@@ -19,6 +19,9 @@ from attnlab import registry
 from attnlab.codehash import code_version
 from attnlab.config import ConfigError, enabled_experiments, validate_config
 from attnlab.experiment import launch_prefix
+from attnlab.scheduler_fix import install as install_scheduler_fix
+
+install_scheduler_fix()  # one re-evaluation timer, not one per finished job (attnlab/scheduler_fix.py)
 
 try:  # the schema, then every cross-key constraint: before any job starts
     validate_config(config, REPO / "config" / "schema.yaml")
