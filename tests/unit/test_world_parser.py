@@ -72,3 +72,54 @@ def test_perturb_is_seeded():
     a = perturb(img, np.random.default_rng(0), noise=10, blur=0.5)
     np.testing.assert_array_equal(a, perturb(img, np.random.default_rng(0), noise=10, blur=0.5))
     assert not np.array_equal(a, img)
+
+
+def _pieces_by_dilation(cls, ci, core_lab):
+    """The parser's first _pieces: one dilation per piece, one test per (component, piece) pair."""
+    from attnlab.world.parser import dilate
+
+    lab, k = label(cls == ci)
+    parent = list(range(k + 1))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    grown = [None] + [dilate(lab == j) for j in range(1, k + 1)]
+    for c in range(1, int(core_lab.max()) + 1):
+        touching = [j for j in range(1, k + 1) if (grown[j] & (core_lab == c)).any()]
+        for j in touching[1:]:
+            parent[find(j)] = find(touching[0])
+    groups = {}
+    for j in range(1, k + 1):
+        groups.setdefault(find(j), []).append(j)
+    return [np.isin(lab, js) for js in groups.values()], [len(js) for js in groups.values()]
+
+
+@pytest.mark.parametrize("kind", ["noise", "blurred scenes"])
+def test_pieces_equal_the_per_piece_dilation_on_speckled_and_blurred_images(kind):
+    """_pieces (one pass over the four shifts) joins exactly the pieces the per-piece dilation did,
+    in the same order: on pure noise (an untrained generator's drawings, hundreds of pieces) and on
+    blurred, noisy renders (cores and rings cutting subjects)."""
+    from attnlab.world.parser import N_SUBJECT_COLORS, PALETTE_NAMES, _pieces, background_of, classify_pixels
+
+    rng = np.random.default_rng(5)
+    if kind == "noise":
+        images = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    else:
+        df = training_set(6, seed=11, size=32)
+        images = [perturb(render(Scene.from_dict(json.loads(t)), 32).image, rng, noise=25, blur=0.8) for t in df.scene]
+    joined = 0
+    for img in images:
+        cls = classify_pixels(img)
+        bg = PALETTE_NAMES.index("bg:" + background_of(img))
+        core_lab, _ = label((cls != bg) & ((cls >= N_SUBJECT_COLORS) | (cls < 0)))
+        for ci in range(N_SUBJECT_COLORS):
+            masks, sizes = _pieces(cls, ci, core_lab)
+            ref_masks, ref_sizes = _pieces_by_dilation(cls, ci, core_lab)
+            assert sizes == ref_sizes
+            for a, b in zip(masks, ref_masks, strict=True):
+                np.testing.assert_array_equal(a, b)
+            joined += sum(n > 1 for n in sizes)
+    assert joined > 0  # some pieces were joined through a component, so the test saw the union

@@ -160,9 +160,11 @@ def closing(mask: np.ndarray, steps: int) -> np.ndarray:
     return p[steps + 1:-steps - 1, steps + 1:-steps - 1]
 
 
-def _pieces(cls: np.ndarray, ci: int, core_lab: np.ndarray, n_core: int) -> list[np.ndarray]:
+def _pieces(cls: np.ndarray, ci: int, core_lab: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
     """Segments of colour ci, where pieces that touch one white/black component are joined
-    (a core dot can cut a small triangle in two; a ring touches every piece of its subject)."""
+    (a core dot can cut a small triangle in two; a ring touches every piece of its subject).
+    A piece touches a component when one of the component's pixels lies in the piece dilated by one
+    4-neighbour step; the (component, piece) pairs come from one pass over the four shifts."""
     lab, k = label(cls == ci)
     parent = list(range(k + 1))
 
@@ -172,11 +174,15 @@ def _pieces(cls: np.ndarray, ci: int, core_lab: np.ndarray, n_core: int) -> list
             i = parent[i]
         return i
 
-    grown = [None] + [dilate(lab == j) for j in range(1, k + 1)]
-    for c in range(1, n_core + 1):
-        touching = [j for j in range(1, k + 1) if (grown[j] & (core_lab == c)).any()]
+    piece = np.concatenate([lab.ravel(), lab[1:].ravel(), lab[:-1].ravel(), lab[:, 1:].ravel(), lab[:, :-1].ravel()])
+    core = np.concatenate([core_lab.ravel(), core_lab[:-1].ravel(), core_lab[1:].ravel(),
+                           core_lab[:, :-1].ravel(), core_lab[:, 1:].ravel()])
+    both = (piece > 0) & (core > 0)
+    pairs = np.unique(np.stack([core[both], piece[both]], axis=1), axis=0)  # by component, then piece
+    for c in np.unique(pairs[:, 0]):
+        touching = pairs[pairs[:, 0] == c, 1]
         for j in touching[1:]:
-            parent[find(j)] = find(touching[0])
+            parent[find(int(j))] = find(int(touching[0]))
     groups: dict[int, list[int]] = {}
     for j in range(1, k + 1):
         groups.setdefault(find(j), []).append(j)
@@ -193,10 +199,10 @@ def segments(image: np.ndarray, tol: float = TOL, min_area: int | None = None) -
     cls = classify_pixels(image, tol)
     bg = PALETTE_NAMES.index("bg:" + background_of(image))
     # joints: foreground pixels of no subject colour (cores, rings, blurred mixtures)
-    core_lab, n_core = label((cls != bg) & ((cls >= N_SUBJECT_COLORS) | (cls < 0)))
+    core_lab, _ = label((cls != bg) & ((cls >= N_SUBJECT_COLORS) | (cls < 0)))
     cands = []
     for ci, color in enumerate(COLORS):
-        masks, n_pieces = _pieces(cls, ci, core_lab, n_core)
+        masks, n_pieces = _pieces(cls, ci, core_lab)
         for own, n in zip(masks, n_pieces):
             if own.sum() < min_area / 2:
                 continue
