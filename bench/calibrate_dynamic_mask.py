@@ -1,7 +1,8 @@
 """Calibrate the dynamic_mask experiment's size and steps on its BASELINE, multi-head attention (issue 13).
 
     python bench/calibrate_dynamic_mask.py --steps 600 --window 32 --train-len 128 --pairs 8 16 32 \
-        [--batch-size 32] [--lr 0.003] [--n-train 3000] [--mqar 64 64 16] [--seeds 1]
+        [--batch-size 32] [--lr 0.003] [--n-train 3000] [--mqar 64 64 16] [--seeds 1] \
+        [--set model.initializer_range=0.08 model.gpt2_init=true]
 
 Trains the "mha" variant of `experiments.dynamic_mask` (the config's model and train settings; the
 given window, training length, K set, MQAR vocabulary and steps replace the config's) for seed
@@ -9,7 +10,8 @@ indices 0..seeds−1 as one stack, one thread, and prints its in-distribution MQ
 sequences at the training length, per K and the mean over K (the competence gate
 `experiments.dynamic_mask.competence.mha_accuracy` reads this mean). Also prints the training wall
 time (one thread; say what else ran). Only MHA is trained: DMA and the sliding window are never
-seen before the size and step count are frozen.
+seen before the size and step count are frozen. `--set KEY=YAML` changes any other key of the block
+(bench/lm_calibration.py's set_key), applied after the options above.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lm_calibration import set_key  # noqa: E402
 
 from attnlab.dynamic_mask import plan  # noqa: E402
 from attnlab.tasks.synth import synthesize  # noqa: E402
@@ -49,6 +55,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, help="train.warmup_steps")
     p.add_argument("--train-queries", type=int,
                    help="queries per training sequence (train_queries; default every key once); tests keep the spec's")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML",
+                   help="any other key of experiments.dynamic_mask, e.g. model.initializer_range=0.08")
     p.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -65,6 +73,9 @@ def main() -> None:
     if a.train_queries:
         cfg["train_queries"] = a.train_queries
     cfg["train"] = tr
+    for assignment in a.set:
+        set_key(cfg, assignment)
+    tr = cfg["train"]
     settings = TrainSettings.from_dict(tr)
     print(f"dynamic_mask calibration (MHA): window {a.window}, train_len {a.train_len}, K {a.pairs}, "
           f"mqar {cfg['mqar']}, n_train {cfg['n_train']}/K, model {cfg['model']}, steps {a.steps} x batch "
