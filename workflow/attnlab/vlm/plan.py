@@ -80,7 +80,7 @@ def synth_params(vlm: dict, base_seed: int, seed: int) -> dict:
 def train_params(vlm: dict, base_seed: int, stage: str, seed: int) -> dict:
     p = {"stage": stage, "seeds": [model_seed(base_seed, seed)], "train": dict(vlm["stages"][stage]), "engine": "loop"}
     if stage == "V":
-        p |= {"vision": dict(vlm["model"]["vision"]), "max_count": vlm["max_count"]}
+        p |= {"vision": dict(vlm["model"]["vision"]), "max_count": vlm["max_count"], "patch_weight": vlm["patch_weight"]}
     elif stage == "T":
         p["text"] = dict(vlm["model"]["text"])
     elif stage == "A":
