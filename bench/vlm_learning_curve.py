@@ -7,7 +7,11 @@ any claim is computed.
 
 One seed of data (attnlab.vlm.synth at the config's vlm.data), then the four stages as the workflow
 trains them (attnlab.vlm.train's pieces, one thread):
-  V  scored at its end: dev accuracy of the multi-label heads (present set / count / background / ring)
+  V  scored every --v-every steps (default: at its end): dev accuracy of the CLS heads (present set /
+     count / background / ring), of the per-patch head (patch_acc over the patches with a target;
+     patch_set: the set of types the patch head names equals the present set; patch_pope: POPE-random
+     answered from the patch head alone, "yes" when a patch is classified as the asked type: how much
+     of the existence task the patch outputs the projector reads already carry)
   T  its final loss
   A  scored at its end (caption object precision and CHAIR_I on dev captions)
   S  scored every --every steps (one warm-up + cosine schedule over its steps; training stops at
@@ -46,6 +50,7 @@ def main() -> None:
     ap.add_argument("--n-dev", type=int, default=100, help="dev unit (POPE questions per split, captions ...)")
     ap.add_argument("--captions", type=int, default=48, help="dev captions generated per mark")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--v-every", type=int, default=0, help="score stage V every N steps (0: at its end)")
     a = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -84,7 +89,8 @@ def main() -> None:
 
     def run(stage, model, examples, marks=None, score=None):
         nonlocal cpu_total
-        s = settings(stage, log_every=50, checkpoint_every=a.every if marks else 0, keep_checkpoints=1)
+        every = (marks[1] - marks[0]) if marks and len(marks) > 1 else (marks[0] if marks else 0)
+        s = settings(stage, log_every=50, checkpoint_every=every, keep_checkpoints=1)
         batches = vt.StepBatches(examples, s.batch_size, a.seed)
         marks = marks or [s.steps]
         for mark in marks:
@@ -104,7 +110,31 @@ def main() -> None:
     vis = vt.VisionPretrainer(AttnViTModel(vc), max_count)
     ex_v = P.tower_examples(proc, train_df, max_count)
     ex_vdev = P.tower_examples(proc, dev, max_count)
-    run("V", vis, ex_v, score=lambda m: P.tower_accuracy(m.eval(), ex_vdev))
+    pope_dev = dev[(dev.task == "existence") & (dev.pope_split == "random")]
+
+    @torch.no_grad()
+    def tower_score(m):
+        m.eval()
+        acc = P.tower_accuracy(m, ex_vdev)
+        b = ex_vdev.batch(np.arange(len(ex_vdev)))
+        pred = m(b["pixel_values"]).patch.argmax(-1)  # (N, patches)
+        keep = b["patch"] != -100
+        acc["patch_acc"] = float((pred == b["patch"])[keep].float().mean())
+        named = torch.zeros(len(pred), 19, dtype=torch.bool).scatter_(1, pred, True)[:, :18]
+        acc["patch_set"] = float((named == b["present"]).all(-1).float().mean())
+        # POPE-random from the patch head: yes when some patch is classified as the asked type
+        qp = P.tower_examples(proc, pope_dev, max_count)  # distinct images of the questions, in order
+        imgs = {bytes(x): i for i, x in enumerate(pope_dev.drop_duplicates(subset="image").image)}
+        qb = qp.batch(np.arange(len(qp)))
+        qpred = m(qb["pixel_values"]).patch.argmax(-1)
+        yes = [bool((qpred[imgs[bytes(r.image)]] == D.TYPES.index(r.prompt.split("is there a ")[1].rstrip(" ?"))).any())
+               for r in pope_dev.itertuples()]
+        acc["patch_pope"] = float(np.mean([("yes" if y else "no") == a for y, a in zip(yes, pope_dev.answer)]))
+        return acc
+
+    v_steps = cfg["stages"]["V"]["steps"]
+    v_marks = sorted({*range(a.v_every, v_steps + 1, a.v_every), v_steps}) if a.v_every else None
+    run("V", vis, ex_v, marks=v_marks, score=tower_score)
     # T
     torch.manual_seed(a.seed)
     lm = AttnLMForCausalLM(tc)
@@ -113,7 +143,6 @@ def main() -> None:
     # A, S
     vlm = vt.assemble_vlm(vis.tower, lm, image_token_id(proc), a.seed, **cfg["model"].get("vlm", {}))
     n = vlm.config.image_seq_length
-    pope_dev = dev[(dev.task == "existence") & (dev.pope_split == "random")]
     caps = dev[dev.task == "caption"].head(a.captions)
     vqa_dev = dev[dev.task.isin(["attribute", "hidden_identity"])]
 

@@ -234,6 +234,43 @@ def test_patch_indices_by_hand():
         D.patch_indices(np.zeros((1, 6, 6), bool), 4)
 
 
+def test_patch_targets_by_hand():
+    """Per-patch stage-V classes from a hand-made mask: a covered patch takes its subject's type, a
+    patch with no subject pixel is background, a partly covered one is ignored, and where two
+    subjects' patches meet, the later subject (painted on top) wins."""
+    from attnlab.world.scene import Scene, Subject
+    scene = Scene([Subject("circle", "red", 0.15, 0.3, 0.3), Subject("square", "blue", 0.15, 0.7, 0.7)], "day")
+    masks = np.zeros((2, 8, 8), bool)
+    masks[0, :4, :4] = True  # patch 0: the red circle
+    masks[0, 4:, 4:] = True  # patch 3: the red circle ...
+    masks[1, 4:, 4:6] = True  # ... and 8 of its 16 pixels the blue square, painted later
+    masks[1, 0, 4:7] = True  # patch 1: 3 pixels of the blue square, under 25%
+    obj, bg = D.patch_indices(masks, 4)
+    assert obj == {"0": [0, 3], "1": [3]} and bg == [2]
+    red, blue = D.TYPES.index("red circle"), D.TYPES.index("blue square")
+    assert D.patch_targets(scene, obj, bg, 4) == [red, D.PATCH_IGNORE, D.PATCH_BACKGROUND, blue]
+    assert D.PATCH_BACKGROUND == 18 and D.PATCH_IGNORE == -100
+    # int keys (load_patches) give the same; a row's targets add "patch" to vision_targets
+    assert D.patch_targets(scene, {0: [0, 3], 1: [3]}, bg, 4) == D.patch_targets(scene, obj, bg, 4)
+
+
+def test_row_vision_targets_match_the_render(splits):
+    """On generated rows: every background patch of the render is class 18, and every patch the
+    patch head is asked to call a type lies at least 25% inside that type's render mask."""
+    for r in list(splits["dev"].dropna(subset=["image"]).itertuples())[:20]:
+        scene = D.scene_of(r)
+        t = D.row_vision_targets(r, 64)
+        assert {k: v for k, v in t.items() if k != "patch"} == D.vision_targets(scene)
+        masks = render(scene, 32).masks
+        share = masks.reshape(len(masks), 8, 4, 8, 4).mean(axis=(2, 4)).reshape(len(masks), 64)
+        for k, c in enumerate(t["patch"]):
+            if c == D.PATCH_BACKGROUND:
+                assert share[:, k].sum() == 0
+            elif c != D.PATCH_IGNORE:
+                i = [j for j, s in enumerate(scene.subjects) if D.type_of(s) == D.TYPES[c]][0]
+                assert share[i, k] >= 0.25
+
+
 def test_splits_are_disjoint_by_image(splits):
     sets = {k: set(df.image.dropna()) for k, df in splits.items()}
     assert not sets["test"] & sets["dev"] and not sets["test"] & sets["train"] and not sets["dev"] & sets["train"]

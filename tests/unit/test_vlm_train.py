@@ -70,6 +70,45 @@ def test_stage_v_heads_learn_hand_made_targets(tmp_path):
     assert rec[-1]["loss"] < 0.3 * rec[0]["loss"]
 
 
+def test_patch_loss_known_values():
+    """Uniform logits over the 19 per-patch classes cost log 19 on every kept patch; ignored patches
+    (-100) cost nothing; all ignored -> 0 (not NaN)."""
+    logits = torch.zeros(2, 4, 19)
+    target = torch.tensor([[0, 18, -100, 5], [-100, -100, -100, -100]])
+    assert torch.isclose(vt.patch_loss(logits, target), torch.log(torch.tensor(19.0)))
+    logits[0, 0, 0] = 100.0  # patch 0 sure and right: its term 0, the other two log 19
+    assert torch.isclose(vt.patch_loss(logits, target), 2 * torch.log(torch.tensor(19.0)) / 3, atol=1e-5)
+    assert vt.patch_loss(logits, torch.full((2, 4), -100)) == 0
+
+
+def test_stage_v_patch_head_learns_hand_made_patch_targets(tmp_path):
+    """The per-patch head reads the patch outputs: left half red -> patches 0, 2 red circle, right
+    half white -> background; the loss adds patch_weight x the patch term, and the head learns it."""
+    proc = build_processor(WORDS, image_size=8, patch_size=4)
+    red = 0  # TYPES index of "red circle"
+    imgs = [image(RED, half=True), image(BLUE)]
+    patch = [[red, 18, red, 18], [5, 5, 5, 5]]
+    targets = [{"present": [i == 0 for i in range(18)], "count": 1, "background": "day", "ring": False, "patch": patch[0]},
+               {"present": [i == 5 for i in range(18)], "count": 1, "background": "day", "ring": False, "patch": patch[1]}]
+    ex = vt.vision_examples(proc, imgs, targets, max_count=4)
+    b = ex.batch([0, 1])
+    assert b["patch"].tolist() == patch
+    torch.manual_seed(0)
+    model = vt.VisionPretrainer(AttnViTModel(AttnViTConfig(image_size=8, n_embd=16, n_layer=1, n_head=2)), 4)
+    out = model(**{k: v for k, v in b.items() if k != "input_ids"})
+    assert out.patch.shape == (2, 4, 19)
+    cls_only = vt.VisionPretrainer(model.tower, 4, patch_weight=0.0)
+    cls_only.heads = model.heads
+    base = cls_only(**{k: v for k, v in b.items() if k != "input_ids"}).loss
+    assert torch.isclose(out.loss, base + vt.patch_loss(out.patch, b["patch"]))
+    vt.train_members([model], [vt.StepBatches(ex, 8, 0)], settings(60), [tmp_path / "m0"], "vp")
+    with torch.no_grad():
+        pred = model(b["pixel_values"]).patch.argmax(-1)
+    assert pred.tolist() == patch
+    with pytest.raises(vt.AttnlabError, match="per-patch"):
+        vt.vision_examples(proc, imgs, [targets[0], {k: v for k, v in targets[1].items() if k != "patch"}], 4)
+
+
 def test_stage_t_lm_learns_the_text(tmp_path):
     proc = build_processor(WORDS, image_size=8, patch_size=4)
     text_rows = [{"prompt": "describe", "answer": r["answer"]} for r in ROWS]

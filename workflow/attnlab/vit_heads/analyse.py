@@ -60,7 +60,8 @@ def ablation(heads) -> list:
 
 
 def per_sample_loss(out, b) -> torch.Tensor:
-    """The stage-V loss of each image (VisionPretrainer's terms, not averaged over the batch)."""
+    """The stage-V loss of each image over the CLS heads (VisionPretrainer's CLS terms, not averaged over
+    the batch): the four attributes the tower is scored on; the per-patch term is left out."""
     return (F.binary_cross_entropy_with_logits(out.present, b["present"].float(), reduction="none").mean(-1)
             + F.cross_entropy(out.count, b["count"], reduction="none")
             + F.cross_entropy(out.background, b["background"], reduction="none")

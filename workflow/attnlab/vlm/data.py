@@ -367,6 +367,33 @@ def vision_targets(scene: Scene) -> dict:
             "background": scene.background, "ring": any(s.ring for s in scene.subjects)}
 
 
+PATCH_BACKGROUND = len(TYPES)  # the per-patch class of a background patch (after the 18 types)
+PATCH_IGNORE = -100  # a patch with some subject pixels but under PATCH_THRESHOLD of every subject's
+
+
+def patch_targets(scene: Scene, object_patches: dict, background_patches: list, n_patches: int) -> list[int]:
+    """Stage-V per-patch classes of an image, from its exact-render-mask patch indices (the
+    `object_patches` / `background_patches` columns): the TYPES index of the subject covering the
+    patch, PATCH_BACKGROUND for a patch with no subject pixel, PATCH_IGNORE otherwise (a partly
+    covered patch). A patch listed under several subjects takes the last in scene order (painted on
+    top by world.render)."""
+    out = [PATCH_IGNORE] * n_patches
+    for k in background_patches:
+        out[int(k)] = PATCH_BACKGROUND
+    for i, patches in sorted((int(k), v) for k, v in object_patches.items()):
+        t = TYPES.index(type_of(scene.subjects[i]))
+        for k in patches:
+            out[int(k)] = t
+    return out
+
+
+def row_vision_targets(row, n_patches: int) -> dict:
+    """vision_targets of a data row's scene plus its per-patch classes ("patch", patch_targets)."""
+    scene = scene_of(row)
+    obj, bg = load_patches(row)
+    return {**vision_targets(scene), "patch": patch_targets(scene, obj, bg, n_patches)}
+
+
 # ---------------------------------------------------------------- examples
 
 @dataclass

@@ -116,13 +116,22 @@ def load_tower(run_dir: str):
 
 
 def tower_examples(processor, frame: pd.DataFrame, max_count: int = 6):
-    """Stage-V Examples of a frame's distinct images (attnlab.vlm.train.vision_examples)."""
-    from attnlab.vlm.data import scene_of, vision_targets
+    """Stage-V Examples of a frame's distinct images (attnlab.vlm.train.vision_examples), with the
+    per-patch classes (attnlab.vlm.data.row_vision_targets) on the processor's patch grid."""
+    from attnlab.vlm.data import row_vision_targets
     from attnlab.vlm.train import vision_examples
 
     rows = frame[frame["image"].notna()].drop_duplicates(subset="image")
-    return vision_examples(processor, list(rows["image"]), [vision_targets(scene_of(r)) for r in rows.itertuples()],
+    n_patches = n_image_patches(processor)
+    return vision_examples(processor, list(rows["image"]), [row_vision_targets(r, n_patches) for r in rows.itertuples()],
                            max_count)
+
+
+def n_image_patches(processor) -> int:
+    """Patches per image of a processor: (image size / patch size)²."""
+    size = processor.image_processor.size
+    side = size["height"] if isinstance(size, dict) else size.height  # a dict or transformers' SizeDict
+    return (side // processor.patch_size) ** 2
 
 
 def tower_hits(out, batch: dict) -> dict[str, torch.Tensor]:

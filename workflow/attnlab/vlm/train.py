@@ -9,7 +9,12 @@
 
 Stage V heads read the tower's CLS output (after the final LN): 18 type-present logits (BCE), the
 subject count (cross-entropy over 0..max_count), the background (cross-entropy over
-world.scene.BACKGROUNDS) and "any ring" (BCE); the loss is their sum. Stage T's loss covers every
+world.scene.BACKGROUNDS) and "any ring" (BCE); and a per-patch head reads every patch output (after
+the final LN): 19-way cross-entropy over the type of the subject covering the patch or background
+(attnlab.vlm.data.patch_targets, from the exact render masks; partly covered patches ignored),
+weighted by `patch_weight`. The loss is their sum. The patch term is what trains the patch outputs
+the projector reads (without it they get no direct signal: the CLS heads alone left the LM blind
+to the image, bench/README.md "vlm: dense patch targets"). Stage T's loss covers every
 text token; stages A and S train on the answer (and its [EOS]) only.
 
     python -m attnlab.vlm.train --input data D.parquet [--input vision V1 ... --input text T1 ...]
@@ -18,7 +23,8 @@ text token; stages A and S train on the answer (and its [EOS]) only.
              "train": TrainSettings fields, "engine": "loop" (the only engine for VLM batches),
              "vision": AttnViTConfig kwargs (V), "text": AttnLMConfig kwargs (T; vocab_size comes from the
              processor), "vlm": AttnVLMConfig fields other than the sub-configs (A),
-             "max_count": int (V, default 6), "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
+             "max_count": int (V, default 6), "patch_weight": float (V, default 1.0; 0 = CLS heads only),
+             "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
     A takes `vision` (stage-V dirs) and `text` (stage-T dirs), one per seed; S takes `init` (stage-A dirs);
     a run directory may be given as its config.json (the workflow declares files, not directories).
 The batch of step s of member i is a function of (seed_i, s) alone, so a killed stack resumes exactly.
@@ -65,29 +71,47 @@ class VisionPretrainOutput(ModelOutput):
     count: torch.Tensor | None = None  # (B, max_count + 1) logits
     background: torch.Tensor | None = None  # (B, len(BACKGROUNDS)) logits
     ring: torch.Tensor | None = None  # (B,) logit
+    patch: torch.Tensor | None = None  # (B, N patches, 19) logits: TYPES then background
+
+
+CLS_HEADS = ("present", "count", "background", "ring")
 
 
 class VisionPretrainer(nn.Module):
-    """The tower plus linear heads on its CLS output; `forward(pixel_values, present, count,
-    background, ring)` -> the summed loss (targets optional: without them, logits only)."""
+    """The tower plus linear heads on its CLS output and a per-patch head on its patch outputs;
+    `forward(pixel_values, present, count, background, ring, patch)` -> the summed loss (targets
+    optional: without them, logits only; without `patch`, the CLS terms only)."""
 
-    def __init__(self, tower: AttnViTModel, max_count: int = 6):
+    def __init__(self, tower: AttnViTModel, max_count: int = 6, patch_weight: float = 1.0):
         super().__init__()
         d = tower.config.n_embd
-        self.tower = tower
+        self.tower, self.patch_weight = tower, float(patch_weight)
         self.heads = nn.ModuleDict({"present": nn.Linear(d, N_TYPES), "count": nn.Linear(d, max_count + 1),
-                                    "background": nn.Linear(d, len(BACKGROUNDS)), "ring": nn.Linear(d, 1)})
+                                    "background": nn.Linear(d, len(BACKGROUNDS)), "ring": nn.Linear(d, 1),
+                                    "patch": nn.Linear(d, N_TYPES + 1)})
 
-    def forward(self, pixel_values, present=None, count=None, background=None, ring=None, **kwargs):
-        cls = self.tower(pixel_values).pooler_output
-        out = {k: h(cls) for k, h in self.heads.items()}
+    def forward(self, pixel_values, present=None, count=None, background=None, ring=None, patch=None, **kwargs):
+        last = self.tower(pixel_values).last_hidden_state
+        cls = last[:, 0]
+        out = {k: self.heads[k](cls) for k in CLS_HEADS}
         out["ring"] = out["ring"][:, 0]
+        out["patch"] = self.heads["patch"](last[:, 1:])
         loss = None
         if present is not None:
             loss = (F.binary_cross_entropy_with_logits(out["present"], present.float())
                     + F.cross_entropy(out["count"], count) + F.cross_entropy(out["background"], background)
                     + F.binary_cross_entropy_with_logits(out["ring"], ring.float()))
+            if patch is not None and self.patch_weight:
+                loss = loss + self.patch_weight * patch_loss(out["patch"], patch)
         return VisionPretrainOutput(loss=loss, **out)
+
+
+def patch_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the patches whose target is not PATCH_IGNORE (-100); 0 when none is."""
+    keep = target != -100
+    if not bool(keep.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[keep], target[keep])
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -176,7 +200,8 @@ def text_examples(processor, rows, n_image_tokens: int, with_images: bool, answe
 
 
 def vision_examples(processor, images: list, targets: list[dict], max_count: int) -> Examples:
-    """Images and their `attnlab.vlm.data.vision_targets` dicts -> stage-V Examples."""
+    """Images and their `attnlab.vlm.data.vision_targets` dicts (with "patch", the per-patch classes
+    of `attnlab.vlm.data.row_vision_targets`, on every image or none) -> stage-V Examples."""
     bg = {b: i for i, b in enumerate(BACKGROUNDS)}
     counts = [int(t["count"]) for t in targets]
     if counts and max(counts) > max_count:
@@ -185,6 +210,11 @@ def vision_examples(processor, images: list, targets: list[dict], max_count: int
            "count": torch.tensor(counts, dtype=torch.long),
            "background": torch.tensor([bg[t["background"]] for t in targets], dtype=torch.long),
            "ring": torch.tensor([bool(t["ring"]) for t in targets], dtype=torch.bool)}
+    with_patch = {"patch" in t for t in targets}
+    if len(with_patch) > 1:
+        raise AttnlabError("stage-V targets: some images have per-patch targets and some do not")
+    if with_patch == {True}:
+        tgt["patch"] = torch.tensor([list(t["patch"]) for t in targets], dtype=torch.long)
     return Examples([], [], np.arange(len(images)), pixel_tensor(processor, images), tgt)
 
 
@@ -257,7 +287,7 @@ def main(args: StepArgs) -> None:
     models, examples = [], None
 
     if stage == "V":
-        from attnlab.vlm.data import scene_of, vision_targets
+        from attnlab.vlm.data import row_vision_targets
 
         vc = AttnViTConfig(**p.get("vision", {}))
         processor = build_processor(words, image_size=vc.image_size, patch_size=vc.patch_size)
@@ -265,11 +295,11 @@ def main(args: StepArgs) -> None:
         rows = rows.drop_duplicates(subset="image")
         if len(rows) == 0:
             raise AttnlabError(f"{data_path}: no training images for stage V")
-        targets = [vision_targets(scene_of(r)) for r in rows.itertuples()]
+        targets = [row_vision_targets(r, vc.grid_size ** 2) for r in rows.itertuples()]
         examples = vision_examples(processor, list(rows["image"]), targets, p.get("max_count", 6))
         for s in seeds:
             seed_everything(s)
-            models.append(VisionPretrainer(AttnViTModel(vc), p.get("max_count", 6)))
+            models.append(VisionPretrainer(AttnViTModel(vc), p.get("max_count", 6), p.get("patch_weight", 1.0)))
     elif stage == "T":
         processor = build_processor(words)
         tc = AttnLMConfig(**{**p.get("text", {}), "vocab_size": len(processor.tokenizer),
@@ -322,7 +352,8 @@ def main(args: StepArgs) -> None:
 
                 model.tower.save_pretrained(tmp)
                 save_file({k: v.contiguous() for k, v in model.heads.state_dict().items()}, str(tmp / HEADS_FILE),
-                          metadata={"max_count": str(p.get("max_count", 6)), "types": str(N_TYPES)})
+                          metadata={"max_count": str(p.get("max_count", 6)), "types": str(N_TYPES),
+                                    "patch_weight": str(p.get("patch_weight", 1.0))})
             else:
                 model.save_pretrained(tmp)
             processor.save_pretrained(tmp)
