@@ -179,7 +179,9 @@ def steps(ctx: Context) -> list[Step]:
         *[replace(lm_train_step(RUN, seeds_at(cfg, g), data=lambda w: data_path("train", int(w["seed"]), w["setting"]),
                                 constraints={**variant, "setting": g},
                                 params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]), w["setting"])),
-                  name="train" if g == "tuned" else f"train_{g}")
+                  # the LM track's longest stacks (~330 s each, bench/README "LM track ... one seed"):
+                  # start the tuned ones first
+                  name="train" if g == "tuned" else f"train_{g}", priority=20 if g == "tuned" else None)
           for g in settings(cfg)],
         Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=15, constraints=variant,
              input=lambda w: {"model": f"{rd(w)}/config.json", "weights": f"{rd(w)}/model.safetensors",
