@@ -54,6 +54,7 @@ from attnlab.seeds import seed_everything
 from attnlab.train.stack import train_stack
 from attnlab.train.trainer import LOG, TrainingPreempted, TrainSettings
 from attnlab.vlm.configuration import AttnViTConfig, AttnVLMConfig
+from attnlab.vlm.data import PATCH_IGNORE
 from attnlab.vlm.modeling import AttnViTModel, AttnVLMForConditionalGeneration
 from attnlab.vlm.processor import IMAGE_TOKEN, as_pil, build_processor, image_token_id
 from attnlab.world.scene import BACKGROUNDS
@@ -107,8 +108,8 @@ class VisionPretrainer(nn.Module):
 
 
 def patch_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the patches whose target is not PATCH_IGNORE (-100); 0 when none is."""
-    keep = target != -100
+    """Mean cross-entropy over the patches whose target is not PATCH_IGNORE; 0 when none is."""
+    keep = target != PATCH_IGNORE
     if not bool(keep.any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits[keep], target[keep])
