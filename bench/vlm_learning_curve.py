@@ -111,6 +111,8 @@ def main() -> None:
     ex_v = P.tower_examples(proc, train_df, max_count)
     ex_vdev = P.tower_examples(proc, dev, max_count)
     pope_dev = dev[(dev.task == "existence") & (dev.pope_split == "random")]
+    qp = P.tower_examples(proc, pope_dev, max_count)  # distinct images of the questions, in order
+    imgs = {bytes(x): i for i, x in enumerate(pope_dev.drop_duplicates(subset="image").image)}
 
     @torch.no_grad()
     def tower_score(m):
@@ -118,13 +120,11 @@ def main() -> None:
         acc = P.tower_accuracy(m, ex_vdev)
         b = ex_vdev.batch(np.arange(len(ex_vdev)))
         pred = m(b["pixel_values"]).patch.argmax(-1)  # (N, patches)
-        keep = b["patch"] != -100
+        keep = b["patch"] != D.PATCH_IGNORE
         acc["patch_acc"] = float((pred == b["patch"])[keep].float().mean())
-        named = torch.zeros(len(pred), 19, dtype=torch.bool).scatter_(1, pred, True)[:, :18]
-        acc["patch_set"] = float((named == b["present"]).all(-1).float().mean())
+        named = torch.zeros(len(pred), D.PATCH_BACKGROUND + 1, dtype=torch.bool).scatter_(1, pred, True)
+        acc["patch_set"] = float((named[:, :D.PATCH_BACKGROUND] == b["present"]).all(-1).float().mean())
         # POPE-random from the patch head: yes when some patch is classified as the asked type
-        qp = P.tower_examples(proc, pope_dev, max_count)  # distinct images of the questions, in order
-        imgs = {bytes(x): i for i, x in enumerate(pope_dev.drop_duplicates(subset="image").image)}
         qb = qp.batch(np.arange(len(qp)))
         qpred = m(qb["pixel_values"]).patch.argmax(-1)
         yes = [bool((qpred[imgs[bytes(r.image)]] == D.TYPES.index(r.prompt.split("is there a ")[1].rstrip(" ?"))).any())
