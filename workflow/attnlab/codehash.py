@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parent  # .../workflow/attnlab
 
 
 def module_path(name: str) -> Path | None:
+    return _module_path(ROOT, name)
+
+
+@functools.lru_cache(maxsize=None)  # one Snakemake parse asks ~40,000 times for ~150 modules
+def _module_path(root: Path, name: str) -> Path | None:
     parts = name.split(".")
     if parts[0] != PACKAGE:
         return None
-    base = ROOT.joinpath(*parts[1:])
+    base = root.joinpath(*parts[1:])
     if (base / "__init__.py").is_file():
         return base / "__init__.py"
     if base.with_suffix(".py").is_file():
@@ -37,7 +42,12 @@ def module_path(name: str) -> Path | None:
 
 def _imports(name: str, path: Path) -> set[str]:
     """attnlab modules imported by one module (absolute and relative imports)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    return set(_parsed_imports(name, path, path.read_text()))
+
+
+@functools.lru_cache(maxsize=None)  # keyed on the source: a module is parsed once per process, not once per closure
+def _parsed_imports(name: str, path: Path, source: str) -> frozenset[str]:
+    tree = ast.parse(source, filename=str(path))
     is_pkg = path.name == "__init__.py"
     package = name if is_pkg else name.rpartition(".")[0]
     found: set[str] = set()
@@ -63,7 +73,7 @@ def _imports(name: str, path: Path) -> set[str]:
             sub = ".".join(parts[:i])
             if module_path(sub) is not None:
                 result.add(sub)
-    return result
+    return frozenset(result)
 
 
 def module_closure(*names: str) -> list[str]:
