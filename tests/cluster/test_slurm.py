@@ -1,5 +1,5 @@
-"""The smoke workflow (its OCR slice: 14 jobs) on a real single-node SLURM cluster, through profiles/slurm, with one
-injected job failure that SLURM-level retry (the profile's `retries`) recovers from.
+"""The smoke workflow (its pavlov slice: capacity, evaluation, table, claims) on a real single-node SLURM
+cluster, through profiles/slurm, with one injected job failure that SLURM-level retry (the profile's `retries`) recovers from.
 
 Needs root on Debian 12 (packages are installed when missing); skipped elsewhere, and when
 ATTNLAB_SKIP_SLURM=1. CI runs it.
@@ -48,10 +48,10 @@ def slurm(tmp_path_factory):
 def test_smoke_workflow_on_slurm_survives_an_injected_failure(slurm, tmp_path):
     work = copy_repo(tmp_path / "attnlab")
     marker = tmp_path / "failed-once"
-    os.environ["ATTNLAB_FAIL_ONCE"] = f"attnlab.ocr.evaluate={marker}"
+    os.environ["ATTNLAB_FAIL_ONCE"] = f"attnlab.pavlov.evaluate={marker}"
     try:
         proc = snakemake(
-            work, "results/tables/ocr.md",
+            work, "results/tables/pavlov.md",
             "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
             # poll fast on this one-node test cluster (the profile's defaults suit real clusters)
             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
@@ -64,8 +64,8 @@ def test_smoke_workflow_on_slurm_survives_an_injected_failure(slurm, tmp_path):
     assert "failure injected" in log or "Trying to restart job" in log
     assert "Trying to restart job" in log  # the retry came from the profile
     assert "submitted with SLURM jobid" in log
-    assert (work / "results/tables/ocr.md").stat().st_size > 0
-    assert (work / "results/claims/ocr.json").stat().st_size > 0
+    assert (work / "results/tables/pavlov.md").stat().st_size > 0
+    assert (work / "results/claims/pavlov.json").stat().st_size > 0
 
 
 def test_a_two_task_job_runs_through_srun_and_torchrun_and_matches_the_local_run(slurm, tmp_path):
