@@ -12,14 +12,17 @@ cores. Not part of the tests.
     options: [--config config/smoke.yaml] [--cores 2] [--budget SECONDS] [--keep]
 
 Runs on a fresh copy of the repository in a temporary directory, so results/ here is untouched;
-prints the total, the summed job wall and CPU time per rule, and whether the total is within the
-budget. Wall time is only meaningful on an otherwise idle machine.
+prints the machine (CPU model, vector ISA, one thread's fp32 matmul rate), the total, the summed
+job wall and CPU time per rule, the CPU time of every process of the run, and whether the total is
+within the budget. Wall time is only meaningful on an otherwise idle machine, and only comparable
+between machines of the same kind.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +60,33 @@ def targets(experiments) -> list[str]:
     return out
 
 
+# the one-thread fp32 matmul rate, in a fresh interpreter (this script does not import torch)
+PEAK = """import time, torch
+torch.set_num_threads(1)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+for _ in range(3):
+    a @ b
+n, t0 = 0, time.perf_counter()
+while time.perf_counter() - t0 < 1.5:
+    a @ b
+    n += 1
+print(round(2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9))"""
+
+
+def machine() -> str:
+    """The CPU a run is timed on: model, vector ISA and one thread's fp32 matmul rate. Machines of
+    different kinds are drawn from session to session (bench/README "This machine is not FACTS.md's
+    machine": AVX2 at ~60 GFLOP/s against AVX-512 at ~100), so a wall time means little without it."""
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    probe = subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    rate = probe.stdout.strip() if probe.returncode == 0 else "?"
+    return f"{model}, {isa}, fp32 matmul {rate} GFLOP/s on one thread"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("track", choices=sorted(TRACKS))
@@ -77,9 +107,12 @@ def main() -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     print(f"bench: snakemake <{len(targets(experiments))} targets> --cores {a.cores} "
           f"{'--configfile ' + a.config if a.config else ''} in {work}")
+    print(f"machine: {machine()}")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"failed after {wall:.1f} s:\n{proc.stderr[-3000:]}")
     per_rule: dict[str, list[float]] = defaultdict(list)
@@ -98,6 +131,10 @@ def main() -> None:
     total_cpu = sum(map(sum, cpu.values()))
     print(f"  {sum(map(sum, per_rule.values())):7.1f} s summed job wall, {total_cpu:.1f} s CPU "
           f"(/{a.cores} cores = {total_cpu / int(a.cores):.1f} s if uncontended)")
+    # every process of the run, Snakemake's own included (the benchmark files sample each job's
+    # process tree and miss what Snakemake and short-lived children spend)
+    print(f"  {after.ru_utime - before.ru_utime:7.1f} s user + {after.ru_stime - before.ru_stime:.1f} s sys "
+          "in all processes of the run")
     print("within budget" if wall <= a.budget else "OVER BUDGET")
     if not a.keep:
         shutil.rmtree(tmp, ignore_errors=True)
