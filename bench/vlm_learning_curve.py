@@ -3,7 +3,7 @@ learning curves"), at the settings of `vlm` in config/config.yaml (plus --set ov
 any claim is computed.
 
     nice -n 19 python bench/vlm_learning_curve.py [--every 200] [--set stages.S.steps=1200 ...]
-        [--n-dev 100] [--captions 48]
+        [--n-dev 100] [--captions 48] [--cache DIR]
 
 One seed of data (attnlab.vlm.synth at the config's vlm.data), then the four stages as the workflow
 trains them (attnlab.vlm.train's pieces, one thread):
