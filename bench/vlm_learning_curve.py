@@ -3,7 +3,7 @@ learning curves"), at the settings of `vlm` in config/config.yaml (plus --set ov
 any claim is computed.
 
     nice -n 19 python bench/vlm_learning_curve.py [--every 200] [--set stages.S.steps=1200 ...]
-        [--n-dev 100] [--captions 48]
+        [--n-dev 100] [--captions 48] [--cache DIR]
 
 One seed of data (attnlab.vlm.synth at the config's vlm.data), then the four stages as the workflow
 trains them (attnlab.vlm.train's pieces, one thread):
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import tempfile
 import time
@@ -51,9 +52,17 @@ def main() -> None:
     ap.add_argument("--captions", type=int, default=48, help="dev captions generated per mark")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--v-every", type=int, default=0, help="score stage V every N steps (0: at its end)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="directory caching the synth frames and the stage V and T weights (safetensors), keyed by "
+                         "the settings each depends on: a curve that changes only A/S reuses them, and the printed "
+                         "training CPU adds the CPU seconds the cached stages took when they were trained")
     a = ap.parse_args()
     torch.set_num_threads(1)
 
+    from safetensors.torch import load_model, save_model
+
+    from attnlab.config import config_hash
+    from attnlab.io import read_parquet, write_parquet
     from attnlab.lm.configuration import AttnLMConfig
     from attnlab.lm.modeling import AttnLMForCausalLM
     from attnlab.train.trainer import TrainingInterrupted, TrainSettings, train
@@ -71,9 +80,22 @@ def main() -> None:
         set_key(cfg, s)
     print("vlm block:", cfg, flush=True)
     c0 = time.process_time()
-    frames, prior = synthesize_splits({**cfg["data"], "n": {**cfg["data"]["n"], "dev": a.n_dev, "test": 0},
-                                       "seed": a.seed, "prior_seed": 0})
-    print(f"synth: {time.process_time() - c0:.1f} CPU s", flush=True)
+    synth_params = {**cfg["data"], "n": {**cfg["data"]["n"], "dev": a.n_dev, "test": 0}, "seed": a.seed,
+                    "prior_seed": 0}
+    key_d = config_hash(synth_params)
+    cdir = a.cache / f"synth-{key_d}" if a.cache else None
+    if cdir and (cdir / "dev.parquet").exists():
+        from attnlab.vlm.data import make_prior
+        frames = {s: read_parquet(cdir / f"{s}.parquet") for s in ("train", "dev")}
+        prior = make_prior(0, float(cfg["data"]["prior_strength"]))
+        print(f"synth: cached ({cdir})", flush=True)
+    else:
+        frames, prior = synthesize_splits(synth_params)
+        if cdir:
+            cdir.mkdir(parents=True, exist_ok=True)
+            for s in ("train", "dev"):
+                write_parquet(cdir / f"{s}.parquet", frames[s])
+        print(f"synth: {time.process_time() - c0:.1f} CPU s", flush=True)
     train_df, dev = frames["train"], frames["dev"]
     proc = build_processor()
     vc = AttnViTConfig(**cfg["model"]["vision"])
@@ -86,6 +108,26 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="vlm-curve-"))
     cpu_total = 0.0
+
+    def cached(stage, model, key):
+        """Load the stage's weights from the cache (True) or note where to save them (False)."""
+        nonlocal cpu_total
+        d = a.cache / f"{stage}-{key}" if a.cache else None
+        if d and (d / "cpu.json").exists():
+            load_model(model, str(d / "model.safetensors"))
+            cpu = json.loads((d / "cpu.json").read_text())["cpu"]
+            cpu_total += cpu
+            print(f"  {stage}: cached ({d}; {cpu:.0f} CPU s when trained); train CPU so far {cpu_total:.0f} s",
+                  flush=True)
+            return True
+        return False
+
+    def save_cached(stage, model, key, cpu):
+        if a.cache:
+            d = a.cache / f"{stage}-{key}"
+            d.mkdir(parents=True, exist_ok=True)
+            save_model(model, str(d / "model.safetensors"))
+            (d / "cpu.json").write_text(json.dumps({"cpu": cpu}))
 
     def run(stage, model, examples, marks=None, score=None):
         nonlocal cpu_total
@@ -107,7 +149,7 @@ def main() -> None:
 
     # V
     torch.manual_seed(a.seed)
-    vis = vt.VisionPretrainer(AttnViTModel(vc), max_count)
+    vis = vt.VisionPretrainer(AttnViTModel(vc), max_count, cfg.get("patch_weight", 1.0))
     ex_v = P.tower_examples(proc, train_df, max_count)
     ex_vdev = P.tower_examples(proc, dev, max_count)
     pope_dev = dev[(dev.task == "existence") & (dev.pope_split == "random")]
@@ -134,12 +176,24 @@ def main() -> None:
 
     v_steps = cfg["stages"]["V"]["steps"]
     v_marks = sorted({*range(a.v_every, v_steps + 1, a.v_every), v_steps}) if a.v_every else None
-    run("V", vis, ex_v, marks=v_marks, score=tower_score)
+    # V and T weights are keyed on the data settings WITHOUT data.s_mix: T's rows do not depend on it (S's rows
+    # are drawn last), V's images do (S's rows carry images), so a curve that changes only s_mix reuses a
+    # tower trained on the design mix's images (the same number of draws from the same distribution)
+    key_base = config_hash({k: v for k, v in synth_params.items() if k != "s_mix"})
+    key_v = config_hash([key_base, cfg["model"]["vision"], cfg["stages"]["V"], max_count, cfg.get("patch_weight", 1.0)])
+    if not cached("V", vis, key_v):
+        c = cpu_total
+        run("V", vis, ex_v, marks=v_marks, score=tower_score)
+        save_cached("V", vis, key_v, cpu_total - c)
     # T
     torch.manual_seed(a.seed)
     lm = AttnLMForCausalLM(tc)
-    ex_t = vt.text_examples(proc, vt.stage_rows(train_df, "T"), 0, with_images=False, answer_only=False)
-    run("T", lm, ex_t)
+    key_t = config_hash([key_base, cfg["model"]["text"], cfg["stages"]["T"]])
+    if not cached("T", lm, key_t):
+        c = cpu_total
+        ex_t = vt.text_examples(proc, vt.stage_rows(train_df, "T"), 0, with_images=False, answer_only=False)
+        run("T", lm, ex_t)
+        save_cached("T", lm, key_t, cpu_total - c)
     # A, S
     vlm = vt.assemble_vlm(vis.tower, lm, image_token_id(proc), a.seed, **cfg["model"].get("vlm", {}))
     n = vlm.config.image_seq_length
@@ -164,7 +218,7 @@ def main() -> None:
                 "vqa": float(M.exact_match(vp, vqa_dev.answer).mean())}
 
     ex_a = vt.text_examples(proc, vt.stage_rows(train_df, "A"), n, with_images=True, answer_only=True)
-    vt.freeze_for_stage(vlm, "A")
+    vt.freeze_for_stage(vlm, "A", bool(cfg.get("align_trains_lm", False)))
     run("A", vlm, ex_a, score=score)
     ex_s = vt.text_examples(proc, vt.stage_rows(train_df, "S"), n, with_images=True, answer_only=True)
     vt.freeze_for_stage(vlm, "S")

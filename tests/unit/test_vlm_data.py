@@ -297,6 +297,28 @@ def test_causal_fraction_zero_and_bad_params():
         D.synthesize(2, PRIOR, n_train=1, n_dev=0, n_test=0, max_subjects=7)
 
 
+def test_s_mix_sets_stage_s_counts_and_leaves_t_and_a_alone():
+    mix = {"caption": 0.25, "existence": 0.5, "vqa": 0.25}
+    base = D.synthesize(2, PRIOR, n_train=40, n_dev=0, n_test=0)["train"]
+    out = D.synthesize(2, PRIOR, n_train=40, n_dev=0, n_test=0, s_mix=mix)["train"]
+    s = out[out.stage == "S"]
+    kinds = Counter("vqa" if t in ("attribute", "hidden_identity") else t for t in s.task)
+    assert kinds == {"caption": 10, "existence": 20, "vqa": 10}  # 40 rows: 0.25 / 0.5 / 0.25 exactly
+    assert Counter(s[s.task == "existence"].answer) == {"yes": 10, "no": 10}  # still balanced
+    # the design's mix by default (40 rows: 16 / 14 / 10), and T's and A's rows are drawn before S's
+    b = base[base.stage == "S"]
+    assert Counter("vqa" if t in ("attribute", "hidden_identity") else t for t in b.task) == {"caption": 16, "existence": 14, "vqa": 10}
+    for stage in ("T", "A"):
+        assert out[out.stage == stage].reset_index(drop=True).equals(base[base.stage == stage].reset_index(drop=True))
+    # the design's mix given explicitly is the default
+    same = D.synthesize(2, PRIOR, n_train=40, n_dev=0, n_test=0, s_mix=dict(D.STAGE_MIXES["S"]))["train"]
+    assert same.equals(base)
+    for bad in ({"caption": 0.5, "existence": 0.6, "vqa": 0.0}, {"caption": 0.5, "existence": 0.5},
+                {"caption": 1.5, "existence": -0.5, "vqa": 0.0}):
+        with pytest.raises(AttnlabError, match="s_mix"):
+            D.synthesize(2, PRIOR, n_train=4, n_dev=0, n_test=0, s_mix=bad)
+
+
 def test_deterministic_by_seed(splits):
     again = D.synthesize(5, PRIOR, n_train=60, n_dev=24, n_test=48, causal_fraction=0.25)
     for k in splits:

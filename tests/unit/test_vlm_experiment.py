@@ -46,6 +46,29 @@ def test_a_cross_key_mistake_names_both_keys():
         registry.check(cfg)
 
 
+def test_s_mix_reaches_synth_only_when_set_and_must_sum_to_one():
+    from attnlab.vlm.plan import synth_params
+
+    cfg = load_config()
+    cfg["vlm"]["data"].pop("s_mix", None)
+    assert "s_mix" not in synth_params(cfg["vlm"], 0, 0)  # absent: the design's mix, the synth params unchanged
+    cfg["vlm"]["data"]["s_mix"] = {"caption": 0.3, "existence": 0.55, "vqa": 0.15}
+    assert synth_params(cfg["vlm"], 0, 0)["s_mix"] == {"caption": 0.3, "existence": 0.55, "vqa": 0.15}
+    registry.check(cfg)
+    cfg["vlm"]["data"]["s_mix"] = {"caption": 0.3, "existence": 0.6, "vqa": 0.15}
+    with pytest.raises(ConfigError, match=r"vlm\.data\.s_mix.*sum to 1\.05"):
+        registry.check(cfg)
+
+
+def test_align_trains_lm_reaches_stage_a_only_when_set():
+    cfg = load_config()
+    cfg["vlm"].pop("align_trains_lm", None)
+    assert "align_trains_lm" not in train_params(cfg["vlm"], 0, "A", 0)  # the design: params unchanged
+    cfg["vlm"]["align_trains_lm"] = True
+    assert train_params(cfg["vlm"], 0, "A", 0)["align_trains_lm"] is True
+    assert "align_trains_lm" not in train_params(cfg["vlm"], 0, "S", 0)
+
+
 def test_the_mini_reference_lists_step_counts_below_the_design_as_deviations():
     cfg = load_config()
     cfg["vlm"]["stages"]["S"]["steps"] = 600

@@ -512,10 +512,22 @@ def _balanced(n: int, values: tuple, rng) -> list:
     return [vals[i] for i in rng.permutation(n)]
 
 
-def stage_examples(rng, ctx: _Ctx, stage: str, n: int, causal_fraction: float) -> list[dict]:
-    """n training rows of stage T, A or S (STAGE_MIXES), in a seeded random order."""
+def check_mix(mix: dict, what: str = "mix") -> dict[str, float]:
+    """A stage mix {caption, existence, vqa: share} with every share in [0, 1] and the shares summing
+    to 1 (an AttnlabError naming `what` otherwise)."""
+    kinds = set(STAGE_MIXES["S"])
+    if not isinstance(mix, dict) or set(mix) != kinds:
+        raise AttnlabError(f"{what} must map each of {', '.join(sorted(kinds))} to a share, got {mix!r}")
+    if any(not 0.0 <= float(v) <= 1.0 for v in mix.values()) or abs(sum(map(float, mix.values())) - 1.0) > 1e-6:
+        raise AttnlabError(f"{what}: the shares must be in [0, 1] and sum to 1, got {mix!r}")
+    return {k: float(mix[k]) for k in STAGE_MIXES["S"]}
+
+
+def stage_examples(rng, ctx: _Ctx, stage: str, n: int, causal_fraction: float,
+                   mix: dict[str, float] | None = None) -> list[dict]:
+    """n training rows of stage T, A or S (STAGE_MIXES, or `mix` in its place), in a seeded random order."""
     with_image = stage != "T"
-    counts = _counts(STAGE_MIXES[stage], n)
+    counts = _counts(mix or STAGE_MIXES[stage], n)
     kinds = (["caption"] * counts.get("caption", 0) + ["existence"] * counts.get("existence", 0)
              + ["vqa"] * counts.get("vqa", 0))
     n_causal = int(round(causal_fraction * counts.get("caption", 0)))
@@ -562,10 +574,14 @@ def eval_examples(rng, ctx: _Ctx, n: int) -> list[dict]:
 
 
 def synthesize(seed: int, prior: Prior, *, n_train: int, n_dev: int, n_test: int, causal_fraction: float = 0.0,
-               max_subjects: int = 3, size: int = 32, patch: int = 4) -> dict[str, pd.DataFrame]:
+               max_subjects: int = 3, size: int = 32, patch: int = 4,
+               s_mix: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
     """The train / dev / test frames of one data seed (SCHEMA columns). train: n_train rows per
     stage (T, A, S); dev / test: eval_examples with unit n_dev / n_test. Each split draws from its
-    own derived seed; test first, then dev, then train, each skipping the images earlier ones hold."""
+    own derived seed; test first, then dev, then train, each skipping the images earlier ones hold.
+    `s_mix` replaces stage S's mix (STAGE_MIXES["S"], the design's); T keeps the design's mix, and
+    T's and A's rows do not depend on it (S's rows are drawn last)."""
+    mixes = {"S": check_mix(s_mix, "s_mix")} if s_mix is not None else {}
     if not 0.0 <= causal_fraction <= 1.0:
         raise AttnlabError(f"vlm causal_fraction must be in [0, 1], got {causal_fraction}")
     if not 1 <= max_subjects <= 4:
@@ -580,7 +596,7 @@ def synthesize(seed: int, prior: Prior, *, n_train: int, n_dev: int, n_test: int
             rows = []
             for stage in STAGES:
                 rng = np.random.default_rng(derive_seed(seed, "vlm_data", split, stage))
-                rows += stage_examples(rng, ctx, stage, n_train, causal_fraction)
+                rows += stage_examples(rng, ctx, stage, n_train, causal_fraction, mixes.get(stage))
         else:
             rng = np.random.default_rng(derive_seed(seed, "vlm_data", split))
             rows = eval_examples(rng, ctx, n_dev if split == "dev" else n_test)

@@ -74,7 +74,8 @@ def synth_params(vlm: dict, base_seed: int, seed: int) -> dict:
     image = vlm["model"]["vision"]
     return {"seed": derive_seed(base_seed, EXP, "data", seed), "prior_seed": derive_seed(base_seed, EXP, "prior"),
             "prior_strength": d["prior_strength"], "n": dict(d["n"]), "causal_fraction": d["causal_fraction"],
-            "max_subjects": d["max_subjects"], "size": image.get("image_size", 32), "patch": image.get("patch_size", 4)}
+            "max_subjects": d["max_subjects"], "size": image.get("image_size", 32), "patch": image.get("patch_size", 4),
+            **({"s_mix": dict(d["s_mix"])} if d.get("s_mix") is not None else {})}
 
 
 def train_params(vlm: dict, base_seed: int, stage: str, seed: int) -> dict:
@@ -85,6 +86,8 @@ def train_params(vlm: dict, base_seed: int, stage: str, seed: int) -> dict:
         p["text"] = dict(vlm["model"]["text"])
     elif stage == "A":
         p["vlm"] = dict(vlm["model"].get("vlm") or {})
+        if vlm.get("align_trains_lm"):  # absent / false: the design's projector-only alignment, params unchanged
+            p["align_trains_lm"] = True
     return p
 
 
@@ -153,6 +156,11 @@ def check_vlm_block(config: dict) -> None:
             f"vlm.max_count = {vlm['max_count']} is below vlm.data.max_subjects = {vlm['data']['max_subjects']}: "
             "stage V's count head could not name every scene's count")
     require(vlm["data"]["n"]["train"] > 0, "vlm.data.n.train must be > 0: every stage trains on it")
+    mix = vlm["data"].get("s_mix")
+    if mix is not None:
+        total = sum(float(v) for v in mix.values())
+        require(abs(total - 1.0) <= 1e-6, f"vlm.data.s_mix: the shares (caption {mix.get('caption')}, existence "
+                f"{mix.get('existence')}, vqa {mix.get('vqa')}) sum to {total:g}, not 1")
     require(vlm["data"]["n"]["test"] > 0, "vlm.data.n.test must be > 0: the evaluation reads the test split")
 
 

@@ -6,8 +6,8 @@ files and the co-occurrence prior (JSON) they were drawn with.
 
 Params: seed (the data seed), prior_seed (the companion map's seed: one map for every seed of a
 run), prior_strength, n ({train, dev, test}: rows per training stage T/A/S; the evaluation unit of
-dev and test), causal_fraction, max_subjects, and optionally size (render side, default 32) and
-patch (patch side, default 4).
+dev and test), causal_fraction, max_subjects, and optionally size (render side, default 32),
+patch (patch side, default 4) and s_mix (stage S's {caption, existence, vqa} shares; default the design's).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def synthesize_splits(params: dict):
     frames = synthesize(int(params["seed"]), prior, n_train=int(n["train"]), n_dev=int(n["dev"]),
                         n_test=int(n["test"]), causal_fraction=float(params["causal_fraction"]),
                         max_subjects=int(params["max_subjects"]), size=int(params.get("size", 32)),
-                        patch=int(params.get("patch", 4)))
+                        patch=int(params.get("patch", 4)), s_mix=params.get("s_mix"))
     return frames, prior
 
 

@@ -24,6 +24,7 @@ text token; stages A and S train on the answer (and its [EOS]) only.
              "vision": AttnViTConfig kwargs (V), "text": AttnLMConfig kwargs (T; vocab_size comes from the
              processor), "vlm": AttnVLMConfig fields other than the sub-configs (A),
              "max_count": int (V, default 6), "patch_weight": float (V, default 1.0; 0 = CLS heads only),
+             "align_trains_lm": bool (A, default false: the projector only; true: projector + LM, as S),
              "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
     A takes `vision` (stage-V dirs) and `text` (stage-T dirs), one per seed; S takes `init` (stage-A dirs);
     a run directory may be given as its config.json (the workflow declares files, not directories).
@@ -233,10 +234,14 @@ def run_dir_of(path: str) -> str:
     return str(p.parent) if p.name == "config.json" else str(p)
 
 
-def freeze_for_stage(model: nn.Module, stage: str) -> None:
-    """requires_grad for the stage (module docstring): A the projector only, S projector + LM."""
+def freeze_for_stage(model: nn.Module, stage: str, align_trains_lm: bool = False) -> None:
+    """requires_grad for the stage (module docstring): A the projector only (with `align_trains_lm`,
+    projector + LM, as S), S projector + LM."""
     if stage in ("V", "T"):
         model.requires_grad_(True)
+    elif stage == "A" and align_trains_lm:
+        model.requires_grad_(True)
+        model.vision_tower.requires_grad_(False)
     elif stage == "A":
         model.requires_grad_(False)
         model.multi_modal_projector.requires_grad_(True)
@@ -332,7 +337,7 @@ def main(args: StepArgs) -> None:
         n = models[0].config.image_seq_length
         examples = text_examples(processor, stage_rows(df, stage), n, with_images=True, answer_only=True)
         for m in models:
-            freeze_for_stage(m, stage)
+            freeze_for_stage(m, stage, bool(p.get("align_trains_lm", False)))
 
     batches = [StepBatches(examples, settings.batch_size, s) for s in seeds]
     works = [r / "checkpoints" for r in run_dirs]
