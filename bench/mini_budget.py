@@ -60,17 +60,9 @@ def targets(experiments) -> list[str]:
     return out
 
 
-# the one-thread fp32 matmul rate, in a fresh interpreter (this script does not import torch)
-PEAK = """import time, torch
-torch.set_num_threads(1)
-a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-for _ in range(3):
-    a @ b
-n, t0 = 0, time.perf_counter()
-while time.perf_counter() - t0 < 1.5:
-    a @ b
-    n += 1
-print(round(2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9))"""
+# one thread's fp32 matmul rate (bench/train_throughput.matmul_peak), in a fresh interpreter: this
+# script does not import torch, and the probe's imports end before the timed run starts
+PEAK = "from train_throughput import matmul_peak; print(round(matmul_peak() / 1e9))"
 
 
 def machine() -> str:
@@ -81,7 +73,8 @@ def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown CPU")
     flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    probe = subprocess.run([sys.executable, "-c", PEAK], capture_output=True, text=True,
+    probe = subprocess.run([sys.executable, "-c", f"import torch; torch.set_num_threads(1); {PEAK}"],
+                           cwd=Path(__file__).parent, capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     rate = probe.stdout.strip() if probe.returncode == 0 else "?"
     return f"{model}, {isa}, fp32 matmul {rate} GFLOP/s on one thread"
