@@ -40,9 +40,9 @@ def _module_path(root: Path, name: str) -> Path | None:
     return None
 
 
-def _imports(name: str, path: Path) -> set[str]:
+def _imports(name: str, path: Path) -> frozenset[str]:
     """attnlab modules imported by one module (absolute and relative imports)."""
-    return set(_parsed_imports(name, path, path.read_text()))
+    return _parsed_imports(name, path, path.read_text())
 
 
 @functools.lru_cache(maxsize=None)  # keyed on the source: a module is parsed once per process, not once per closure
