@@ -99,9 +99,9 @@ def test_a_data_parallel_training_job_on_slurm_ends_with_the_one_process_weights
 
     target = "results/moh/runs/mqar/mha/seed0/model.safetensors"
     here, there = copy_repo(tmp_path / "local"), copy_repo(tmp_path / "cluster")
-    snakemake(here, target, "--cores", "2", "--configfile", "config/smoke.yaml")
+    snakemake(here, target, "--cores", "2", "--configfile", "config/smoke.yaml", "--config", "stack_variants=False")
     proc = snakemake(there, target, "--profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
-                     "--config", "processes=2",
+                     "--config", "processes=2", "stack_variants=False",  # MHA alone (smoke stacks the variants)
                      "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
                      timeout=900)
     assert "submitted with SLURM jobid" in proc.stdout + proc.stderr

@@ -69,6 +69,45 @@ def test_lm_train_step_stacks_the_seeds_and_shares_every_other_setting():
         bad.params_for(w)
 
 
+def test_stacking_variants_puts_every_variant_and_seed_in_one_job_with_its_own_model():
+    def params(w):
+        return {"model": {"attention": {"a": "softmax", "b": "moh"}[w["variant"]]}, "train": {"steps": 3},
+                "seed": 10 * ord(w["variant"]) + int(w["seed"])}
+
+    run = "results/e/runs/{task}/{variant}/seed{seed}"
+    step = lm_train_step(run, [0, 1], data=lambda w: f"d/{w['task']}/{w['seed']}", params=params,
+                         constraints={"task": "t", "variant": "a|b"}, stack_over={"variant": ["a", "b"]})
+    w = {"task": "t"}
+    assert step.wildcards == ["task"] and step.constraints == {"task": "t"}
+    assert step.output["model"] == [f"results/e/runs/{{task}}/{v}/seed{s}/model.safetensors"
+                                    for v in "ab" for s in (0, 1)]
+    assert step.inputs_for(w) == {"data": ["d/t/0", "d/t/1", "d/t/0", "d/t/1"]}
+    assert step.cli_outputs_for(w) == {"run_dir": [f"results/e/runs/t/{v}/seed{s}" for v in "ab" for s in (0, 1)]}
+    assert step.params_for(w) == {"train": {"steps": 3}, "members": [
+        {"seed": 970, "model": {"attention": "softmax"}}, {"seed": 971, "model": {"attention": "softmax"}},
+        {"seed": 980, "model": {"attention": "moh"}}, {"seed": 981, "model": {"attention": "moh"}}]}
+    assert step.mechanisms_for(w) == ("moh", "softmax") and step.runtime == 2 * 60
+
+    def own_schedule(w):
+        return {**params(w), "train": {"steps": 3 if w["variant"] == "a" else 4}}
+
+    bad = lm_train_step(run, [0, 1], data=lambda w: "d", params=own_schedule, stack_over={"variant": ["a", "b"]})
+    with pytest.raises(ValueError, match=r"differ in \['train'\]"):
+        bad.params_for(w)
+
+
+def test_stack_variants_needs_stack_seeds_and_is_off_by_default(config):
+    from attnlab import registry
+    from attnlab.config import ConfigError
+    from attnlab.experiment import Context
+
+    assert Context(config, "moh").stacked("variant", ["mha"]) is None
+    assert Context({**config, "stack_variants": True}, "moh").stacked("variant", ["mha", "x"]) == {"variant": ["mha", "x"]}
+    assert Context({**config, "stack_variants": True, "stack_seeds": False}, "moh").stacked("variant", ["mha"]) is None
+    with pytest.raises(ConfigError, match="stack_variants = true needs stack_seeds = true"):
+        registry.check({**config, "stack_variants": True, "stack_seeds": False})
+
+
 def test_without_stacking_each_seed_is_its_own_job_with_a_stack_of_one():
     def params(w):
         return {"model": {"attention": "moh"}, "train": {"steps": 3}, "seed": 100 + int(w["seed"])}

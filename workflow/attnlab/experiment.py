@@ -19,6 +19,7 @@ Records are read when the Snakefile is parsed: nothing here (nor in any plan.py)
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -270,6 +271,15 @@ class Context:
         `stack_seeds`: stacking saves a process start per seed; separate jobs pack better on few cores)."""
         return self.seeds if self.config.get("stack_seeds", True) else None
 
+    def stacked(self, wildcard: str, values) -> dict[str, list[str]] | None:
+        """`{wildcard: values}` for a training step that also stacks every value of one wildcard
+        (an experiment's variants) into its job, or None (config `stack_variants`, which needs
+        `stack_seeds`: at smoke scale a job is mostly its ~10 s of imports; at mini, longer jobs
+        pack better on few cores as separate jobs)."""
+        if self.train_seeds is None or not self.config.get("stack_variants", False):
+            return None
+        return {wildcard: [str(v) for v in values]}
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -476,18 +486,20 @@ def stack_outputs(run: str, seeds) -> dict[str, list[str]]:
     return {name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}
 
 
-def of_seed(w: Wildcards, s: int) -> dict:
-    return {**w, "seed": str(s)}
-
-
 def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Callable[[Wildcards], str],
                      params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None,
+                     stack_over: Mapping[str, list[str]] | None = None, member_keys: tuple[str, ...] = (),
                      **step) -> Step:
     """Train every seed of one configuration as one stack in one job: `run` is the run-directory
     template with a `{seed}` wildcard; `data(w)` and `params(w)` give one seed's training file and
     params (with its "seed"). The step gets every seed's data and run directory, and the params
     with "members": [{"seed": ...}, ...] in place of "seed". `seeds=None` (`Context.train_seeds`
-    when `stack_seeds` is off): a stack of one per job, `{seed}` a wildcard of the step."""
+    when `stack_seeds` is off): a stack of one per job, `{seed}` a wildcard of the step.
+
+    `stack_over={"variant": [...]}` (`Context.stacked`) stacks every value of that wildcard too:
+    one member per (value, seed), in that order. Params that differ between members must be among
+    `member_keys` (the module's per-member settings, e.g. the model); they move into each member's
+    record, and everything else must be shared (one schedule for the whole stack)."""
     if seeds is None:
         def one_params(w: Wildcards) -> dict:
             p = params(w)
@@ -498,22 +510,58 @@ def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Calla
                     constraints=dict(constraints or {}), cli_outputs=lambda w: {"run_dir": [run.format(**w)]},
                     **step)
 
-    def stack_params(w: Wildcards) -> dict:
-        each = [params(of_seed(w, s)) for s in seeds]
-        shared = {k: v for k, v in each[0].items() if k != "seed"}
-        if any({k: v for k, v in p.items() if k != "seed"} != shared for p in each):
-            raise ValueError(f"{run}: seeds of one stack must share every setting but the seed")
-        return {**shared, "members": [{"seed": p["seed"]} for p in each]}
+    over = dict(stack_over or {})
+    combos = [dict(zip(over, values)) for values in itertools.product(*over.values())] if over else [{}]
+    templates = [_fill(run, c) for c in combos]
+    runs = [r for t in templates for r in stack_runs(t, seeds)]
+    member_w = lambda w: [{**w, **c, "seed": str(s)} for c in combos for s in seeds]  # noqa: E731
 
-    return Step("train", module, "train", threads=None, input=lambda w: {"data": [data(of_seed(w, s)) for s in seeds]},
-                output=stack_outputs(run, seeds), params=stack_params, constraints=dict(constraints or {}),
-                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in stack_runs(run, seeds)]}, **step)
+    def stack_params(w: Wildcards) -> dict:
+        each = [params(m) for m in member_w(w)]
+        keys = {k for p in each for k in p} - {"seed"}
+        own = sorted(k for k in keys if any(p.get(k) != each[0].get(k) for p in each))
+        if own and not over:
+            raise ValueError(f"{run}: seeds of one stack must share every setting but the seed; {own} differ")
+        stray = [k for k in own if k not in member_keys]
+        if stray:
+            raise ValueError(f"{run}: the members stacked over {sorted(over)} differ in {stray}, which "
+                             f"{module} takes once per stack (per member: {list(member_keys)})")
+        shared = {k: v for k, v in each[0].items() if k not in own and k != "seed"}
+        return {**shared, "members": [{"seed": p["seed"], **{k: p[k] for k in own}} for p in each]}
+
+    files = [run_files(r) for r in runs]
+    return Step("train", module, "train", threads=None,
+                input=lambda w: {"data": [data(m) for m in member_w(w)]},
+                output={name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}, params=stack_params,
+                constraints={k: v for k, v in (constraints or {}).items() if k not in over},
+                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in runs]}, **step)
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    """`template` with the wildcards named in `values` filled, the others kept."""
+    for k, v in values.items():
+        template = template.replace("{" + k + "}", v)
+    return template
 
 
 def lm_train_step(run: str, seeds: list[int] | None, data: Callable[[Wildcards], str],
-                  params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None) -> Step:
+                  params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None,
+                  stack_over: Mapping[str, list[str]] | None = None) -> Step:
     """Every seed of one attnlab causal-LM configuration as one stack (`attnlab.train.lm_stack`);
-    `params(w)` gives one seed's `attnlab.train.lm` params. `seeds=None`: one job per seed."""
-    return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints, gpu=True,
-                            mem_mb=2000, runtime=60,
-                            mechanisms=lambda w: (params(of_seed(w, seeds[0]) if seeds else w)["model"]["attention"],))
+    `params(w)` gives one seed's `attnlab.train.lm` params. `seeds=None`: one job per seed.
+    `stack_over` (`Context.stacked`): every value of that wildcard too (members may differ in model
+    and meta-token rate, never in the training schedule)."""
+    over = dict(stack_over or {}) if seeds else {}
+    combos = [dict(zip(over, values)) for values in itertools.product(*over.values())] if over else [{}]
+
+    def mechanisms(w: Wildcards) -> tuple[str, ...]:
+        ws = [{**w, **c, "seed": str(seeds[0])} for c in combos] if seeds else [w]
+        return tuple(sorted({params(x)["model"]["attention"] for x in ws}))
+
+    return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints, stack_over=over,
+                            member_keys=LM_MEMBER_KEYS, gpu=True, mem_mb=2000, runtime=60 * len(combos),
+                            mechanisms=mechanisms)
+
+
+# what attnlab.train.lm_stack lets each member of a stack set for itself
+LM_MEMBER_KEYS = ("model", "meta_token_rate")

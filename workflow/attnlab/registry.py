@@ -63,6 +63,8 @@ def check(config: dict) -> None:
         exp.check_deviations(config)  # reference and set_after_results keys exist
         if exp.check:
             exp.check(exp.context(config))
+    require(not config.get("stack_variants", False) or config.get("stack_seeds", True),
+            "stack_variants = true needs stack_seeds = true (variants join a stack of every seed)")
     processes = config.get("processes", 1)
     for exp_id, block in config["experiments"].items():
         batch = (block.get("train") or {}).get("batch_size") if isinstance(block, dict) else None

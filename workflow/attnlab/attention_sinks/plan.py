@@ -177,7 +177,7 @@ def steps(ctx: Context) -> list[Step]:
         # one stack per (setting, variant): the tuned stacks hold every seed, the pretuning ones the
         # first `before_tuning_seeds`
         *[replace(lm_train_step(RUN, seeds_at(cfg, g), data=lambda w: data_path("train", int(w["seed"]), w["setting"]),
-                                constraints={**variant, "setting": g},
+                                constraints={**variant, "setting": g}, stack_over=ctx.stacked("variant", cfg["variants"]),
                                 params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]), w["setting"])),
                   # the LM track's longest stacks (~330 s each, bench/README "LM track ... one seed"):
                   # start the tuned ones first

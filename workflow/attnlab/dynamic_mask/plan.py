@@ -129,7 +129,7 @@ def steps(ctx: Context) -> list[Step]:
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
         lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
-                      constraints={"variant": "|".join(VARIANTS)}),
+                      constraints={"variant": "|".join(VARIANTS)}, stack_over=ctx.stacked("variant", variants(cfg))),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
                       params=evaluate_params(cfg, seed0),
                       mechanisms=tuple(sorted({v["attention"] for v in variants(cfg).values()}))),

@@ -107,7 +107,8 @@ def steps(ctx: Context) -> list[Step]:
         # the efficient track's longest stack (bench/README): start it first
         replace(lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                               params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
-                              constraints={"variant": "|".join(VARIANTS)}), priority=20),
+                              constraints={"variant": "|".join(VARIANTS)},
+                              stack_over=ctx.stacked("variant", VARIANTS)), priority=20),
         # exclusive: the sweep holds every core (config timing_cores), so no other job runs beside it
         Step("timing", "attnlab.grassmann.timing", "analysis", output={"timing": TIMING}, exclusive=True, runtime=15,
              mem_mb=3000, params=lambda w: timing_params(cfg, seed0, int(w["seed"])),

@@ -130,6 +130,7 @@ def steps(ctx: Context) -> list[Step]:
              params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
         lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                       constraints={"variant": "|".join(DECODERS)},
+                      stack_over=ctx.stacked("variant", [v for v in cfg["variants"] if v in DECODERS]),
                       params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"]))),
         *([encdec_step(ctx)] if "encdec" in cfg["variants"] else []),
         evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0),

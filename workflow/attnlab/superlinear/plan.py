@@ -143,7 +143,8 @@ def steps(ctx: Context) -> list[Step]:
         # the efficient track's second-longest stack: start it early
         replace(lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path("train", int(w["seed"])),
                               params=lambda w: train_params(cfg, seed0, w["variant"], int(w["seed"])),
-                              constraints={"variant": "|".join(MECHANISM)}), priority=15),
+                              constraints={"variant": "|".join(MECHANISM)},
+                              stack_over=ctx.stacked("variant", variants(cfg))), priority=15),
         Step("sweep", "attnlab.superlinear.measure", "analysis", output={"sweep": SWEEP}, exclusive=True,
              runtime=15, mem_mb=3000, mechanisms=("superlinear",),
              params=lambda w: sweep_params(cfg, seed0, int(w["seed"]))),

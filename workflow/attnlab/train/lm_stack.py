@@ -3,11 +3,13 @@
     python -m attnlab.train.lm_stack --input data D1 D2 ... --output run_dir R1 R2 ... --params JSON
     params: {"model": AttnLMConfig kwargs, "train": TrainSettings fields,
              "meta_token_rate": float (optional), "engine": "loop" | "vmap" (optional, default loop),
-             "members": [{"seed": int, "data": D_i (optional), "run_dir": R_i (optional)}, ...]}
+             "members": [{"seed": int, "data": D_i (optional), "run_dir": R_i (optional),
+                          "model": ..., "meta_token_rate": ... (optional: this member's own)}, ...]}
 
 Member i has its own seed (initialisation and batch order), trains on the i-th `--input data`
 file and writes the i-th `--output run_dir`; a member's "data"/"run_dir", when given, must name the
-same paths. Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed
+same paths. A member's "model" or "meta_token_rate" replaces the shared one for that member (an
+experiment's variants stacked in one job: `stack_variants`); the schedule ("train") is shared. Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed
 alone (config.json, train_log.jsonl, model.safetensors; with the default engine the same bytes of
 weights), loadable with `AutoModelForCausalLM.from_pretrained(R_i)` after `import attnlab.models`.
 
@@ -32,6 +34,7 @@ from pathlib import Path
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
 from attnlab.config import config_hash
+from attnlab.experiment import LM_MEMBER_KEYS
 from attnlab.io import atomic_dir, read_parquet
 from attnlab.train.lm import batches_for, build_model
 from attnlab.train.stack import train_stack
@@ -58,33 +61,52 @@ def members_of(args: StepArgs) -> list[dict]:
             if paths[key] is None:
                 raise AttnlabError(f"lm_stack: member {i} has no {key} (give --{'input' if key == 'data' else 'output'} "
                                    f"{key} ... or members[{i}].{key})")
-        out.append({"seed": int(m["seed"]), **paths})
+        unknown = set(m) - {"seed", "data", "run_dir", *LM_MEMBER_KEYS}
+        if unknown:
+            raise AttnlabError(f"lm_stack: members[{i}] sets {sorted(unknown)}; a member sets only its seed, "
+                               f"paths and {list(LM_MEMBER_KEYS)}")
+        out.append({"seed": int(m["seed"]), **paths, **{k: m[k] for k in LM_MEMBER_KEYS if k in m}})
     dirs = [m["run_dir"] for m in out]
     if len(set(dirs)) != len(dirs):
         raise AttnlabError("lm_stack: two members share a run_dir")
     return out
 
 
+def stack_name(run_dirs: list[Path]) -> str:
+    """The progress bar's label: the configuration (or configurations) and the member count."""
+    names = list(dict.fromkeys(r.parent.name for r in run_dirs))
+    return f"{'+'.join(names)} x{len(run_dirs)}"
+
+
 def main(args: StepArgs) -> None:
     p = args.params
     members = members_of(args)
     settings = TrainSettings.from_dict(p["train"])
-    rate = p.get("meta_token_rate", 0.0)
-    models = [build_model(p["model"], m["seed"]) for m in members]
-    batches = [batches_for(read_parquet(m["data"]), settings, m["seed"], rate) for m in members]
+    own = [{k: m.get(k, p.get(k)) for k in LM_MEMBER_KEYS} for m in members]
+    if any(o["model"] is None for o in own):
+        raise AttnlabError("lm_stack: params.model is missing (for the stack or for every member)")
+    engine = p.get("engine", "loop")
+    if engine == "vmap" and any(o["model"] != own[0]["model"] for o in own):
+        raise AttnlabError("lm_stack: engine 'vmap' stacks one architecture; these members differ in model "
+                           "(use the loop engine)")
+    models = [build_model(o["model"], m["seed"]) for o, m in zip(own, members)]
+    batches = [batches_for(read_parquet(m["data"]), settings, m["seed"], o["meta_token_rate"] or 0.0)
+               for o, m in zip(own, members)]
     run_dirs = [Path(m["run_dir"]) for m in members]
     works = [r / "checkpoints" for r in run_dirs]
     # a checkpoint resumes only the same stack: same params (model, data transform, seeds) and input files
     stats = [[Path(m["data"]).stat().st_size, Path(m["data"]).stat().st_mtime_ns] for m in members]
     shared = {k: v for k, v in p.items() if k != "members"}
-    run_key = config_hash({"params": shared, "members": [m["seed"] for m in members], "data": stats})
+    ids = [m["seed"] if not set(m) & set(LM_MEMBER_KEYS) else {k: m[k] for k in ("seed", *LM_MEMBER_KEYS) if k in m}
+           for m in members]
+    run_key = config_hash({"params": shared, "members": ids, "data": stats})
     world = int(os.environ.get("WORLD_SIZE", "1"))
     try:
         if world > 1:
             data_parallel(models, batches, settings, works, [f"{run_key}-{m['seed']}" for m in members], run_dirs)
         else:
-            train_stack(models, batches, settings, works[0], engine=p.get("engine", "loop"), log_dirs=works,
-                        run_key=run_key, desc=f"{run_dirs[0].parent.name} x{len(members)}")
+            train_stack(models, batches, settings, works[0], engine=engine, log_dirs=works,
+                        run_key=run_key, desc=stack_name(run_dirs))
     except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"attnlab: {e}", file=sys.stderr)
