@@ -1,11 +1,12 @@
 """The experiment contract: Step/Experiment records and the registry the rules loop over."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from attnlab import registry
+from attnlab import AttnlabError, registry
 from attnlab.config import ConfigError
 from attnlab.experiment import (
     ENVS,
@@ -94,6 +95,33 @@ def test_stacking_variants_puts_every_variant_and_seed_in_one_job_with_its_own_m
     bad = lm_train_step(run, [0, 1], data=lambda w: "d", params=own_schedule, stack_over={"variant": ["a", "b"]})
     with pytest.raises(ValueError, match=r"differ in \['train'\]"):
         bad.params_for(w)
+
+
+def test_a_stacked_step_runs_every_member_in_one_job_and_splits_back_into_each_members_args():
+    from attnlab.cli import StepArgs
+    from attnlab.experiment import Step, stacked_step
+
+    one = Step("heads", "attnlab.heads.sink_step", "analysis", constraints={"variant": "a|b", "setting": "s"},
+               input=lambda w: {"model": f"r/{w['variant']}/{w['seed']}/config.json", "data": f"d/{w['seed']}"},
+               output={"heads": "h/{setting}/{variant}/seed{seed}.parquet"}, params={"T": 8},
+               mechanisms=lambda w: ({"a": "softmax", "b": "sigmoid"}[w["variant"]],), runtime=5)
+    step = stacked_step(one, {"variant": ["a", "b"], "seed": [0, 1]})
+    w = {"setting": "s"}
+    assert step.wildcards == ["setting"] and step.constraints == {"setting": "s"} and step.runtime == 20
+    assert step.output["heads"] == [f"h/{{setting}}/{v}/seed{s}.parquet" for v in "ab" for s in (0, 1)]
+    assert step.inputs_for(w) == {"model": [f"r/{v}/{s}/config.json" for v in "ab" for s in (0, 1)],
+                                  "data": ["d/0", "d/1", "d/0", "d/1"]}
+    assert step.params_for(w) == {"T": 8} and step.mechanisms_for(w) == ("sigmoid", "softmax")
+    args = StepArgs(step.inputs_for(w), {"heads": [o.format(**w) for o in step.output["heads"]]}, {"T": 8})
+    members = args.split()
+    assert [m.input("model") for m in members] == step.inputs_for(w)["model"]
+    assert members[3].output("heads") == "h/s/b/seed1.parquet" and members[3].input("data") == "d/1"
+    assert StepArgs({"model": ["m"]}, {"heads": ["h"]}, {}).split()[0].output("heads") == "h"
+    with pytest.raises(AttnlabError, match="one path per member"):
+        StepArgs({"model": ["m1", "m2"]}, {"heads": ["h"]}, {}).split()
+    seeded = replace(one, params=lambda w: {"T": int(w["seed"])})
+    with pytest.raises(ValueError, match="params differ"):
+        stacked_step(seeded, {"seed": [0, 1]}).params_for({"variant": "a", "setting": "s"})
 
 
 def test_stack_variants_needs_stack_seeds_and_is_off_by_default(config):

@@ -31,6 +31,18 @@ class StepArgs:
     def output(self, name: str) -> str:
         return self._one(self.outputs, name, "--output")
 
+    def split(self) -> list["StepArgs"]:
+        """One StepArgs per member of a stacked step (attnlab.experiment.stacked_step): every named
+        input and output holds one path per member, and member i gets the i-th of each."""
+        sizes = {len(v) for v in (*self.inputs.values(), *self.outputs.values())}
+        if len(sizes) != 1:
+            counts = {f"--{kind} {k}": len(v) for kind, table in (("input", self.inputs), ("output", self.outputs))
+                      for k, v in table.items()}
+            raise AttnlabError(f"a stacked step needs one path per member under every name, got {counts}")
+        n = sizes.pop()
+        return [StepArgs({k: [v[i]] for k, v in self.inputs.items()}, {k: [v[i]] for k, v in self.outputs.items()},
+                         self.params) for i in range(n)]
+
     @staticmethod
     def _one(table, name, flag):
         if name not in table:

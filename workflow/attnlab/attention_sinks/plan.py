@@ -31,6 +31,7 @@ from attnlab.experiment import (
     lm_train_step,
     require,
     run_files,
+    stacked_step,
     table_step,
 )
 from attnlab.seeds import derive_seed
@@ -183,11 +184,16 @@ def steps(ctx: Context) -> list[Step]:
                   # start the tuned ones first
                   name="train" if g == "tuned" else f"train_{g}", priority=20 if g == "tuned" else None)
           for g in settings(cfg)],
-        Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=15, constraints=variant,
-             input=lambda w: {"model": f"{rd(w)}/config.json", "weights": f"{rd(w)}/model.safetensors",
-                              "data": data_path("eval", int(w["seed"]), w["setting"])},
-             output={n: HEADS.replace("{name}", n) for n in HEADS_OUTPUTS}, params=heads_params(cfg),
-             mechanisms=lambda w: (VARIANTS[w["variant"]]["attention"],)),
+        # every variant and seed of a setting in one job (one process start, not one per model)
+        *[replace(stacked_step(
+            Step("heads", "attnlab.heads.sink_step", "analysis", mem_mb=3000, runtime=5,
+                 constraints={**variant, "setting": g},
+                 input=lambda w: {"model": f"{rd(w)}/config.json", "weights": f"{rd(w)}/model.safetensors",
+                                  "data": data_path("eval", int(w["seed"]), w["setting"])},
+                 output={n: HEADS.replace("{name}", n) for n in HEADS_OUTPUTS}, params=heads_params(cfg),
+                 mechanisms=lambda w: (VARIANTS[w["variant"]]["attention"],)),
+            {"variant": cfg["variants"], "seed": seeds_at(cfg, g)}), name="heads" if g == "tuned" else f"heads_{g}")
+          for g in settings(cfg)],
         evaluate_step(EXPERIMENT, ctx, output=METRICS, params=evaluate_params(cfg, seed0),
                       mechanisms=tuple(VARIANTS[v]["attention"] for v in cfg["variants"]),
                       input={"heads": [m[n] for m in man for n in HEADS_OUTPUTS],
