@@ -66,14 +66,18 @@ def step_inputs(step):
 
 def step_outputs(group, step):
     out = {}
-    for name, path in step.output.items():
-        if name in step.directories:
-            path = directory(path)
-        if name in step.report:
-            caption, labels = step.report[name]
-            labels = labels if isinstance(labels, dict) else {"figure": labels}
-            path = report(path, caption=caption, category=group, labels=labels)
-        out[name] = path
+    for name, paths in step.output.items():
+        one = isinstance(paths, str)
+        marked = []
+        for path in [paths] if one else paths:  # a list: a stacked step's members
+            if name in step.directories:
+                path = directory(path)
+            if name in step.report:
+                caption, labels = step.report[name]
+                labels = labels if isinstance(labels, dict) else {"figure": labels}
+                path = report(path, caption=caption, category=group, labels=labels)
+            marked.append(path)
+        out[name] = marked[0] if one else marked
     return out
 
 

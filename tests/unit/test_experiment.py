@@ -1,7 +1,6 @@
 """The experiment contract: Step/Experiment records and the registry the rules loop over."""
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,7 +102,8 @@ def test_a_stacked_step_runs_every_member_in_one_job_and_splits_back_into_each_m
 
     one = Step("heads", "attnlab.heads.sink_step", "analysis", constraints={"variant": "a|b", "setting": "s"},
                input=lambda w: {"model": f"r/{w['variant']}/{w['seed']}/config.json", "data": f"d/{w['seed']}"},
-               output={"heads": "h/{setting}/{variant}/seed{seed}.parquet"}, params={"T": 8},
+               output={"heads": "h/{setting}/{variant}/seed{seed}.parquet"},
+               params=lambda w: {"T": 8, "seed_index": int(w["seed"])},
                mechanisms=lambda w: ({"a": "softmax", "b": "sigmoid"}[w["variant"]],), runtime=5)
     step = stacked_step(one, {"variant": ["a", "b"], "seed": [0, 1]})
     w = {"setting": "s"}
@@ -111,17 +111,18 @@ def test_a_stacked_step_runs_every_member_in_one_job_and_splits_back_into_each_m
     assert step.output["heads"] == [f"h/{{setting}}/{v}/seed{s}.parquet" for v in "ab" for s in (0, 1)]
     assert step.inputs_for(w) == {"model": [f"r/{v}/{s}/config.json" for v in "ab" for s in (0, 1)],
                                   "data": ["d/0", "d/1", "d/0", "d/1"]}
-    assert step.params_for(w) == {"T": 8} and step.mechanisms_for(w) == ("sigmoid", "softmax")
-    args = StepArgs(step.inputs_for(w), {"heads": [o.format(**w) for o in step.output["heads"]]}, {"T": 8})
+    assert step.params_for(w) == {"T": 8, "stacked": [{"seed_index": s} for _ in "ab" for s in (0, 1)]}
+    assert step.mechanisms_for(w) == ("sigmoid", "softmax")
+    args = StepArgs(step.inputs_for(w), {"heads": [o.format(**w) for o in step.output["heads"]]}, step.params_for(w))
     members = args.split()
     assert [m.input("model") for m in members] == step.inputs_for(w)["model"]
     assert members[3].output("heads") == "h/s/b/seed1.parquet" and members[3].input("data") == "d/1"
-    assert StepArgs({"model": ["m"]}, {"heads": ["h"]}, {}).split()[0].output("heads") == "h"
+    assert members[3].params == {"T": 8, "seed_index": 1}  # what the unstacked job of that member gets
+    assert members[3].params == one.params_for({**w, "variant": "b", "seed": "1"})
+    plain = StepArgs({"model": ["m"]}, {"heads": ["h"]}, {"T": 8})
+    assert plain.split() == [plain]
     with pytest.raises(AttnlabError, match="one path per member"):
-        StepArgs({"model": ["m1", "m2"]}, {"heads": ["h"]}, {}).split()
-    seeded = replace(one, params=lambda w: {"T": int(w["seed"])})
-    with pytest.raises(ValueError, match="params differ"):
-        stacked_step(seeded, {"seed": [0, 1]}).params_for({"variant": "a", "setting": "s"})
+        StepArgs({"model": ["m1", "m2"]}, {"heads": ["h"]}, {"stacked": [{}, {}]}).split()
 
 
 def test_stack_variants_needs_stack_seeds_and_is_off_by_default(config):

@@ -32,16 +32,21 @@ class StepArgs:
         return self._one(self.outputs, name, "--output")
 
     def split(self) -> list["StepArgs"]:
-        """One StepArgs per member of a stacked step (attnlab.experiment.stacked_step): every named
-        input and output holds one path per member, and member i gets the i-th of each."""
-        sizes = {len(v) for v in (*self.inputs.values(), *self.outputs.values())}
-        if len(sizes) != 1:
-            counts = {f"--{kind} {k}": len(v) for kind, table in (("input", self.inputs), ("output", self.outputs))
-                      for k, v in table.items()}
-            raise AttnlabError(f"a stacked step needs one path per member under every name, got {counts}")
-        n = sizes.pop()
+        """The member invocations of a stacked step (attnlab.experiment.stacked_step: params
+        "stacked" lists each member's own params, and every named input and output holds one path
+        per member; member i gets the i-th of each), or [self] for an ordinary step."""
+        own = self.params.get(STACKED)
+        if own is None:
+            return [self]
+        n = len(own)
+        counts = {f"--{kind} {k}": len(v) for kind, table in (("input", self.inputs), ("output", self.outputs))
+                  for k, v in table.items()}
+        if any(c != n for c in counts.values()):
+            raise AttnlabError(f"a stacked step of {n} members needs one path per member under every name, "
+                               f"got {counts}")
+        shared = {k: v for k, v in self.params.items() if k != STACKED}
         return [StepArgs({k: [v[i]] for k, v in self.inputs.items()}, {k: [v[i]] for k, v in self.outputs.items()},
-                         self.params) for i in range(n)]
+                         {**shared, **own[i]}) for i in range(n)]
 
     @staticmethod
     def _one(table, name, flag):
@@ -76,6 +81,8 @@ def parse(argv=None, description: str = "") -> StepArgs:
 
 
 FAIL_ONCE = "ATTNLAB_FAIL_ONCE"
+# params key of a stacked step: each member's own params (attnlab.experiment.stacked_step)
+STACKED = "stacked"
 
 
 def _inject_failure() -> None:
@@ -100,7 +107,8 @@ def run_step(fn: Callable[[StepArgs], None], argv=None, description: str = "") -
     if "torch" in sys.modules:  # one torch thread per job unless the rule gives more
         sys.modules["torch"].set_num_threads(threads)
     try:
-        fn(args)
+        for member in args.split():  # a stacked step runs its members one after another
+            fn(member)
     except AttnlabError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

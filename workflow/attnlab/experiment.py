@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
+from attnlab.cli import STACKED
 from attnlab.config import ConfigError, config_hash
 
 REFERENCE_SCALES = ("mini", "full")
@@ -545,9 +546,9 @@ def _combos(over: Mapping[str, list[str]]) -> list[dict[str, str]]:
 def stacked_step(step: Step, over: Mapping[str, list]) -> Step:
     """`step` (one job per member: its wildcards include those of `over`) as one job for every
     combination of `over`'s values (e.g. every seed of a per-seed analysis): each named input and
-    output becomes the list of the members' paths, in `_combos` order, and the module runs its
-    members one after another (`attnlab.cli.StepArgs.split`). Params must not depend on the
-    stacked wildcards. Saves a process start (~10 s of imports) per member."""
+    output becomes the list of the members' paths, in `_combos` order; params are the shared ones
+    plus "stacked": each member's own (those that differ), and `attnlab.cli.run_step` runs the
+    module once per member, in one process. Saves a process start (~10 s of imports) per member."""
     over = {k: [str(v) for v in vs] for k, vs in over.items()}
     combos = _combos(over)
     member_w = lambda w: [{**w, **c} for c in combos]  # noqa: E731
@@ -561,9 +562,10 @@ def stacked_step(step: Step, over: Mapping[str, list]) -> Step:
 
     def params(w: Wildcards) -> dict:
         each = [step.params_for(m) for m in member_w(w)]
-        if any(p != each[0] for p in each):
-            raise ValueError(f"step {step.name}: params differ between the members stacked over {sorted(over)}")
-        return each[0]
+        keys = {k for p in each for k in p}
+        own = sorted(k for k in keys if any(k not in p or p[k] != each[0].get(k) for p in each))
+        return {**{k: v for k, v in each[0].items() if k not in own},
+                STACKED: [{k: p[k] for k in own if k in p} for p in each]}
 
     def mechanisms(w: Wildcards) -> tuple[str, ...]:
         return tuple(sorted({x for m in member_w(w) for x in step.mechanisms_for(m)}))

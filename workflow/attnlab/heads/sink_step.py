@@ -5,8 +5,7 @@
         --output maps P.parquet --params JSON
     params: T (tokens per sequence), epsilon, tau, min_queries, batch_size, token_offset
 
-Several models in one job: give every input and output once per model, in the same order (the
-workflow stacks every variant and seed of a setting this way: one process start, not one per model).
+The workflow stacks every variant and seed of a setting into one job (attnlab.experiment.stacked_step).
 
 A data file with a `copy_mask` column (the trigger task) also gets each sequence's copy accuracy in
 the samples output (sink_suite.analyze; the attention_sinks competence gate).
@@ -23,11 +22,6 @@ from attnlab.runs import analysis_inputs
 
 
 def main(args: StepArgs) -> None:
-    for member in args.split():  # one model, or several in turn (a stacked step: one path per member)
-        analyze_one(member)
-
-
-def analyze_one(args: StepArgs) -> None:
     t0 = time.perf_counter()
     p = args.params
     model, df = analysis_inputs(args, ("input_ids", "length"))

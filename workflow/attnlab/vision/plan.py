@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attnlab.config import ConfigError
-from attnlab.experiment import Context, Step
+from attnlab.experiment import Context, Step, stacked_step
 from attnlab.seeds import derive_seed
 
 TRAIN_DATA = "results/vision/data/train.parquet"
@@ -96,10 +96,12 @@ def images_template(exp: str) -> str:
 
 
 def generate_step(ctx: Context, input: dict, params, runtime: int = 60) -> Step:
-    """Sample a vision experiment's images for one seed from the track's pipeline directory."""
-    return Step("generate", f"attnlab.{ctx.id}.generate", "diffusion", mem_mb=3000, runtime=runtime,
-                input={"model": model_dir(ctx.vision), **input}, output={"images": images_template(ctx.id)},
+    """Sample a vision experiment's images for one seed from the track's pipeline directory; with
+    `stack_seeds` (the default) every seed's sampling in one job (one process start, not one per seed)."""
+    step = Step("generate", f"attnlab.{ctx.id}.generate", "diffusion", mem_mb=3000, runtime=runtime,
+                input=lambda w: {"model": model_dir(ctx.vision), **input}, output={"images": images_template(ctx.id)},
                 directories=("images",), params=params)
+    return step if ctx.train_seeds is None else stacked_step(step, {"seed": ctx.seeds})
 
 
 def shared_steps(config: dict) -> list[Step]:
