@@ -121,8 +121,30 @@ def test_a_stacked_step_runs_every_member_in_one_job_and_splits_back_into_each_m
     assert members[3].params == one.params_for({**w, "variant": "b", "seed": "1"})
     plain = StepArgs({"model": ["m"]}, {"heads": ["h"]}, {"T": 8})
     assert plain.split() == [plain]
-    with pytest.raises(AttnlabError, match="one path per member"):
+    with pytest.raises(AttnlabError, match="as many paths for every member"):
         StepArgs({"model": ["m1", "m2"]}, {"heads": ["h"]}, {"stacked": [{}, {}]}).split()
+
+
+def test_stacking_listed_configurations_of_a_seed_stack_splits_back_into_each_seed_stack():
+    """OCR's (task, run) stacks of seeds, all in one job (stack_variants): every member's params,
+    inputs, outputs and run directories are its own unstacked job's."""
+    from attnlab.cli import StepArgs
+    from attnlab.experiment import stack_train_step, stacked_step
+
+    def params(w):
+        return {"run": {"lr": {"a": 1, "b": 2}[w["run"]]}, "seed": 10 * len(w["task"]) + int(w["seed"])}
+
+    one = stack_train_step("attnlab.ocr.train", "r/{task}/{run}/seed{seed}", [0, 1], params=params,
+                           data=lambda w: f"d/{w['task']}/{w['seed']}", constraints={"task": "t+", "run": "a|b"})
+    combos = [{"task": "t", "run": "a"}, {"task": "t", "run": "b"}, {"task": "tt", "run": "a"}]
+    step = stacked_step(one, combos)
+    assert step.wildcards == [] and step.constraints == {}
+    assert step.output["model"] == [f"r/{c['task']}/{c['run']}/seed{s}/model.safetensors" for c in combos for s in (0, 1)]
+    args = StepArgs(step.inputs_for({}), {**step.cli_outputs_for({}), **step.output}, step.params_for({}))
+    for c, member in zip(combos, args.split()):
+        assert member.params == one.params_for(c) and member.inputs == one.inputs_for(c)
+        assert member.outputs["run_dir"] == one.cli_outputs_for(c)["run_dir"]
+        assert member.outputs["model"] == [f.format(**c) for f in one.output["model"]]
 
 
 def test_stack_variants_needs_stack_seeds_and_is_off_by_default(config):

@@ -33,20 +33,24 @@ class StepArgs:
 
     def split(self) -> list["StepArgs"]:
         """The member invocations of a stacked step (attnlab.experiment.stacked_step: params
-        "stacked" lists each member's own params, and every named input and output holds one path
-        per member; member i gets the i-th of each), or [self] for an ordinary step."""
+        "stacked" lists each member's own params, and every named input and output holds the same
+        number of paths per member, in member order; member i gets its share of each), or [self]
+        for an ordinary step."""
         own = self.params.get(STACKED)
         if own is None:
             return [self]
         n = len(own)
         counts = {f"--{kind} {k}": len(v) for kind, table in (("input", self.inputs), ("output", self.outputs))
                   for k, v in table.items()}
-        if any(c != n for c in counts.values()):
-            raise AttnlabError(f"a stacked step of {n} members needs one path per member under every name, "
-                               f"got {counts}")
+        if any(c % n for c in counts.values()):
+            raise AttnlabError(f"a stacked step of {n} members needs as many paths for every member under each "
+                               f"name, got {counts}")
+
+        def part(table: dict, i: int) -> dict:
+            return {k: v[i * (len(v) // n):(i + 1) * (len(v) // n)] for k, v in table.items()}
+
         shared = {k: v for k, v in self.params.items() if k != STACKED}
-        return [StepArgs({k: [v[i]] for k, v in self.inputs.items()}, {k: [v[i]] for k, v in self.outputs.items()},
-                         {**shared, **own[i]}) for i in range(n)]
+        return [StepArgs(part(self.inputs, i), part(self.outputs, i), {**shared, **own[i]}) for i in range(n)]
 
     @staticmethod
     def _one(table, name, flag):

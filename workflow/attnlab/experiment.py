@@ -277,9 +277,12 @@ class Context:
         (an experiment's variants) into its job, or None (config `stack_variants`, which needs
         `stack_seeds`: at smoke scale a job is mostly its ~10 s of imports; at mini, longer jobs
         pack better on few cores as separate jobs)."""
-        if self.train_seeds is None or not self.config.get("stack_variants", False):
-            return None
-        return {wildcard: [str(v) for v in values]}
+        return {wildcard: [str(v) for v in values]} if self.stacks_variants else None
+
+    @property
+    def stacks_variants(self) -> bool:
+        """Config `stack_variants` (with `stack_seeds`): an experiment's training configurations share one job."""
+        return self.train_seeds is not None and bool(self.config.get("stack_variants", False))
 
 
 @dataclass(frozen=True)
@@ -543,14 +546,19 @@ def _combos(over: Mapping[str, list[str]]) -> list[dict[str, str]]:
     return [dict(zip(over, values)) for values in itertools.product(*over.values())] if over else [{}]
 
 
-def stacked_step(step: Step, over: Mapping[str, list]) -> Step:
+def stacked_step(step: Step, over: Mapping[str, list] | list[Mapping[str, Any]]) -> Step:
     """`step` (one job per member: its wildcards include those of `over`) as one job for every
-    combination of `over`'s values (e.g. every seed of a per-seed analysis): each named input and
-    output becomes the list of the members' paths, in `_combos` order; params are the shared ones
+    combination of `over`'s values (e.g. every seed of a per-seed analysis, or every configuration
+    of an experiment's stacked training; `over` maps wildcards to values, every combination a
+    member, or lists the members' values): each named input and output becomes the list of the
+    members' paths (each member's the same number), in `_combos` order; params are the shared ones
     plus "stacked": each member's own (those that differ), and `attnlab.cli.run_step` runs the
     module once per member, in one process. Saves a process start (~10 s of imports) per member."""
-    over = {k: [str(v) for v in vs] for k, vs in over.items()}
-    combos = _combos(over)
+    if isinstance(over, Mapping):
+        combos = _combos({k: [str(v) for v in vs] for k, vs in over.items()})
+    else:  # the members' wildcard values, listed
+        combos = [{k: str(v) for k, v in c.items()} for c in over]
+    over = {k for c in combos for k in c}
     member_w = lambda w: [{**w, **c} for c in combos]  # noqa: E731
 
     def inputs(w: Wildcards) -> dict[str, list]:
@@ -570,8 +578,17 @@ def stacked_step(step: Step, over: Mapping[str, list]) -> Step:
     def mechanisms(w: Wildcards) -> tuple[str, ...]:
         return tuple(sorted({x for m in member_w(w) for x in step.mechanisms_for(m)}))
 
-    output = {name: [_fill(t, c) for c in combos] for name, t in step.output.items()}
+    def cli_outputs(w: Wildcards) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for m in member_w(w):
+            for name, paths in step.cli_outputs_for(m).items():
+                out.setdefault(name, []).extend([paths] if isinstance(paths, str) else list(paths))
+        return out
+
+    output = {name: [_fill(x, c) for c in combos for x in ([t] if isinstance(t, str) else t)]
+              for name, t in step.output.items()}
     return replace(step, input=inputs, output=output, params=params, mechanisms=mechanisms,
+                   cli_outputs=cli_outputs if step.cli_outputs else None,
                    constraints={k: v for k, v in step.constraints.items() if k not in over},
                    runtime=step.runtime * len(combos))
 

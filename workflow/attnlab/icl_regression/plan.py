@@ -16,6 +16,7 @@ from attnlab.experiment import (
     require,
     stack_outputs,
     stack_runs,
+    stacked_step,
     table_step,
 )
 from attnlab.icl_regression import PAPER
@@ -105,18 +106,27 @@ def check(ctx: Context) -> None:
             f"must be one of {keyname(EXP, 'test_lengths')} = {cfg['test_lengths']} (in-distribution error)")
 
 
+def train_step(ctx: Context) -> Step:
+    """One job per (d, mechanism) trains every seed as one stack (fresh prompts every step); with
+    `stack_variants`, every (d, mechanism) in one job."""
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    step = Step("train", "attnlab.icl_regression.train", "train", threads=None, runtime=train_runtime_min(cfg),
+                output=stack_outputs(RUN, ctx.seeds), cli_outputs=lambda w: {
+                    "run_dir": [r.format(**w) for r in stack_runs(RUN, ctx.seeds)]},
+                constraints={"dim": r"\d+", "run": "[a-z0-9-]+"},
+                params=lambda w: train_params(cfg, seed0, int(w["dim"]), w["run"]))
+    if not ctx.stacks_variants:
+        return step
+    return stacked_step(step, {"dim": cfg["dims"], "run": list(runs(cfg))})
+
+
 def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
     dim = {"dim": r"\d+"}
     return [
         Step("synth", "attnlab.icl_regression.synth", "synth", output={"data": DATA}, constraints=dim,
              params=lambda w: synth_params(cfg, seed0, int(w["dim"]), int(w["seed"]))),
-        # one job per (d, mechanism) trains every seed as one stack; fresh prompts every step
-        Step("train", "attnlab.icl_regression.train", "train", threads=None, runtime=train_runtime_min(cfg),
-             output=stack_outputs(RUN, ctx.seeds), cli_outputs=lambda w: {
-                 "run_dir": [r.format(**w) for r in stack_runs(RUN, ctx.seeds)]},
-             constraints={**dim, "run": "[a-z0-9-]+"},
-             params=lambda w: train_params(cfg, seed0, int(w["dim"]), w["run"])),
+        train_step(ctx),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
                       params=evaluate_params(cfg, seed0), runtime=10),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path(EXP)}, params=table_params(cfg),

@@ -14,6 +14,7 @@ from attnlab.experiment import (
     manifest_inputs,
     require,
     stack_train_step,
+    stacked_step,
     table_step,
 )
 from attnlab.ocr import PAPER, run_id
@@ -26,6 +27,9 @@ def task_id(task: dict) -> str:
     """`n20m5` (n pairs, m training subjects per pair, as many held out), `n20m1t5` (5 held out)."""
     n, m, t = task["n_pairs"], task["train_subjects_per_pair"], task["test_subjects_per_pair"]
     return f"n{n}m{m}" + ("" if t == m else f"t{t}")
+
+
+TASK_ID = r"n\d+m\d+(?:t\d+)?"  # the task wildcard (task_id)
 
 
 def tasks(cfg: dict) -> dict[str, dict]:
@@ -142,16 +146,25 @@ def check(ctx: Context) -> None:
             "(their outputs would overwrite each other)")
 
 
+def train_step(ctx: Context) -> Step:
+    """Every seed of one (task, run) as one stack; with `stack_variants`, every (task, run) too, in one job."""
+    cfg, seed0 = ctx.cfg, ctx.base_seed
+    step = stack_train_step("attnlab.ocr.train", RUN, ctx.train_seeds, mem_mb=2000, runtime=30,
+                            data=lambda w: data_path(w["task"], int(w["seed"])),
+                            params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"])),
+                            constraints={"task": TASK_ID, "run": "[a-z0-9-]+"})
+    if not ctx.stacks_variants:
+        return step
+    return stacked_step(step, [{"task": t, "run": r} for t in tasks(cfg) for r in runs(cfg, t)])
+
+
 def steps(ctx: Context) -> list[Step]:
     cfg, seed0 = ctx.cfg, ctx.base_seed
-    task = {"task": r"n\d+m\d+(?:t\d+)?"}
+    task = {"task": TASK_ID}
     return [
         Step("synth", "attnlab.ocr.synth", "synth", output={"data": DATA}, constraints=task,
              params=lambda w: synth_params(cfg, seed0, w["task"], int(w["seed"]))),
-        stack_train_step("attnlab.ocr.train", RUN, ctx.train_seeds, mem_mb=2000, runtime=30,
-                         data=lambda w: data_path(w["task"], int(w["seed"])),
-                         params=lambda w: train_params(cfg, seed0, w["task"], w["run"], int(w["seed"])),
-                         constraints={**task, "run": "[a-z0-9-]+"}),
+        train_step(ctx),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(manifest(cfg, seed0)), output=METRICS,
                       params=evaluate_params(cfg, seed0)),
         table_step(EXPERIMENT, ctx, input={**METRICS, "claims": claims_path("ocr")}, params=table_params(cfg),
