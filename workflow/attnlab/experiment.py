@@ -522,8 +522,7 @@ def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Calla
 
     def stack_params(w: Wildcards) -> dict:
         each = [params(m) for m in member_w(w)]
-        keys = {k for p in each for k in p} - {"seed"}
-        own = sorted(k for k in keys if any(p.get(k) != each[0].get(k) for p in each))
+        own = _own_keys(each, skip=("seed",))
         if own and not over:
             raise ValueError(f"{run}: seeds of one stack must share every setting but the seed; {own} differ")
         stray = [k for k in own if k not in member_keys]
@@ -561,36 +560,38 @@ def stacked_step(step: Step, over: Mapping[str, list] | list[Mapping[str, Any]])
     over = {k for c in combos for k in c}
     member_w = lambda w: [{**w, **c} for c in combos]  # noqa: E731
 
-    def inputs(w: Wildcards) -> dict[str, list]:
-        out: dict[str, list] = {}
-        for m in member_w(w):
-            for name, paths in step.inputs_for(m).items():
-                out.setdefault(name, []).extend([paths] if isinstance(paths, str) else list(paths))
-        return out
-
     def params(w: Wildcards) -> dict:
         each = [step.params_for(m) for m in member_w(w)]
-        keys = {k for p in each for k in p}
-        own = sorted(k for k in keys if any(k not in p or p[k] != each[0].get(k) for p in each))
+        own = _own_keys(each)
         return {**{k: v for k, v in each[0].items() if k not in own},
                 STACKED: [{k: p[k] for k in own if k in p} for p in each]}
 
     def mechanisms(w: Wildcards) -> tuple[str, ...]:
         return tuple(sorted({x for m in member_w(w) for x in step.mechanisms_for(m)}))
 
-    def cli_outputs(w: Wildcards) -> dict[str, list]:
-        out: dict[str, list] = {}
-        for m in member_w(w):
-            for name, paths in step.cli_outputs_for(m).items():
-                out.setdefault(name, []).extend([paths] if isinstance(paths, str) else list(paths))
-        return out
-
+    inputs = lambda w: _concat(step.inputs_for(m) for m in member_w(w))  # noqa: E731
+    cli_outputs = lambda w: _concat(step.cli_outputs_for(m) for m in member_w(w))  # noqa: E731
     output = {name: [_fill(x, c) for c in combos for x in ([t] if isinstance(t, str) else t)]
               for name, t in step.output.items()}
     return replace(step, input=inputs, output=output, params=params, mechanisms=mechanisms,
                    cli_outputs=cli_outputs if step.cli_outputs else None,
                    constraints={k: v for k, v in step.constraints.items() if k not in over},
                    runtime=step.runtime * len(combos))
+
+
+def _own_keys(each: list[dict], skip: tuple[str, ...] = ()) -> list[str]:
+    """The keys whose values differ between the dicts `each` (or that some lack), `skip` aside."""
+    keys = {k for p in each for k in p} - set(skip)
+    return sorted(k for k in keys if any(k not in p or p[k] != each[0].get(k) for p in each))
+
+
+def _concat(tables) -> dict[str, list]:
+    """Named path lists (or single paths), concatenated name by name in order."""
+    out: dict[str, list] = {}
+    for table in tables:
+        for name, paths in table.items():
+            out.setdefault(name, []).extend([paths] if isinstance(paths, str) else list(paths))
+    return out
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:
