@@ -20,7 +20,8 @@ trains them (attnlab.vlm.train's pieces, one thread):
      POPE-random with each question paired with another question's image (the image-use check:
      equal to pope_random when the model ignores the image).
 Prints one line per mark with the CPU seconds of training so far (scoring excluded) and the design's
-bars (POPE-random >= 0.80, caption object precision >= 0.75).
+bars (POPE-random >= 0.80, caption object precision >= 0.75). Reads vlm.patch_weight, data.s_mix,
+align_trains_lm and loss_per_example as the workflow does.
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def main() -> None:
             save_model(model, str(d / "model.safetensors"))
             (d / "cpu.json").write_text(json.dumps({"cpu": cpu}))
 
-    def run(stage, model, examples, marks=None, score=None):
+    def run(stage, model, examples, marks=None, score=None, fit=None):
+        """Train `fit` (default `model`; a loss wrapper around it) and score `model` at each mark."""
         nonlocal cpu_total
+        fit = model if fit is None else fit
         every = (marks[1] - marks[0]) if marks and len(marks) > 1 else (marks[0] if marks else 0)
         s = settings(stage, log_every=50, checkpoint_every=every, keep_checkpoints=1)
         batches = vt.StepBatches(examples, s.batch_size, a.seed)
@@ -138,7 +141,7 @@ def main() -> None:
         for mark in marks:
             c = time.process_time()
             try:
-                train(model, batches, s, work / stage, progress=False, stop_after=mark if mark < s.steps else None)
+                train(fit, batches, s, work / stage, progress=False, stop_after=mark if mark < s.steps else None)
             except TrainingInterrupted:
                 pass
             cpu_total += time.process_time() - c
@@ -218,12 +221,14 @@ def main() -> None:
                 "vqa": float(M.exact_match(vp, vqa_dev.answer).mean())}
 
     ex_a = vt.text_examples(proc, vt.stage_rows(train_df, "A"), n, with_images=True, answer_only=True)
+    # vlm.loss_per_example: A and S train through the per-example mean (attnlab.vlm.train.PerExampleLoss)
+    fit = vt.PerExampleLoss(vlm) if cfg.get("loss_per_example") else vlm
     vt.freeze_for_stage(vlm, "A", bool(cfg.get("align_trains_lm", False)))
-    run("A", vlm, ex_a, score=score)
+    run("A", vlm, ex_a, score=score, fit=fit)
     ex_s = vt.text_examples(proc, vt.stage_rows(train_df, "S"), n, with_images=True, answer_only=True)
     vt.freeze_for_stage(vlm, "S")
     steps = cfg["stages"]["S"]["steps"]
-    run("S", vlm, ex_s, marks=sorted({*range(a.every, steps + 1, a.every), steps}), score=score)
+    run("S", vlm, ex_s, marks=sorted({*range(a.every, steps + 1, a.every), steps}), score=score, fit=fit)
     print(f"total training CPU {cpu_total:.0f} s (scoring excluded); bars: POPE-random >= 0.80, "
           f"caption object precision >= 0.75", flush=True)
 
