@@ -18,9 +18,12 @@ trains them (attnlab.vlm.train's pieces, one thread):
      each mark and resumes from its checkpoint): POPE-random accuracy, caption object precision
      (1 - CHAIR_I), CHAIR_I, recall, VQA exact match (attribute + hidden identity) on dev, and
      POPE-random with each question paired with another question's image (the image-use check:
-     equal to pope_random when the model ignores the image).
+     equal to pope_random when the model ignores the image); pope_auc / pope_auc_shuffled: the ROC AUC
+     of the first answer token's logit(yes) - logit(no) on those two (0.5: the answer does not depend
+     on the image, even where greedy answers are all "yes").
 Prints one line per mark with the CPU seconds of training so far (scoring excluded) and the design's
-bars (POPE-random >= 0.80, caption object precision >= 0.75).
+bars (POPE-random >= 0.80, caption object precision >= 0.75). Reads vlm.patch_weight, data.s_mix,
+align_trains_lm and loss_per_example as the workflow does.
 """
 
 from __future__ import annotations
@@ -129,8 +132,10 @@ def main() -> None:
             save_model(model, str(d / "model.safetensors"))
             (d / "cpu.json").write_text(json.dumps({"cpu": cpu}))
 
-    def run(stage, model, examples, marks=None, score=None):
+    def run(stage, model, examples, marks=None, score=None, fit=None):
+        """Train `fit` (default `model`; a loss wrapper around it) and score `model` at each mark."""
         nonlocal cpu_total
+        fit = model if fit is None else fit
         every = (marks[1] - marks[0]) if marks and len(marks) > 1 else (marks[0] if marks else 0)
         s = settings(stage, log_every=50, checkpoint_every=every, keep_checkpoints=1)
         batches = vt.StepBatches(examples, s.batch_size, a.seed)
@@ -138,7 +143,7 @@ def main() -> None:
         for mark in marks:
             c = time.process_time()
             try:
-                train(model, batches, s, work / stage, progress=False, stop_after=mark if mark < s.steps else None)
+                train(fit, batches, s, work / stage, progress=False, stop_after=mark if mark < s.steps else None)
             except TrainingInterrupted:
                 pass
             cpu_total += time.process_time() - c
@@ -200,6 +205,25 @@ def main() -> None:
     caps = dev[dev.task == "caption"].head(a.captions)
     vqa_dev = dev[dev.task.isin(["attribute", "hidden_identity"])]
 
+    yes_no_ids = proc.tokenizer.convert_tokens_to_ids(["yes", "no"])
+
+    @torch.no_grad()
+    def pope_auc(model, frame):
+        """ROC AUC of the first answer token's logit(yes) - logit(no) against the truth: whether the
+        answer depends on the image at all, even where greedy decoding says "yes" (or "no") to every
+        question (0.5: no signal; the accuracy of the best threshold is bounded by it)."""
+        seqs = [P.prompt_ids(proc, q, n) for q in frame.prompt]
+        T = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), T), 0, dtype=torch.long)
+        mask = torch.zeros(len(seqs), T, dtype=torch.long)
+        for i, x in enumerate(seqs):
+            ids[i, T - len(x):], mask[i, T - len(x):] = torch.tensor(x), 1
+        logits = model(input_ids=ids, pixel_values=vt.pixel_tensor(proc, list(frame.image)), attention_mask=mask,
+                       answer_start=T).logits[:, -1]
+        margin = (logits[:, yes_no_ids[0]] - logits[:, yes_no_ids[1]]).numpy()
+        pos, neg = margin[(frame.answer == "yes").to_numpy()], margin[(frame.answer == "no").to_numpy()]
+        return float(((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean())
+
     def score(model):
         model.eval()
         pp = P.predict(model, proc, pope_dev)
@@ -213,17 +237,20 @@ def main() -> None:
         return {"pope_random": M.pope_scores(pp, pope_dev.answer)["accuracy"],
                 "yes_ratio": M.pope_scores(pp, pope_dev.answer)["yes_ratio"],
                 "pope_shuffled_image": M.pope_scores(ps, pope_dev.answer)["accuracy"],
+                "pope_auc": pope_auc(model, pope_dev), "pope_auc_shuffled": pope_auc(model, shuffled),
                 "precision": 1 - ch["chair_i"], "chair_i": ch["chair_i"], "chair_s": ch["chair_s"],
                 "recall": ch["recall"], "unparseable": ch["unparseable_rate"],
                 "vqa": float(M.exact_match(vp, vqa_dev.answer).mean())}
 
     ex_a = vt.text_examples(proc, vt.stage_rows(train_df, "A"), n, with_images=True, answer_only=True)
+    # vlm.loss_per_example: A and S train through the per-example mean (attnlab.vlm.train.PerExampleLoss)
+    fit = vt.PerExampleLoss(vlm) if cfg.get("loss_per_example") else vlm
     vt.freeze_for_stage(vlm, "A", bool(cfg.get("align_trains_lm", False)))
-    run("A", vlm, ex_a, score=score)
+    run("A", vlm, ex_a, score=score, fit=fit)
     ex_s = vt.text_examples(proc, vt.stage_rows(train_df, "S"), n, with_images=True, answer_only=True)
     vt.freeze_for_stage(vlm, "S")
     steps = cfg["stages"]["S"]["steps"]
-    run("S", vlm, ex_s, marks=sorted({*range(a.every, steps + 1, a.every), steps}), score=score)
+    run("S", vlm, ex_s, marks=sorted({*range(a.every, steps + 1, a.every), steps}), score=score, fit=fit)
     print(f"total training CPU {cpu_total:.0f} s (scoring excluded); bars: POPE-random >= 0.80, "
           f"caption object precision >= 0.75", flush=True)
 

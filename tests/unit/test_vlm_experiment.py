@@ -2,16 +2,19 @@
 predictions with known answers."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from attnlab import registry
-from attnlab.config import ConfigError
+from attnlab.config import ConfigError, validate_config
 from attnlab.vlm import data as D
 from attnlab.vlm.evaluate import check_claims, seed_metrics, validation
 from attnlab.vlm.plan import EXPERIMENT, STAGES, train_params
 from tests.fixtures import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,20 @@ def test_align_trains_lm_reaches_stage_a_only_when_set():
     cfg["vlm"]["align_trains_lm"] = True
     assert train_params(cfg["vlm"], 0, "A", 0)["align_trains_lm"] is True
     assert "align_trains_lm" not in train_params(cfg["vlm"], 0, "S", 0)
+
+
+def test_loss_per_example_reaches_stages_a_and_s_only_when_set():
+    cfg = load_config()
+    cfg["vlm"].pop("loss_per_example", None)
+    assert all("loss_per_example" not in train_params(cfg["vlm"], 0, st, 0) for st in STAGES)  # the design
+    cfg["vlm"]["loss_per_example"] = False
+    assert all("loss_per_example" not in train_params(cfg["vlm"], 0, st, 0) for st in STAGES)
+    cfg["vlm"]["loss_per_example"] = True
+    validate_config(cfg, ROOT / "config" / "schema.yaml")  # the schema knows the key
+    assert [st for st in STAGES if train_params(cfg["vlm"], 0, st, 0).get("loss_per_example") is True] == ["A", "S"]
+    cfg["vlm"]["loss_per_example"] = "yes"
+    with pytest.raises(ConfigError, match=r"vlm\.loss_per_example"):
+        validate_config(cfg, ROOT / "config" / "schema.yaml")
 
 
 def test_the_mini_reference_lists_step_counts_below_the_design_as_deviations():

@@ -81,6 +81,72 @@ def test_patch_loss_known_values():
     assert vt.patch_loss(logits, torch.full((2, 4), -100)) == 0
 
 
+def test_per_example_loss_known_values():
+    """Two examples, answers of 1 and 4 target tokens (labels not pre-shifted: the target at t+1 is
+    predicted at t). Example 0's target has probability 1/4 (loss log 4), each of example 1's has 1/2
+    (loss log 2). Per-token mean (the design): (log 4 + 4 log 2) / 5 = 1.2 log 2; per-example mean:
+    (log 4 + log 2) / 2 = 1.5 log 2. Logits at positions without a target are noise and do not count."""
+    from attnlab.lm.modeling import next_token_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 4) * 5
+    labels = torch.full((2, 6), -100)
+    labels[0, 3] = 1
+    logits[0, 2] = 0.0  # uniform over 4: p(target) = 1/4
+    for t, target in zip(range(1, 5), (0, 1, 2, 3)):
+        labels[1, t] = target
+        p = torch.full((4,), 1 / 6)
+        p[target] = 1 / 2
+        logits[1, t - 1] = p.log()
+    log2 = float(np.log(2))
+    assert float(next_token_loss(logits, labels)) == pytest.approx(1.2 * log2, rel=1e-6)
+    assert float(vt.per_example_loss(logits, labels)) == pytest.approx(1.5 * log2, rel=1e-6)
+    # a row without targets (e.g. padding) is not an example; none at all gives 0 with a gradient path
+    more = torch.cat([logits, torch.randn(1, 6, 4)]), torch.cat([labels, torch.full((1, 6), -100)])
+    assert float(vt.per_example_loss(*more)) == pytest.approx(1.5 * log2, rel=1e-6)
+    x = logits.clone().requires_grad_(True)
+    empty = vt.per_example_loss(x, torch.full((2, 6), -100))
+    assert float(empty.detach()) == 0.0
+    empty.backward()
+    # equal answer lengths: the two means agree
+    same = labels.clone()
+    same[0, 1:5] = labels[1, 1:5]
+    assert float(vt.per_example_loss(logits, same)) == pytest.approx(float(next_token_loss(logits, same)), rel=1e-6)
+
+
+def test_per_example_loss_wrapper_on_the_vlm_and_through_stage_s(tmp_path):
+    """PerExampleLoss replaces the VLM's per-token loss by the per-example mean (a yes answer weighs
+    as much as a caption), leaves the logits alone, and stage S with params.loss_per_example trains
+    through it and saves the bare VLM (loadable, same parameter names)."""
+    proc = build_processor(WORDS, image_size=8, patch_size=4)
+    tower, lm = tiny_parts(proc)
+    model = vt.assemble_vlm(tower, lm, image_token_id(proc), seed=1)
+    rows = ROWS + [{"prompt": "<image> is there a red circle ?", "answer": "yes", "image": to_png(image(RED))}]
+    ex = vt.text_examples(proc, rows, model.config.image_seq_length, with_images=True, answer_only=True)
+    b = ex.batch([0, 2])
+    assert (b["labels"][1] != -100).sum() == 2  # yes + [EOS]
+    with torch.no_grad():
+        plain, wrapped = model(**b), vt.PerExampleLoss(model)(**b)
+    assert torch.equal(plain.logits, wrapped.logits)
+    assert float(wrapped.loss) == pytest.approx(float(vt.per_example_loss(plain.logits, b["labels"])), rel=1e-6)
+    assert float(wrapped.loss) != pytest.approx(float(plain.loss), rel=1e-3)  # lengths 7 and 2 differ
+    data = tmp_path / "data.parquet"
+    pd.DataFrame([{"split": "train", "stage": "S", **r} for r in rows]).to_parquet(data)
+    a_dir = tmp_path / "A0"
+    model.save_pretrained(a_dir)
+    proc.save_pretrained(a_dir)
+    s_dir = tmp_path / "S0"
+    train = {"steps": 40, "batch_size": 4, "lr": 1e-2, "log_every": 10, "device": "cpu"}
+    vt.main(StepArgs({"data": [str(data)], "init": [str(a_dir)]}, {"run_dir": [str(s_dir)]},
+                     {"stage": "S", "seeds": [0], "words": WORDS, "train": train, "loss_per_example": True}))
+    trained = AutoModel.from_pretrained(s_dir)
+    assert set(trained.state_dict()) == set(model.state_dict())
+    with torch.no_grad():
+        after = vt.PerExampleLoss(trained)(**ex.batch([0, 1, 2]))
+        before = vt.PerExampleLoss(model)(**ex.batch([0, 1, 2]))
+    assert float(after.loss) < 0.5 * float(before.loss)
+
+
 def test_stage_v_patch_head_learns_hand_made_patch_targets(tmp_path):
     """The per-patch head reads the patch outputs: left half red -> patches 0, 2 red circle, right
     half white -> background; the loss adds patch_weight x the patch term, and the head learns it."""

@@ -88,6 +88,8 @@ def train_params(vlm: dict, base_seed: int, stage: str, seed: int) -> dict:
         p["vlm"] = dict(vlm["model"].get("vlm") or {})
         if vlm.get("align_trains_lm"):  # absent / false: the design's projector-only alignment, params unchanged
             p["align_trains_lm"] = True
+    if stage in ("A", "S") and vlm.get("loss_per_example"):  # absent / false: the design's per-token mean
+        p["loss_per_example"] = True
     return p
 
 

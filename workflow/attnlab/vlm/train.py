@@ -15,7 +15,9 @@ the final LN): 19-way cross-entropy over the type of the subject covering the pa
 weighted by `patch_weight`. The loss is their sum. The patch term is what trains the patch outputs
 the projector reads (without it they get no direct signal: the CLS heads alone left the LM blind
 to the image, bench/README.md "vlm: dense patch targets"). Stage T's loss covers every
-text token; stages A and S train on the answer (and its [EOS]) only.
+text token; stages A and S train on the answer (and its [EOS]) only, with the loss a mean over the
+batch's answer tokens (the design), or with `loss_per_example` a mean over examples of each
+example's mean over its answer tokens (a one-token yes/no answer weighs as much as a caption).
 
     python -m attnlab.vlm.train --input data D.parquet [--input vision V1 ... --input text T1 ...]
                                 [--input init R1 ...] --output run_dir R1 R2 ... --params JSON
@@ -25,6 +27,7 @@ text token; stages A and S train on the answer (and its [EOS]) only.
              processor), "vlm": AttnVLMConfig fields other than the sub-configs (A),
              "max_count": int (V, default 6), "patch_weight": float (V, default 1.0; 0 = CLS heads only),
              "align_trains_lm": bool (A, default false: the projector only; true: projector + LM, as S),
+             "loss_per_example": bool (A and S, default false: the per-token mean; true: PerExampleLoss),
              "words": [str] (optional; default attnlab.vlm.data.VOCAB)}
     A takes `vision` (stage-V dirs) and `text` (stage-T dirs), one per seed; S takes `init` (stage-A dirs);
     a run directory may be given as its config.json (the workflow declares files, not directories).
@@ -114,6 +117,37 @@ def patch_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if not bool(keep.any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits[keep], target[keep])
+
+
+# --- stages A and S: per-example loss weighting (optional) -----------------------------------------
+def per_example_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy (as attnlab.lm.modeling.next_token_loss: labels[:, t+1] predicted at
+    t, -100 = no target) averaged within each example over its targets, then over the examples that
+    have a target; 0 (with a gradient path) when none has."""
+    target = labels[:, 1:]
+    ce = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), target, ignore_index=-100, reduction="none")
+    n = (target != -100).sum(1)
+    has = n > 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    return (ce.sum(1)[has] / n[has]).mean()
+
+
+class PerExampleLoss(nn.Module):
+    """Trains `model` (a VLM) with `per_example_loss` in place of its per-token mean: the forward is
+    the model's, with `loss` and `lm_loss` replaced (a mechanism `aux_loss` is still added). What a
+    stage saves is `.model`; only the training checkpoints hold the wrapper."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, labels: torch.Tensor | None = None, **batch):
+        out = self.model(labels=labels, **batch)
+        if labels is not None:
+            out.lm_loss = per_example_loss(out.logits, labels)
+            out.loss = out.lm_loss if out.aux_loss is None else out.lm_loss + out.aux_loss
+        return out
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -341,11 +375,13 @@ def main(args: StepArgs) -> None:
 
     batches = [StepBatches(examples, settings.batch_size, s) for s in seeds]
     works = [r / "checkpoints" for r in run_dirs]
+    per_example = stage in ("A", "S") and bool(p.get("loss_per_example", False))
+    fit = [PerExampleLoss(m) for m in models] if per_example else models
     stat = Path(data_path).stat()
     run_key = config_hash({"params": p, "data": [stat.st_size, stat.st_mtime_ns],
                            "inputs": {k: v for k, v in args.inputs.items() if k != "data"}})
     try:
-        train_members(models, batches, settings, works, run_key, p.get("engine", "loop"),
+        train_members(fit, batches, settings, works, run_key, p.get("engine", "loop"),
                       desc=f"vlm-{stage} x{len(seeds)}")
     except TrainingPreempted as e:  # checkpoint written: exit like the signal would, outputs absent
         print(f"attnlab: {e}", file=sys.stderr)
