@@ -9,8 +9,9 @@
 Member i has its own seed (initialisation and batch order), trains on the i-th `--input data`
 file and writes the i-th `--output run_dir`; a member's "data"/"run_dir", when given, must name the
 same paths. A member's "model" or "meta_token_rate" replaces the shared one for that member (an
-experiment's variants stacked in one job: `stack_variants`); the schedule ("train") is shared. Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed
-alone (config.json, train_log.jsonl, model.safetensors; with the default engine the same bytes of
+experiment's variants stacked in one job: `stack_variants`); the schedule ("train") is shared.
+Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed alone
+(config.json, train_log.jsonl, model.safetensors; with the default engine the same bytes of
 weights), loadable with `AutoModelForCausalLM.from_pretrained(R_i)` after `import attnlab.models`.
 
 While training, each member's log is R_i/checkpoints/train_log.jsonl and the stack's checkpoints
