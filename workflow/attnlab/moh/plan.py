@@ -7,6 +7,8 @@ always-on heads plus top-k routed heads, k = round(fraction·n_head) − shared_
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from attnlab.config import ConfigError
 from attnlab.experiment import (
     Contains,
@@ -150,10 +152,12 @@ def steps(ctx: Context) -> list[Step]:
         Step("synth", "attnlab.tasks.synth", "synth", output={"data": DATA},
              constraints={"mtask": "[a-z_]+", "split": "train|val"},
              params=lambda w: synth_params(cfg, seed0, w["mtask"], w["split"], int(w["seed"]))),
-        lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
-                      params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
-                      constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"},
-                      stack_over=ctx.stacked("variant", variants(cfg))),
+        # the LM track's second-longest stacks (~170 s each, bench/README "LM track, idle ... 23:56"): after
+        # attention_sinks' tuned stacks (20), before the short ones, so none of them starts last and runs alone
+        replace(lm_train_step(RUN, ctx.train_seeds, data=lambda w: data_path(w["mtask"], "train", int(w["seed"])),
+                              params=lambda w: train_params(cfg, seed0, w["mtask"], w["variant"], int(w["seed"])),
+                              constraints={"mtask": "[a-z_]+", "variant": "[a-z0-9]+"},
+                              stack_over=ctx.stacked("variant", variants(cfg))), priority=15),
         evaluate_step(EXPERIMENT, ctx, input=manifest_inputs(man), output=METRICS,
                       params=evaluate_params(cfg, seed0),
                       mechanisms=tuple(sorted({v["attention"] for v in variants(cfg).values()}))),
