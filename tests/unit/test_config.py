@@ -116,3 +116,13 @@ def test_config_files_that_are_missing_malformed_or_not_mappings_are_named(tmp_p
         with pytest.raises(ConfigError, match=re.escape(what)) as e:
             check_config_files([good, path])
         assert str(path) in str(e.value)
+
+
+def test_the_readme_lists_every_experiment_of_the_default_config():
+    """The README's "What it reproduces" table is the front door: an experiment the default run
+    executes must have its row (seven were missing before this test)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## What it reproduces"):readme.index("## Where things land")]
+    listed = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M))
+    assert set(config["experiments"]) - listed == set()
