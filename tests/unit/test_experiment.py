@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from attnlab import AttnlabError, registry
+from attnlab.cli import StepArgs
 from attnlab.config import ConfigError
 from attnlab.experiment import (
     ENVS,
@@ -69,10 +70,10 @@ def test_lm_train_step_stacks_the_seeds_and_shares_every_other_setting():
         bad.params_for(w)
 
 
-def test_stacking_variants_puts_every_variant_and_seed_in_one_job_with_its_own_model():
+def test_stacking_variants_puts_every_variant_and_seed_in_one_job_each_variant_its_own_stack():
     def params(w):
-        return {"model": {"attention": {"a": "softmax", "b": "moh"}[w["variant"]]}, "train": {"steps": 3},
-                "seed": 10 * ord(w["variant"]) + int(w["seed"])}
+        return {"model": {"attention": {"a": "softmax", "b": "moh"}[w["variant"]]},
+                "train": {"steps": 3 if w["variant"] == "a" else 4}, "seed": 10 * ord(w["variant"]) + int(w["seed"])}
 
     run = "results/e/runs/{task}/{variant}/seed{seed}"
     step = lm_train_step(run, [0, 1], data=lambda w: f"d/{w['task']}/{w['seed']}", params=params,
@@ -83,17 +84,19 @@ def test_stacking_variants_puts_every_variant_and_seed_in_one_job_with_its_own_m
                                     for v in "ab" for s in (0, 1)]
     assert step.inputs_for(w) == {"data": ["d/t/0", "d/t/1", "d/t/0", "d/t/1"]}
     assert step.cli_outputs_for(w) == {"run_dir": [f"results/e/runs/t/{v}/seed{s}" for v in "ab" for s in (0, 1)]}
-    assert step.params_for(w) == {"train": {"steps": 3}, "members": [
-        {"seed": 970, "model": {"attention": "softmax"}}, {"seed": 971, "model": {"attention": "softmax"}},
-        {"seed": 980, "model": {"attention": "moh"}}, {"seed": 981, "model": {"attention": "moh"}}]}
     assert step.mechanisms_for(w) == ("moh", "softmax") and step.runtime == 2 * 60
-
-    def own_schedule(w):
-        return {**params(w), "train": {"steps": 3 if w["variant"] == "a" else 4}}
-
-    bad = lm_train_step(run, [0, 1], data=lambda w: "d", params=own_schedule, stack_over={"variant": ["a", "b"]})
-    with pytest.raises(ValueError, match=r"differ in \['train'\]"):
-        bad.params_for(w)
+    # run_step runs lm_stack once per variant, each with exactly the params, data and run
+    # directories of that variant's own job (schedules may differ between variants)
+    one = lm_train_step(run, [0, 1], data=lambda w: f"d/{w['task']}/{w['seed']}", params=params,
+                        constraints={"task": "t", "variant": "a|b"})
+    members = StepArgs({k: list(v) for k, v in step.inputs_for(w).items()}, step.cli_outputs_for(w),
+                       step.params_for(w)).split()
+    for v, m in zip("ab", members):
+        assert m.params == one.params_for({**w, "variant": v})
+        assert m.inputs == one.inputs_for({**w, "variant": v})
+        assert m.outputs == one.cli_outputs_for({**w, "variant": v})
+    assert members[1].params["train"] == {"steps": 4}
+    assert members[1].params["members"] == [{"seed": 980}, {"seed": 981}]
 
 
 def test_a_stacked_step_runs_every_member_in_one_job_and_splits_back_into_each_members_args():

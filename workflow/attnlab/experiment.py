@@ -492,18 +492,16 @@ def stack_outputs(run: str, seeds) -> dict[str, list[str]]:
 
 def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Callable[[Wildcards], str],
                      params: Callable[[Wildcards], dict], constraints: Mapping[str, str] | None = None,
-                     stack_over: Mapping[str, list[str]] | None = None, member_keys: tuple[str, ...] = (),
-                     **step) -> Step:
+                     stack_over: Mapping[str, list[str]] | None = None, **step) -> Step:
     """Train every seed of one configuration as one stack in one job: `run` is the run-directory
     template with a `{seed}` wildcard; `data(w)` and `params(w)` give one seed's training file and
     params (with its "seed"). The step gets every seed's data and run directory, and the params
     with "members": [{"seed": ...}, ...] in place of "seed". `seeds=None` (`Context.train_seeds`
     when `stack_seeds` is off): a stack of one per job, `{seed}` a wildcard of the step.
 
-    `stack_over={"variant": [...]}` (`Context.stacked`) stacks every value of that wildcard too:
-    one member per (value, seed), in that order. Params that differ between members must be among
-    `member_keys` (the module's per-member settings, e.g. the model); they move into each member's
-    record, and everything else must be shared (one schedule for the whole stack)."""
+    `stack_over={"variant": [...]}` (`Context.stacked`) puts the stacks of every value of that
+    wildcard in the same job too (`stacked_step`: one after another in one process, each exactly
+    its own job's stack)."""
     if seeds is None:
         def one_params(w: Wildcards) -> dict:
             p = params(w)
@@ -514,30 +512,23 @@ def stack_train_step(module: str, run: str, seeds: list[int] | None, data: Calla
                     constraints=dict(constraints or {}), cli_outputs=lambda w: {"run_dir": [run.format(**w)]},
                     **step)
 
-    over = dict(stack_over or {})
-    combos = _combos(over)
-    templates = [_fill(run, c) for c in combos]
-    runs = [r for t in templates for r in stack_runs(t, seeds)]
-    member_w = lambda w: [{**w, **c, "seed": str(s)} for c in combos for s in seeds]  # noqa: E731
+    runs = stack_runs(run, seeds)
+    member_w = lambda w: [{**w, "seed": str(s)} for s in seeds]  # noqa: E731
 
     def stack_params(w: Wildcards) -> dict:
         each = [params(m) for m in member_w(w)]
         own = _own_keys(each, skip=("seed",))
-        if own and not over:
+        if own:
             raise ValueError(f"{run}: seeds of one stack must share every setting but the seed; {own} differ")
-        stray = [k for k in own if k not in member_keys]
-        if stray:
-            raise ValueError(f"{run}: the members stacked over {sorted(over)} differ in {stray}, which "
-                             f"{module} takes once per stack (per member: {list(member_keys)})")
-        shared = {k: v for k, v in each[0].items() if k not in own and k != "seed"}
-        return {**shared, "members": [{"seed": p["seed"], **{k: p[k] for k in own}} for p in each]}
+        return {**{k: v for k, v in each[0].items() if k != "seed"}, "members": [{"seed": p["seed"]} for p in each]}
 
     files = [run_files(r) for r in runs]
-    return Step("train", module, "train", threads=None,
-                input=lambda w: {"data": [data(m) for m in member_w(w)]},
-                output={name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}, params=stack_params,
-                constraints={k: v for k, v in (constraints or {}).items() if k not in over},
-                cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in runs]}, **step)
+    one = Step("train", module, "train", threads=None,
+               input=lambda w: {"data": [data(m) for m in member_w(w)]},
+               output={name: [f[i] for f in files] for i, name in enumerate(RUN_FILES)}, params=stack_params,
+               constraints=dict(constraints or {}), cli_outputs=lambda w: {"run_dir": [r.format(**w) for r in runs]},
+               **step)
+    return stacked_step(one, stack_over) if stack_over else one
 
 
 def _combos(over: Mapping[str, list[str]]) -> list[dict[str, str]]:
@@ -606,19 +597,10 @@ def lm_train_step(run: str, seeds: list[int] | None, data: Callable[[Wildcards],
                   stack_over: Mapping[str, list[str]] | None = None) -> Step:
     """Every seed of one attnlab causal-LM configuration as one stack (`attnlab.train.lm_stack`);
     `params(w)` gives one seed's `attnlab.train.lm` params. `seeds=None`: one job per seed.
-    `stack_over` (`Context.stacked`): every value of that wildcard too (members may differ in model
-    and meta-token rate, never in the training schedule)."""
-    over = dict(stack_over or {}) if seeds else {}
-    combos = _combos(over)
-
+    `stack_over` (`Context.stacked`): the stacks of every value of that wildcard in one job."""
     def mechanisms(w: Wildcards) -> tuple[str, ...]:
-        ws = [{**w, **c, "seed": str(seeds[0])} for c in combos] if seeds else [w]
-        return tuple(sorted({params(x)["model"]["attention"] for x in ws}))
+        return (params({**w, "seed": str(seeds[0])} if seeds else w)["model"]["attention"],)
 
-    return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints, stack_over=over,
-                            member_keys=LM_MEMBER_KEYS, gpu=True, mem_mb=2000, runtime=60 * len(combos),
+    return stack_train_step("attnlab.train.lm_stack", run, seeds, data, params, constraints,
+                            stack_over=stack_over if seeds else None, gpu=True, mem_mb=2000, runtime=60,
                             mechanisms=mechanisms)
-
-
-# what attnlab.train.lm_stack lets each member of a stack set for itself
-LM_MEMBER_KEYS = ("model", "meta_token_rate")

@@ -3,16 +3,14 @@
     python -m attnlab.train.lm_stack --input data D1 D2 ... --output run_dir R1 R2 ... --params JSON
     params: {"model": AttnLMConfig kwargs, "train": TrainSettings fields,
              "meta_token_rate": float (optional), "engine": "loop" | "vmap" (optional, default loop),
-             "members": [{"seed": int, "data": D_i (optional), "run_dir": R_i (optional),
-                          "model": ..., "meta_token_rate": ... (optional: this member's own)}, ...]}
+             "members": [{"seed": int, "data": D_i (optional), "run_dir": R_i (optional)}, ...]}
 
 Member i has its own seed (initialisation and batch order), trains on the i-th `--input data`
 file and writes the i-th `--output run_dir`; a member's "data"/"run_dir", when given, must name the
-same paths. A member's "model" or "meta_token_rate" replaces the shared one for that member (an
-experiment's variants stacked in one job: `stack_variants`); the schedule ("train") is shared.
-Every run directory is exactly what `python -m attnlab.train.lm` writes for that seed alone
-(config.json, train_log.jsonl, model.safetensors; with the default engine the same bytes of
-weights), loadable with `AutoModelForCausalLM.from_pretrained(R_i)` after `import attnlab.models`.
+same paths; everything else is shared (an experiment's variants in one job, `stack_variants`,
+run this module once per variant in one process: `attnlab.experiment.stacked_step`). Every run
+directory is exactly what `python -m attnlab.train.lm` writes for that seed alone (config.json,
+train_log.jsonl, model.safetensors; with the default engine the same bytes of weights), loadable with `AutoModelForCausalLM.from_pretrained(R_i)` after `import attnlab.models`.
 
 While training, each member's log is R_i/checkpoints/train_log.jsonl and the stack's checkpoints
 live in R_1/checkpoints/checkpoints/; SIGTERM/SIGUSR1 write one and exit with 128+signal, and a
@@ -35,7 +33,6 @@ from pathlib import Path
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
 from attnlab.config import config_hash
-from attnlab.experiment import LM_MEMBER_KEYS
 from attnlab.io import atomic_dir, read_parquet
 from attnlab.train.lm import batches_for, build_model
 from attnlab.train.stack import train_stack
@@ -62,11 +59,11 @@ def members_of(args: StepArgs) -> list[dict]:
             if paths[key] is None:
                 raise AttnlabError(f"lm_stack: member {i} has no {key} (give --{'input' if key == 'data' else 'output'} "
                                    f"{key} ... or members[{i}].{key})")
-        unknown = set(m) - {"seed", "data", "run_dir", *LM_MEMBER_KEYS}
+        unknown = set(m) - {"seed", "data", "run_dir"}
         if unknown:
-            raise AttnlabError(f"lm_stack: members[{i}] sets {sorted(unknown)}; a member sets only its seed, "
-                               f"paths and {list(LM_MEMBER_KEYS)}")
-        out.append({"seed": int(m["seed"]), **paths, **{k: m[k] for k in LM_MEMBER_KEYS if k in m}})
+            raise AttnlabError(f"lm_stack: members[{i}] sets {sorted(unknown)}; a member sets only its seed and "
+                               "paths (a stack shares its model and schedule)")
+        out.append({"seed": int(m["seed"]), **paths})
     dirs = [m["run_dir"] for m in out]
     if len(set(dirs)) != len(dirs):
         raise AttnlabError("lm_stack: two members share a run_dir")
@@ -83,24 +80,18 @@ def main(args: StepArgs) -> None:
     p = args.params
     members = members_of(args)
     settings = TrainSettings.from_dict(p["train"])
-    own = [{k: m.get(k, p.get(k)) for k in LM_MEMBER_KEYS} for m in members]
-    if any(o["model"] is None for o in own):
-        raise AttnlabError("lm_stack: params.model is missing (for the stack or for every member)")
+    if "model" not in p:
+        raise AttnlabError("lm_stack: params.model is missing")
     engine = p.get("engine", "loop")
-    if engine == "vmap" and any(o["model"] != own[0]["model"] for o in own):
-        raise AttnlabError("lm_stack: engine 'vmap' stacks one architecture; these members differ in model "
-                           "(use the loop engine)")
-    models = [build_model(o["model"], m["seed"]) for o, m in zip(own, members)]
-    batches = [batches_for(read_parquet(m["data"]), settings, m["seed"], o["meta_token_rate"] or 0.0)
-               for o, m in zip(own, members)]
+    models = [build_model(p["model"], m["seed"]) for m in members]
+    batches = [batches_for(read_parquet(m["data"]), settings, m["seed"], p.get("meta_token_rate") or 0.0)
+               for m in members]
     run_dirs = [Path(m["run_dir"]) for m in members]
     works = [r / "checkpoints" for r in run_dirs]
     # a checkpoint resumes only the same stack: same params (model, data transform, seeds) and input files
     stats = [[Path(m["data"]).stat().st_size, Path(m["data"]).stat().st_mtime_ns] for m in members]
     shared = {k: v for k, v in p.items() if k != "members"}
-    ids = [m["seed"] if not set(m) & set(LM_MEMBER_KEYS) else {k: m[k] for k in ("seed", *LM_MEMBER_KEYS) if k in m}
-           for m in members]
-    run_key = config_hash({"params": shared, "members": ids, "data": stats})
+    run_key = config_hash({"params": shared, "members": [m["seed"] for m in members], "data": stats})
     world = int(os.environ.get("WORLD_SIZE", "1"))
     try:
         if world > 1:

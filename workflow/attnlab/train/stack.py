@@ -203,19 +203,15 @@ class LoopEngine:
         self.opt = torch.optim.AdamW(groups, lr=s.lr, betas=(s.beta1, s.beta2))
 
     def losses_backward(self, batches: list[dict]) -> dict[str, torch.Tensor]:
-        """Per-member losses, each (members,); a loss only some members have (an auxiliary loss
-        in a stack of variants) is NaN for the others, and `self.absent[k]` names them."""
         parts: dict[str, list] = {}
-        for i, (forward, b) in enumerate(zip(self.forwards, batches)):
+        for forward, b in zip(self.forwards, batches):
             with self.autocast():
                 out = forward(**b)
             out.loss.backward()
             for k in ("loss", "lm_loss", "aux_loss"):
                 if getattr(out, k, None) is not None:
-                    parts.setdefault(k, [None] * len(batches))[i] = getattr(out, k).detach().float()
-        self.absent = {k: {i for i, x in enumerate(v) if x is None} for k, v in parts.items()}
-        nan = torch.tensor(float("nan"))
-        return {k: torch.stack([nan if x is None else x for x in v]) for k, v in parts.items()}
+                    parts.setdefault(k, []).append(getattr(out, k).detach())
+        return {k: torch.stack(v) for k, v in parts.items()}
 
     def clip(self, max_norm: float) -> torch.Tensor:
         return torch.stack([torch.nn.utils.clip_grad_norm_(m.parameters(), max_norm if max_norm > 0 else float("inf"))
@@ -329,13 +325,11 @@ def train_stack(models: Sequence[nn.Module], get_batches: Sequence[Callable[[int
             if step % s.log_every == 0 or step == s.steps:
                 wall = time.perf_counter() - t0
                 values = {k: v.float().tolist() for k, v in parts.items()}
-                absent = getattr(eng, "absent", {})  # losses some members of a mixed stack lack
                 norms = grad_norm.tolist()
                 for i in range(M):
                     rec = {"step": step, "loss": values["loss"][i], "lr": lr, "grad_norm": norms[i],
                            "tokens": tokens[i], "wall_time_s": wall}
-                    rec.update({k: values[k][i] for k in ("lm_loss", "aux_loss")
-                                if k in values and i not in absent.get(k, ())})
+                    rec.update({k: values[k][i] for k in ("lm_loss", "aux_loss") if k in values})
                     records[i].append(rec)
                     write_jsonl_line(logs[i], rec)
                 bar.set_postfix(loss=f"{sum(values['loss']) / M:.4f}")
