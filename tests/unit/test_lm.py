@@ -111,3 +111,48 @@ def test_gpt2_init_model_reloads_its_weights(tmp_path):
     assert loaded.config.gpt2_init is True
     for (n, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), n
+
+
+def block_lengths(model, blocks):
+    """A list that records the sequence length each call of blocks[0] sees."""
+    seen = []
+    blocks[0].register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape[1]))
+    return seen
+
+
+@pytest.mark.parametrize("position_encoding", ["rope", "learned"])
+def test_kv_cache_steps_equal_the_full_forward(position_encoding):
+    """Prompt once, then one token at a time through the cache: the same logits as running the
+    whole left-padded sequence (to float rounding), the padding masked, positions counted as without."""
+    from transformers import DynamicCache
+
+    model = tiny(position_encoding=position_encoding)
+    seq = torch.tensor([[0, 0, 1, 9, 10, 11, 12, 13], [1, 5, 6, 7, 8, 9, 10, 11]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1, 1], [1] * 8])
+    with torch.no_grad():
+        full = model(seq, attention_mask=mask).logits
+        cache = DynamicCache(config=model.config)
+        out = model(seq[:, :5], attention_mask=mask[:, :5], cache=cache)
+        steps = [out.logits]
+        for t in range(5, 8):
+            out = model(seq[:, t:t + 1], attention_mask=mask[:, :t + 1], cache=out.cache)
+            steps.append(out.logits)
+    assert out.cache is cache and cache.get_seq_length() == 8
+    torch.testing.assert_close(torch.cat(steps, 1)[mask.bool()], full[mask.bool()], rtol=1e-5, atol=1e-5)
+
+
+def test_generate_takes_the_cache_where_the_mechanism_does_and_recomputes_where_not():
+    x = torch.tensor([[1, 9, 10, 11]])
+    kw = {"max_new_tokens": 5, "do_sample": False, "eos_token_id": None}
+    cached = tiny(position_encoding="rope")
+    seen = block_lengths(cached, cached.blocks)
+    out = cached.generate(x, **kw)
+    assert seen == [4, 1, 1, 1, 1]  # the prompt, then one token a step
+    assert torch.equal(out, cached.generate(x, use_cache=False, **kw))
+    moh = tiny(position_encoding="rope", attention="moh", attention_options={"shared_heads": 1, "active_heads": 1})
+    assert not moh.supports_kv_cache()
+    seen = block_lengths(moh, moh.blocks)
+    moh.generate(x, **kw)
+    assert seen == [4, 5, 6, 7, 8]  # no cache: the whole prefix every step
+    with pytest.raises(ValueError, match="'moh' does not take a KV cache"):
+        moh(x, use_cache=True)

@@ -194,3 +194,27 @@ def test_left_padded_batch_generates_as_each_prompt_alone(order):
     alone_a = m.generate(a, pixel_values=px[:1], **kw)
     alone_b = m.generate(b, pixel_values=px[1:], **kw)
     assert torch.equal(both[0, -3:], alone_a[0, -3:]) and torch.equal(both[1, -3:], alone_b[0, -3:])
+
+
+@pytest.mark.parametrize("order,mutual", [("raster", "none"), ("concentric", "none"), ("raster", "question")])
+def test_generate_with_the_kv_cache_equals_recomputing_the_prefix(order, mutual):
+    """The prompt (image spliced in) runs once; each new token reads the cache with the position,
+    type and structure row the whole sequence's layout gives it: the same greedy tokens as
+    recomputing every prefix, on a left-padded batch."""
+    from tests.unit.test_lm import block_lengths
+
+    m = tiny_vlm(image_position_order=order, modality_mutual=mutual)
+    px = torch.randn(2, 3, 8, 8)
+    ids = torch.tensor([[1] + [IMG] * 4 + [10, 11, 12], [0, 0, 1] + [IMG] * 4 + [13]])
+    mask = torch.tensor([[1] * 8, [0, 0] + [1] * 6])
+    kw = {"max_new_tokens": 4, "do_sample": False, "eos_token_id": None, "pad_token_id": 0}
+    seen = block_lengths(m, m.language_model.blocks)
+    out = m.generate(ids, pixel_values=px, attention_mask=mask, **kw)
+    assert seen == [8, 1, 1, 1]
+    assert torch.equal(out, m.generate(ids, pixel_values=px, attention_mask=mask, use_cache=False, **kw))
+    with pytest.raises(ValueError, match="with a filled cache"):
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=m.config.text_config)
+        m(ids, pixel_values=px, attention_mask=mask, cache=cache)
+        m(ids[:, -1:], attention_mask=torch.cat([mask, mask[:, -1:]], 1), cache=cache)

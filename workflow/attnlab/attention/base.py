@@ -18,6 +18,11 @@ through this class):
   (plain concatenation by default; MoH gates them);
 - `aux_loss()`: a weighted auxiliary training loss of the last forward pass, or None (default).
 
+A KV cache (`ctx.cache`, a transformers `Cache`: generation feeds one new token at a time after the
+prompt) is opt-in per mechanism: a class that sets `kv_cache = True` in its own body promises that
+its methods take `ctx.past_len` cached keys before the queries (queries are the last positions);
+every other mechanism refuses a cache, and the model then generates without one.
+
 Hook points (TransformerLens names under `blocks.{i}.attn.`):
   hook_q, hook_k, hook_v   (batch, pos, head, d_head), before rotary positions
   hook_scores              (batch, head, query_pos, key_pos): the pre-softmax logits q·kᵀ/√d_head,
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,12 +66,17 @@ class AttentionContext:
     # (batch, pos) int: what each token is (the VLM's TokenLayout: 0 BOS/text, 1 image, 2 question,
     # 3 answer); information for mechanisms (e.g. which keys are image tokens), never a mask by itself
     token_type: torch.Tensor | None = None
+    # generation with a KV cache (a transformers Cache; None: none): the layers' keys and values of
+    # the `past_len` earlier positions; the batch's tokens are the next ones, key_padding and
+    # structure_mask then cover the past_len + pos keys
+    cache: Any = None
+    past_len: int = 0
 
     @property
     def plain_causal(self) -> bool:
         """The pattern is the plain causal one (fused kernels may use is_causal)."""
         return (self.structure_mask is None and self.segment_ids is None and self.key_padding is None
-                and self.key_positions is None)
+                and self.key_positions is None and self.past_len == 0)
 
 
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
@@ -91,8 +102,9 @@ def apply_rotary_per_query(k: torch.Tensor, key_positions: torch.Tensor, theta: 
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 
 
-def causal_mask(T: int, device) -> torch.Tensor:
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+def causal_mask(T: int, device, past: int = 0) -> torch.Tensor:
+    """(T, past + T) bool: query i (at position past + i) sees keys 0 .. past + i."""
+    return torch.ones(T, past + T, dtype=torch.bool, device=device).tril(past)
 
 
 def prefix_lm_mask(prefix_lengths: torch.Tensor, T: int) -> torch.Tensor:
@@ -114,6 +126,14 @@ class Attention(nn.Module):
     # whether `attend` takes keys rotated per query (ctx.key_positions): a mechanism whose keys are
     # shared by every query (a kernel feature map, slot summaries) cannot, and says False
     per_query_keys = True
+    # whether this mechanism takes a KV cache (module docstring); opt-in: a subclass that does not
+    # set it in its own body does not
+    kv_cache = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "kv_cache" not in cls.__dict__:
+            cls.kv_cache = False
 
     def __init__(self, config, layer_idx: int = 0, **options):
         super().__init__()
@@ -146,7 +166,8 @@ class Attention(nn.Module):
         """(batch or 1, 1, query, key) bool: the context's structure mask (causal when it has none),
         within segments, real keys only. Every mechanism's own restriction (a window, top-k keys,
         meta-tokens) is taken inside it."""
-        base = causal_mask(T, ctx.position_ids.device)[None] if ctx.structure_mask is None else ctx.structure_mask
+        base = (causal_mask(T, ctx.position_ids.device, ctx.past_len)[None] if ctx.structure_mask is None
+                else ctx.structure_mask)
         mask = base[:, None]
         if ctx.segment_ids is not None:
             mask = mask & segment_mask(ctx.segment_ids)[:, None]
@@ -205,6 +226,10 @@ class Attention(nn.Module):
             k = apply_rotary_per_query(k, ctx.key_positions, ctx.rope_theta)  # (B, H, T, T, d_head)
         elif ctx.rope_theta is not None:
             q, k = (apply_rotary(t, ctx.position_ids, ctx.rope_theta) for t in (q, k))
+        if ctx.cache is not None:
+            if not self.kv_cache:
+                raise ValueError(f"attention {type(self).__name__} does not take a KV cache (generate with use_cache=False)")
+            k, v = ctx.cache.update(k, v, self.layer_idx)  # (B, H, past_len + T, d_head)
         z, pattern = self.attend(q, k, v, ctx)
         z = self.hook_z(z.transpose(1, 2))  # (B, T, H, d_head)
         return self.c_proj(self.combine_heads(z, x, ctx)), pattern

@@ -5,4 +5,4 @@ from attnlab.attention.base import Attention
 
 
 class SoftmaxAttention(Attention):
-    pass
+    kv_cache = True

@@ -42,7 +42,7 @@ class AttnLMConfig(PretrainedConfig):
     layer_norm_epsilon: float = 1e-5
     initializer_range: float = 0.02
     gpt2_init: bool = False
-    use_cache: bool = False  # no KV cache: generate() re-runs the prefix (small models, short outputs)
+    use_cache: bool = True  # generate() with a KV cache where every layer's mechanism takes one (attention kv_cache)
     pad_token_id: int | None = 0
     bos_token_id: int | None = 1
     eos_token_id: int | None = 7

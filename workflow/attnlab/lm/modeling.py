@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import DynamicCache, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.utils import ModelOutput
 
 from attnlab import hooks
@@ -69,6 +70,7 @@ class AttnLMOutput(ModelOutput):
     aux_loss: torch.Tensor | None = None  # mechanism losses (e.g. MoH load balance), already weighted
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    cache: Cache | None = None  # the KV cache, with this call's keys and values added (use_cache)
 
 
 class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin):
@@ -119,7 +121,7 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
                 logits_to_keep: int = 0, structure_mask: torch.Tensor | None = None,
                 segment_ids: torch.Tensor | None = None, key_positions: torch.Tensor | None = None,
                 inputs_embeds: torch.Tensor | None = None, token_type: torch.Tensor | None = None,
-                **kwargs) -> AttnLMOutput:
+                cache: Cache | None = None, use_cache: bool | None = None, **kwargs) -> AttnLMOutput:
         """`structure_mask` ((batch or 1, query, key) or (batch or 1, 1, query, key) bool, True =
         allowed, e.g. attnlab.attention.base.prefix_lm_mask) replaces the causal pattern;
         `segment_ids` ((batch, pos) int) keeps attention within packed documents; `key_positions`
@@ -127,7 +129,11 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
         sees it. None given: causal attention, as GPT-2.
         `inputs_embeds` ((batch, pos, n_embd), HF convention) replaces `wte(input_ids)`; `input_ids`
         may still be given beside it (mechanisms that look at token ids read them in `prepare`).
-        `token_type` ((batch, pos) int, the VLM's TokenLayout types) reaches every layer's context."""
+        `token_type` ((batch, pos) int, the VLM's TokenLayout types) reaches every layer's context.
+        `cache` (a transformers Cache holding the keys and values of `past` earlier positions; a new
+        DynamicCache when `use_cache` and none is given): the batch's tokens are positions past ..,
+        `attention_mask` and `structure_mask` cover all past + pos keys; returned in `output.cache`.
+        Only mechanisms with `kv_cache` take one (`supports_kv_cache`)."""
         if key_positions is not None and self.config.position_encoding == "learned":
             raise ValueError("key_positions (per-query key positions) need position_encoding='rope' (or 'none'): "
                              "learned positions are added to the embeddings once, for every query alike")
@@ -143,24 +149,32 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
             structure_mask = structure_mask[:, 0]
         B, T = input_ids.shape if inputs_embeds is None else inputs_embeds.shape[:2]
         device = input_ids.device if inputs_embeds is None else inputs_embeds.device
+        if cache is None and use_cache:
+            cache = DynamicCache(config=self.config)
+        if cache is not None and not self.supports_kv_cache():
+            raise ValueError(f"attention {self.config.attention!r} does not take a KV cache (use_cache=False)")
+        past = cache.get_seq_length() if cache is not None else 0
+        if attention_mask is not None and attention_mask.shape[-1] != past + T:
+            raise ValueError(f"attention_mask covers {attention_mask.shape[-1]} positions; the cache holds {past} "
+                             f"and the batch {T}")
         key_padding = None
         if attention_mask is not None and not bool(attention_mask.all()):
             key_padding = attention_mask.bool()
         if position_ids is None:
             if key_padding is not None:  # left padding: real tokens count from 0
-                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
             else:
-                position_ids = torch.arange(T, device=device).expand(B, T)
+                position_ids = torch.arange(past, past + T, device=device).expand(B, T)
         ctx = AttentionContext(
             position_ids=position_ids, key_padding=key_padding,
             rope_theta=self.config.rope_theta if self.config.position_encoding == "rope" else None,
             output_attentions=bool(output_attentions), structure_mask=structure_mask, segment_ids=segment_ids,
-            key_positions=key_positions, token_type=token_type,
+            key_positions=key_positions, token_type=token_type, cache=cache, past_len=past,
         )
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds
         if self.wpe is not None:
-            if T > self.config.n_positions:
-                raise ValueError(f"sequence length {T} exceeds n_positions={self.config.n_positions} "
+            if past + T > self.config.n_positions:
+                raise ValueError(f"sequence length {past + T} exceeds n_positions={self.config.n_positions} "
                                  "(learned positions cannot extrapolate; use position_encoding='rope')")
             x = x + self.wpe(position_ids)
         hidden, attentions = [], []
@@ -184,11 +198,23 @@ class AttnLMForCausalLM(SelfDescribingCausalLM, PreTrainedModel, GenerationMixin
             loss = lm_loss if aux_loss is None else lm_loss + aux_loss
         return AttnLMOutput(loss=loss, logits=logits, lm_loss=lm_loss, aux_loss=aux_loss,
                             hidden_states=tuple(hidden) if output_hidden_states else None,
-                            attentions=tuple(attentions) if output_attentions else None)
+                            attentions=tuple(attentions) if output_attentions else None, cache=cache)
 
-    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, **kwargs):
-        # no KV cache: every step sees the whole prefix
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+    # --- generation: with a KV cache when every layer's mechanism takes one -------------------
+    def supports_kv_cache(self) -> bool:
+        return all(type(b.attn).kv_cache for b in self.blocks)
+
+    def _supports_default_dynamic_cache(self) -> bool:
+        # GenerationMixin prepares a DynamicCache only when this is true; otherwise every step
+        # recomputes the whole prefix (mechanisms without `kv_cache`)
+        return self.supports_kv_cache()
+
+    def prepare_inputs_for_generation(self, input_ids, attention_mask=None, cache=None, **kwargs):
+        past = cache.get_seq_length() if cache is not None else 0
+        inputs = {"input_ids": input_ids[:, past:], "attention_mask": attention_mask}
+        if cache is not None:
+            inputs["cache"] = cache
+        return inputs
 
     # --- TransformerLens-style analysis API -----------------------------------------------
     def hook_points(self) -> dict[str, HookPoint]:

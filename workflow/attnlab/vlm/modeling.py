@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
@@ -138,6 +139,7 @@ class AttnVLMOutput(ModelOutput):
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
     image_hidden_states: torch.Tensor | None = None  # the projected image features (B, N, d_text)
+    cache: Cache | None = None  # the language model's KV cache (generation)
 
 
 class AttnVLMForConditionalGeneration(_HookAPI, PreTrainedModel, GenerationMixin):
@@ -192,10 +194,20 @@ class AttnVLMForConditionalGeneration(_HookAPI, PreTrainedModel, GenerationMixin
                 labels: torch.Tensor | None = None, image_features: torch.Tensor | None = None,
                 structure_mask: torch.Tensor | None = None, token_type: torch.Tensor | None = None,
                 answer_start=None, output_attentions: bool | None = None,
-                output_hidden_states: bool | None = None, logits_to_keep: int = 0, **kwargs) -> AttnVLMOutput:
+                output_hidden_states: bool | None = None, logits_to_keep: int = 0, cache: Cache | None = None,
+                use_cache: bool | None = None, **kwargs) -> AttnVLMOutput:
         """`pixel_values` (B, C, H, W), or `image_features` already projected (B, N, d_text), fill the
         `<image>` placeholders of `input_ids`. position_ids / structure_mask / token_type default to
-        the ones the config's image_position_order / modality_mutual and the TokenLayout give."""
+        the ones the config's image_position_order / modality_mutual and the TokenLayout give.
+        With a `cache` that already holds earlier positions, `input_ids` are the new tokens only and
+        their position_ids, token_type (and structure_mask rows, when the config needs one) must be
+        given: `prepare_inputs_for_generation` computes them from the whole sequence's layout."""
+        if cache is not None and cache.get_seq_length() and (
+                position_ids is None or token_type is None
+                or (structure_mask is None and needs_structure(self.config.image_position_order,
+                                                               self.config.modality_mutual))):
+            raise ValueError("with a filled cache, give the new tokens' position_ids, token_type and structure_mask "
+                             "(prepare_inputs_for_generation computes them from the whole sequence)")
         if image_features is None and pixel_values is not None:
             image_features = self.get_image_features(pixel_values)
         embeds = self.language_model.wte(input_ids)
@@ -221,12 +233,13 @@ class AttnVLMForConditionalGeneration(_HookAPI, PreTrainedModel, GenerationMixin
         out = self.language_model(input_ids=input_ids, inputs_embeds=embeds, attention_mask=attention_mask,
                                   position_ids=position_ids, labels=labels, structure_mask=structure_mask,
                                   token_type=token_type, output_attentions=output_attentions,
-                                  output_hidden_states=output_hidden_states, logits_to_keep=logits_to_keep)
+                                  output_hidden_states=output_hidden_states, logits_to_keep=logits_to_keep,
+                                  cache=cache, use_cache=use_cache)
         return AttnVLMOutput(loss=out.loss, logits=out.logits, lm_loss=out.lm_loss, aux_loss=out.aux_loss,
                              hidden_states=out.hidden_states, attentions=out.attentions,
-                             image_hidden_states=image_features)
+                             image_hidden_states=image_features, cache=out.cache)
 
-    # --- generation (no KV cache) -----------------------------------------------------------
+    # --- generation: the prompt (image included) once, then one token a step with a KV cache -----
     def generate(self, input_ids=None, pixel_values=None, **kwargs):
         """GenerationMixin.generate with the prompt length as `answer_start` (so generated tokens
         are typed "answer") and the text config's special ids as defaults."""
@@ -235,12 +248,26 @@ class AttnVLMForConditionalGeneration(_HookAPI, PreTrainedModel, GenerationMixin
         for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
             if getattr(self.generation_config, key, None) is None:
                 kwargs.setdefault(key, getattr(tc, key))
-        kwargs.setdefault("use_cache", False)
         return super().generate(input_ids=input_ids, pixel_values=pixel_values, **kwargs)
 
+    def _supports_default_dynamic_cache(self) -> bool:
+        return self.language_model.supports_kv_cache()
+
     def prepare_inputs_for_generation(self, input_ids, attention_mask=None, pixel_values=None,
-                                      image_features=None, answer_start=None, **kwargs):
+                                      image_features=None, answer_start=None, cache=None, **kwargs):
+        past = cache.get_seq_length() if cache is not None else 0
+        if past:  # the new tokens only, placed by the whole sequence's layout
+            layout = self.token_layout(input_ids, attention_mask, answer_start=answer_start)
+            order, mutual = self.config.image_position_order, self.config.modality_mutual
+            position_ids = layout.position_ids(order, attention_mask)
+            inputs = {"input_ids": input_ids[:, past:], "attention_mask": attention_mask, "cache": cache,
+                      "position_ids": position_ids[:, past:], "token_type": layout.token_type[:, past:]}
+            if needs_structure(order, mutual):
+                inputs["structure_mask"] = layout.structure(position_ids, mutual)[:, :, past:]
+            return inputs
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "answer_start": answer_start}
+        if cache is not None:
+            inputs["cache"] = cache
         if image_features is not None:
             inputs["image_features"] = image_features
         else:
