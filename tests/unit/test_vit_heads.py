@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from attnlab import hooks
 from attnlab.heads.patterns import mean_spatial_distance
-from attnlab.vit_heads.analyse import ablation, grid_rc, per_image_hits, semantics
+from attnlab.vit_heads.analyse import ablated_hits, ablation, grid_rc, per_image_hits, residuals, semantics
 from attnlab.vit_heads.evaluate import seed_stats, verdicts
 from attnlab.vit_heads.stats import kmeans, rankdata, silhouette, spearman
 
@@ -58,6 +59,24 @@ def test_ablating_a_head_whose_output_is_already_zero_changes_nothing(tower_and_
         model.tower.blocks[1].attn.c_proj.weight[:, :8] = 0  # head 0 of layer 1 writes nothing
     base = per_image_hits(model, ex, 8)
     assert np.array_equal(per_image_hits(model, ex, 8, ablation([(1, 0)])), base)
+
+
+def test_an_ablation_resumed_at_its_layer_equals_the_full_pass_bit_for_bit(tower_and_images):
+    """The analysis skips the blocks before an ablated head (residual stream of the clean pass):
+    every output of the tower's heads is the full pass's to the bit, and so are the hits."""
+    model, ex = tower_and_images
+    px = ex.batch(np.arange(len(ex)))["pixel_values"]
+    res = residuals(model, ex, 2)
+    with torch.no_grad():
+        hidden = model.tower(px[:2], output_hidden_states=True).hidden_states
+        for heads in ([(0, 1)], [(1, 0)], [(1, 1), (0, 0)], [(1, 0), (1, 1)]):
+            start = min(layer for layer, _ in heads)
+            with hooks.hooks(model.tower, ablation(heads)):
+                full, resumed = model(px[:2]), model(start_layer=start, inputs_embeds=hidden[start])
+            assert all(torch.equal(getattr(full, k), getattr(resumed, k)) for k in ("present", "count", "ring", "patch"))
+            assert np.array_equal(ablated_hits(model, ex, 2, heads, res), per_image_hits(model, ex, 2, ablation(heads)))
+    with pytest.raises(ValueError, match="start_layer > 0 needs inputs_embeds"):
+        model.tower(px, start_layer=1)
 
 
 def _images(n=200, top_drop=0.3, rand_drop=0.02, seed=0):

@@ -40,15 +40,28 @@ from attnlab.vlm.predict import load_tower, tower_examples, tower_hits
 from attnlab.vlm.train import run_dir_of
 
 
-def per_image_hits(model, ex, batch_size: int, fwd_hooks=()) -> np.ndarray:
-    """Mean of the four attribute hits per image, under optional hooks on the tower."""
+def per_image_hits(model, ex, batch_size: int, fwd_hooks=(), resume=None) -> np.ndarray:
+    """Mean of the four attribute hits per image, under optional hooks on the tower. `resume`
+    ((layer, the `residuals` of ex)): start each batch at that block from the clean pass's residual
+    stream (hooks on earlier blocks would not fire; the same numbers as a full pass otherwise)."""
     out = []
     with torch.no_grad(), hooks.hooks(model.tower, fwd_hooks):
-        for lo in range(0, len(ex), batch_size):
+        for i, lo in enumerate(range(0, len(ex), batch_size)):
             b = ex.batch(np.arange(lo, min(lo + batch_size, len(ex))))
-            h = tower_hits(model(b["pixel_values"]), b)
+            if resume is None or resume[0] == 0:
+                pred = model(b["pixel_values"])
+            else:
+                pred = model(start_layer=resume[0], inputs_embeds=resume[1][i][resume[0]])
+            h = tower_hits(pred, b)
             out.append(torch.stack(list(h.values()), -1).mean(-1))
     return torch.cat(out).numpy()
+
+
+def residuals(model, ex, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per batch of `ex`, the clean pass's residual stream entering each block (hidden_states)."""
+    with torch.no_grad():
+        return [model.tower(ex.batch(np.arange(lo, min(lo + batch_size, len(ex))))["pixel_values"],
+                            output_hidden_states=True).hidden_states for lo in range(0, len(ex), batch_size)]
 
 
 def ablation(heads) -> list:
@@ -57,6 +70,12 @@ def ablation(heads) -> list:
     for layer, head in heads:
         by_layer.setdefault(int(layer), []).append(int(head))
     return [(f"blocks.{layer}.attn.hook_z", hooks.ablate_heads(hs)) for layer, hs in by_layer.items()]
+
+
+def ablated_hits(model, ex, batch_size: int, heads, res) -> np.ndarray:
+    """per_image_hits with `heads` zeroed, resumed at the first block they are in (the blocks before
+    it are the clean pass's: `res` = residuals(model, ex, ...))."""
+    return per_image_hits(model, ex, batch_size, ablation(heads), resume=(min(int(lh[0]) for lh in heads), res))
 
 
 def per_sample_loss(out, b) -> torch.Tensor:
@@ -202,19 +221,21 @@ def main(args: StepArgs) -> None:
     heads = [(layer, h) for layer in range(L) for h in range(H)]
 
     base_dev, base_test = per_image_hits(model, dev, bs), per_image_hits(model, test, bs)
+    res_dev, res_test = residuals(model, dev, bs), residuals(model, test, bs)
     images = {"base": base_test}
     drop_dev, drop_test = {}, {}
     for lh in heads:
-        drop_dev[lh] = float(base_dev.mean() - per_image_hits(model, dev, bs, ablation([lh])).mean())
-        images[f"abl_{lh[0]}_{lh[1]}"] = per_image_hits(model, test, bs, ablation([lh]))
+        drop_dev[lh] = float(base_dev.mean() - ablated_hits(model, dev, bs, [lh], res_dev).mean())
+        images[f"abl_{lh[0]}_{lh[1]}"] = ablated_hits(model, test, bs, [lh], res_test)
         drop_test[lh] = float(base_test.mean() - images[f"abl_{lh[0]}_{lh[1]}"].mean())
     k = int(p["top_k"])
     top = sorted(heads, key=lambda lh: -drop_dev[lh])[:k]
-    images["top"] = per_image_hits(model, test, bs, ablation(top))
+    images["top"] = ablated_hits(model, test, bs, top, res_test)
     rng = np.random.default_rng(int(p["seed"]))
     for j in range(int(p["random_draws"])):
         pick = [heads[i] for i in rng.choice(len(heads), size=k, replace=False)]
-        images[f"rand_{j}"] = per_image_hits(model, test, bs, ablation(pick))
+        images[f"rand_{j}"] = ablated_hits(model, test, bs, pick, res_test)
+    del res_dev, res_test
     grads = gradient_importance(model, test, bs)
     for layer, h in heads:
         images[f"grad_{layer}_{h}"] = grads[:, layer, h]

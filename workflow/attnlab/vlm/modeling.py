@@ -100,14 +100,23 @@ class AttnViTModel(_HookAPI, PreTrainedModel):
         cls = (self.cls_token + self.pos_cls).expand(B, 1, d)
         return torch.cat([cls, x + pos], 1)
 
-    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
-                output_attentions: bool | None = None, **kwargs) -> BaseModelOutputWithPooling:
-        x = self.embed(pixel_values)
+    def forward(self, pixel_values: torch.Tensor | None = None, output_hidden_states: bool | None = None,
+                output_attentions: bool | None = None, start_layer: int = 0,
+                inputs_embeds: torch.Tensor | None = None, **kwargs) -> BaseModelOutputWithPooling:
+        """`inputs_embeds` ((B, T, d), e.g. an earlier call's `hidden_states[start_layer]`) replaces the
+        patch embedding and enters block `start_layer`: the blocks before it do not run (an analysis
+        that edits only later layers resumes from the residual stream; the same numbers as a full
+        pass). hidden_states / attentions then hold the blocks that ran."""
+        if (inputs_embeds is None) == (pixel_values is None):
+            raise ValueError("give pixel_values or inputs_embeds (the residual stream entering block start_layer)")
+        if inputs_embeds is None and start_layer:
+            raise ValueError("start_layer > 0 needs inputs_embeds: the residual stream entering that block")
+        x = self.embed(pixel_values) if inputs_embeds is None else inputs_embeds
         B, T, _ = x.shape
         # noncausal self-attention (attnlab.attention.patterns): every mechanism takes its bidirectional form
         ctx = full_context(torch.arange(T, device=x.device).expand(B, T), output_attentions=bool(output_attentions))
         hidden, attentions = [x], []
-        for block in self.blocks:
+        for block in self.blocks[start_layer:]:
             x, pattern = block(x, block.attn.prepare(ctx, None))
             hidden.append(x)
             attentions.append(pattern)

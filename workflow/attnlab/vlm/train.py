@@ -95,8 +95,9 @@ class VisionPretrainer(nn.Module):
                                     "background": nn.Linear(d, len(BACKGROUNDS)), "ring": nn.Linear(d, 1),
                                     "patch": nn.Linear(d, N_TYPES + 1)})
 
-    def forward(self, pixel_values, present=None, count=None, background=None, ring=None, patch=None, **kwargs):
-        last = self.tower(pixel_values).last_hidden_state
+    def forward(self, pixel_values=None, present=None, count=None, background=None, ring=None, patch=None,
+                start_layer: int = 0, inputs_embeds=None, **kwargs):
+        last = self.tower(pixel_values, start_layer=start_layer, inputs_embeds=inputs_embeds).last_hidden_state
         cls = last[:, 0]
         out = {k: self.heads[k](cls) for k in CLS_HEADS}
         out["ring"] = out["ring"][:, 0]
