@@ -8,8 +8,10 @@ Hook points (attnlab.hooks, TransformerLens names over the module tree):
     multi_modal_projector.hook_out                       (B, N image tokens, d_text)
     language_model.blocks.{l}.attn.hook_*, language_model.blocks.{l}.hook_*   (as AttnLMForCausalLM)
 
-`generate()` has no KV cache (the LM re-runs the prefix, as AttnLMForCausalLM); the projected image
-features of the first step are kept in the generation kwargs, so the ViT runs once per sample.
+`generate()` runs the prompt (image spliced in) once and then one token a step through the LM's KV
+cache, each new token with the position, type and structure row the whole sequence's TokenLayout
+gives it (a language model whose attention takes no cache re-runs the prefix each step, with the
+projected image features kept in the generation kwargs, so the ViT still runs once per sample).
 """
 
 from __future__ import annotations
