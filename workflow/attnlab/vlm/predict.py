@@ -51,7 +51,9 @@ def decode(processor, ids) -> str:
 
 @torch.no_grad()
 def generate_batch(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
-    """Greedy continuations of left-padded prompts (each with one image, PNG bytes)."""
+    """Greedy continuations of left-padded prompts (each with one image, PNG bytes); through the KV
+    cache whatever the run directory's saved `use_cache` (runs written before the cache existed say
+    false), where the language model's attention takes one."""
     from attnlab.vlm.train import pixel_tensor
 
     n = model.config.image_seq_length
@@ -63,7 +65,8 @@ def generate_batch(model, processor, prompts: list[str], images: list, max_new_t
         ids[i, T - len(s):] = torch.tensor(s)
         mask[i, T - len(s):] = 1
     out = model.generate(ids, pixel_values=pixel_tensor(processor, list(images)), attention_mask=mask,
-                         max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
+                         max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+                         use_cache=True)
     return [decode(processor, row[T:]) for row in out]
 
 
