@@ -1,6 +1,7 @@
 """The whole smoke DAG on a fresh copy: tables, claims, figures, report; caching and code tracking."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -54,6 +55,9 @@ def test_every_enabled_experiment_has_its_table_figures_and_claims(done):
         assert "\\begin{table}" in (results / "tables" / f"{exp}.tex").read_text()
     claims = (results / "claims.md").read_text()
     assert "| ocr |" in claims and "Provenance" in claims
+    # numbers written as numbers, not as numpy reprs (a default run's dynamic_mask row read
+    # "K ∈ [np.int64(4), np.int64(8)]")
+    assert not re.search(r"np\.(int|float)\d*\(", claims)
 
 
 def test_ocr_table_has_both_variants_the_sweep_and_the_paper_column(done):

@@ -70,7 +70,7 @@ def check_claims(metrics: pd.DataFrame, *, window: int, train_len: int, bar: flo
         claims.add(
             kind="paper",
             claim=claim,
-            metric=f"MQAR accuracy at length {L}, mean over K ∈ {sorted(at.n_pairs.unique())}",
+            metric=f"MQAR accuracy at length {L}, mean over K ∈ {sorted(int(k) for k in at.n_pairs.unique())}",
             threshold=threshold, paper_value="DMA best on MQAR (paper: DMA > MHA, SWA, MLA, NSA)",
             measured="; ".join(f"seed {s}: DMA {per['dma'][s]:.3f}, MHA {per['mha'][s]:.3f}, SWA {per['swa'][s]:.3f}"
                                for s in seeds),
