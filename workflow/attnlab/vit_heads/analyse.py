@@ -220,8 +220,9 @@ def main(args: StepArgs) -> None:
     dev, test = tower_examples(processor, dev_f), tower_examples(processor, test_f)
     heads = [(layer, h) for layer in range(L) for h in range(H)]
 
-    base_dev, base_test = per_image_hits(model, dev, bs), per_image_hits(model, test, bs)
     res_dev, res_test = residuals(model, dev, bs), residuals(model, test, bs)
+    # the clean hits from the same pass: resumed after the last block (only the final norm and heads run)
+    base_dev, base_test = per_image_hits(model, dev, bs, resume=(L, res_dev)), per_image_hits(model, test, bs, resume=(L, res_test))
     images = {"base": base_test}
     drop_dev, drop_test = {}, {}
     for lh in heads:
