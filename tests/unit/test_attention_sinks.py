@@ -122,6 +122,7 @@ def test_the_settings_before_the_retune_get_their_own_row():
 def test_secondary_sink_claim_is_sign_based_and_needs_enough_sinks(kw, verdict):
     rows = claims(metrics([20, 20, 20], [0, 0, 0], **kw))
     assert rows[1]["verdict"] == verdict
+    assert "nan" not in rows[1]["measured"]  # an undefined ρ is said in words
     assert [r["verdict"] for r in rows[2:]] == ["NOT RUN", "NOT RUN"]
 
 

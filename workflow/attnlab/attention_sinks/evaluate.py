@@ -71,6 +71,12 @@ def copy_gate(soft: pd.DataFrame, sig: pd.DataFrame, seeds: list[int], bar: floa
                       {s: min(soft.copy_accuracy[s], sig.copy_accuracy[s]) for s in seeds})
 
 
+def rho_text(rho: float) -> str:
+    """A rank correlation as the claim prints it; NaN (fewer than 3 sinks, or one side without spread, e.g.
+    every sink lasting equally long) is said in words rather than printed as "+nan"."""
+    return "undefined (no spread)" if np.isnan(rho) else f"{rho:+.2f}"
+
+
 def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: float, tau: float,
                  scale: str, copy_bar: float, before_tuning: dict | None = None) -> list[dict]:
     if "setting" not in m.columns:
@@ -123,7 +129,7 @@ def check_claims(m: pd.DataFrame, *, ratio: float, min_secondary: int, epsilon: 
                 sec_pass.append(bool(r.mlp_cos > r.control_cos and r.rho_norm_score > 0 and r.rho_norm_layers > 0))
             sec_measured.append(f"seed {s}: {int(r.n_secondary)} sinks ({r.secondary_per_seq:.2f}/seq), MLP cos "
                                 f"{r.mlp_cos:.2f} vs control {r.control_cos:.2f}, ρ(norm, score) "
-                                f"{r.rho_norm_score:+.2f}, ρ(norm, layers) {r.rho_norm_layers:+.2f}")
+                                f"{rho_text(r.rho_norm_score)}, ρ(norm, layers) {rho_text(r.rho_norm_layers)}")
         claims.add(
             kind="paper",
             seeds=seeds,
