@@ -72,6 +72,26 @@ def test_align_trains_lm_reaches_stage_a_only_when_set():
     assert "align_trains_lm" not in train_params(cfg["vlm"], 0, "S", 0)
 
 
+def test_the_lm_init_reaches_stage_t_only_and_the_notes_say_it_was_set_after_results():
+    from attnlab.lm.configuration import AttnLMConfig
+
+    cfg = load_config()
+    cfg["vlm"]["model"]["text"] |= {"initializer_range": 0.08, "gpt2_init": True}
+    t = train_params(cfg["vlm"], 0, "T", 0)
+    lm = AttnLMConfig(**t["text"])
+    assert lm.initializer_range == 0.08 and lm.gpt2_init is True
+    # the towers (and so vit_heads) do not depend on the text config
+    assert train_params(cfg["vlm"], 0, "V", 0) == train_params(load_config()["vlm"], 0, "V", 0)
+    registry.check(cfg)
+    reason = {"value": 0.08, "reason": "because"}
+    cfg["experiments"]["vlm"]["set_after_results"] = {"/vlm.model.text.initializer_range": reason}
+    assert any(line.startswith("vlm.model.text.initializer_range = 0.08; set after seeing results: because")
+               for line in EXPERIMENT.deviations(cfg))
+    cfg["vlm"]["model"]["text"]["gpt2_init"] = "yes"
+    with pytest.raises(ConfigError, match=r"vlm\.model\.text\.gpt2_init"):
+        validate_config(cfg, ROOT / "config/schema.yaml")
+
+
 def test_loss_per_example_reaches_stages_a_and_s_only_when_set():
     cfg = load_config()
     cfg["vlm"].pop("loss_per_example", None)
