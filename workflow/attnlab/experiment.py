@@ -334,15 +334,17 @@ class Experiment:
     def deviations(self, config: dict) -> list[str]:
         """Every reference setting of the running scale that the running config does not meet,
         "model.n_embd = 32 (spec mini: 64)", then every setting chosen after seeing results,
-        "train.lr = 0.01; set after seeing results: <reason>" (one line for a key that is both).
-        A scale the spec states no settings for gives one line that says so. A reference key the
-        config lacks is a ConfigError naming it."""
+        "train.lr = 0.01; set after seeing results: <reason>" (one line for a key that is both;
+        keys recorded with the same reason share one line, at the first one's place, the reason
+        written once). A scale the spec states no settings for gives one line that says so. A
+        reference key the config lacks is a ConfigError naming it."""
         scale = config["scale"]
         chosen = self.set_after_results(config)
         lines = []
         if scale not in self.reference:
             lines.append(f"not compared at scale {scale}: the spec states no settings for it"
                          + (" (a plumbing run)" if scale == "smoke" else ""))
+        items = []  # (setting as shown, reason it was set after results or None), in order
         for key, spec in self.reference.get(scale, {}).items():
             value = lookup(config, self.id, key)
             if value is _NO_VALUE:
@@ -350,13 +352,19 @@ class Experiment:
                                   "but not in the config")
             if not matches(value, spec):
                 shown = spec if isinstance(spec, REFERENCE_FORMS) else show(spec)
-                line = f"{key.lstrip('/')} = {show(value)} (spec {scale}: {shown})"
-                if key in chosen:
-                    line += f"; set after seeing results: {chosen.pop(key)[1]}"
-                lines.append(line)
-        for key, (value, reason) in chosen.items():
-            lines.append(f"{key.lstrip('/')} = {show(value)}; set after seeing results: {reason}")
-        return lines
+                reason = chosen.pop(key)[1] if key in chosen else None
+                items.append((f"{key.lstrip('/')} = {show(value)} (spec {scale}: {shown})", reason))
+        items += [(f"{key.lstrip('/')} = {show(value)}", reason) for key, (value, reason) in chosen.items()]
+        groups: dict[str, list[str]] = {}  # reason -> its settings (one list object, placed once)
+        for setting, reason in items:
+            if reason is None:
+                lines.append(setting)
+            elif reason in groups:
+                groups[reason].append(setting)
+            else:
+                groups[reason] = [setting]
+                lines.append((reason, groups[reason]))
+        return [l if isinstance(l, str) else f"{', '.join(l[1])}; set after seeing results: {l[0]}" for l in lines]
 
     def check_deviations(self, config: dict) -> None:
         """Parse-time check: every reference key and every set_after_results key is in the config."""
