@@ -72,7 +72,7 @@ def test_ocr_combined_at_chance_counts_only_when_the_combined_model_fits_its_tra
     rows = _rows(plateau, small=None)
     assert [r["verdict"] for r in rows] == [PASS, INCONCLUSIVE, PASS, "NOT RUN"]
     assert rows[1]["why"].startswith("under-trained: ")
-    assert "= 2.95 > 0.1 (seed 0)" in rows[1]["why"] and "(seed 2)" in rows[1]["why"]
+    assert rows[1]["why"].endswith("= 2.95 / 2.93 / 2.95 > 0.1 (seeds 0, 1, 2)")  # the metric named once
     assert rows[1]["competence"]["bar"] == 0.1 and rows[1]["competence"]["at_least"] is False
     assert rows[1]["per_seed_pass"] == [None, None, None]
     # one seed short of the fit: still INCONCLUSIVE, and only that seed is named
@@ -375,6 +375,11 @@ def test_a_seed_below_the_bar_makes_the_claim_inconclusive_never_pass_or_fail():
     assert [loss.met(s) for s in (0, 1, 2)] == [True, False, False]
     why = claim_row(per_seed_pass=[True] * 3, competence=loss, **fields)["why"]
     assert why == "under-trained: train loss not measured (seed 1); train loss = 1.6 > 1.5 (seed 2)"
+    # several seeds under the bar: the metric named once, their values in seed order
+    low = Competence("caption accuracy above chance", 0.5, {0: -0.033, 1: 0.6, 2: -0.0547, 3: None})
+    why = claim_row(per_seed_pass=[True] * 4, competence=low, **{**fields, "seeds": [0, 1, 2, 3]})["why"]
+    assert why == ("under-trained: caption accuracy above chance not measured (seed 3); "
+                   "caption accuracy above chance = -0.033 / -0.0547 < 0.5 (seeds 0, 2)")
     # seeds that disagree say so
     row = claim_row(per_seed_pass=[True, False, True], competence=ok, **fields)
     assert row["why"] == "seeds disagree: holds on seed 0, 2, fails on seed 1"

@@ -64,11 +64,19 @@ class Competence:
         """'exact match ≥ 0.9'"""
         return f"{self.metric} {'≥' if self.at_least else '≤'} {self.bar:g}"
 
-    def shortfall(self, seed: int) -> str:
-        """Why `seed` is under-trained: 'exact match = 0.42 < 0.9 (seed 1)'."""
-        v = self.value(seed)
-        shown = "not measured" if v is None else f"= {v:.3g} {'<' if self.at_least else '>'} {self.bar:g}"
-        return f"{self.metric} {shown} (seed {seed})"
+    def shortfall(self, seeds: Sequence[int]) -> str:
+        """Why `seeds` are under-trained, the metric named once: 'exact match = 0.42 < 0.9 (seed 1)',
+        'exact match = 0.42 / 0.1 < 0.9 (seeds 1, 2)'; seeds without a value first, as 'exact
+        match not measured (seed 0); ...'."""
+        def which(ss):
+            return f"(seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))})"
+        missing = [s for s in seeds if self.value(s) is None]
+        measured = [s for s in seeds if self.value(s) is not None]
+        parts = [f"{self.metric} not measured {which(missing)}"] if missing else []
+        if measured:
+            values = " / ".join(f"{self.value(s):.3g}" for s in measured)
+            parts.append(f"{self.metric} = {values} {'<' if self.at_least else '>'} {self.bar:g} {which(measured)}")
+        return "; ".join(parts)
 
     def to_dict(self) -> dict:
         return {"metric": self.metric, "bar": self.bar, "at_least": self.at_least, "label": self.label,
@@ -108,7 +116,7 @@ def verdict_reason(per_seed: Sequence[bool | None], seeds: Sequence[int],
     if competence is not None:
         under = [s for s in seeds if not competence.met(s)]
         if under:
-            return f"{competence.label}: " + "; ".join(competence.shortfall(s) for s in under)
+            return f"{competence.label}: {competence.shortfall(under)}"
     if not per_seed:
         return "no seeds"
     missing = [s for s, v in zip(seeds, per_seed) if v is None]
