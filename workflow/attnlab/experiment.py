@@ -364,7 +364,8 @@ class Experiment:
             else:
                 groups[reason] = [setting]
                 lines.append((reason, groups[reason]))
-        return [l if isinstance(l, str) else f"{', '.join(l[1])}; set after seeing results: {l[0]}" for l in lines]
+        return [line if isinstance(line, str) else f"{', '.join(line[1])}; set after seeing results: {line[0]}"
+                for line in lines]
 
     def check_deviations(self, config: dict) -> None:
         """Parse-time check: every reference key and every set_after_results key is in the config."""
