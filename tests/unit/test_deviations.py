@@ -122,7 +122,6 @@ def test_set_after_results_renders_its_reason_once_per_key():
     ]
 
 
-
 def test_keys_set_after_results_for_one_reason_share_one_line_at_the_first_ones_place():
     why = "one choice, two keys"
     cfg = toy_config(set_after_results={
@@ -134,6 +133,7 @@ def test_keys_set_after_results_for_one_reason_share_one_line_at_the_first_ones_
         "window = 16 (spec mini: 32)",  # no reason: in the reference's order, not moved
         "train.lr = 0.01; set after seeing results: other",
     ]
+
 
 def test_set_after_results_is_dropped_when_a_later_layer_changed_the_value():
     cfg = toy_config(set_after_results={"train.lr": {"value": 0.01, "reason": "retuned"}})

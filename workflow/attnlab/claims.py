@@ -70,11 +70,12 @@ class Competence:
         match not measured (seed 0); ...'."""
         def which(ss):
             return f"(seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))})"
-        missing = [s for s in seeds if self.value(s) is None]
-        measured = [s for s in seeds if self.value(s) is not None]
+        value = {s: self.value(s) for s in seeds}
+        missing = [s for s in seeds if value[s] is None]
+        measured = [s for s in seeds if value[s] is not None]
         parts = [f"{self.metric} not measured {which(missing)}"] if missing else []
         if measured:
-            values = " / ".join(f"{self.value(s):.3g}" for s in measured)
+            values = " / ".join(f"{value[s]:.3g}" for s in measured)
             parts.append(f"{self.metric} = {values} {'<' if self.at_least else '>'} {self.bar:g} {which(measured)}")
         return "; ".join(parts)
 

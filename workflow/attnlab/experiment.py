@@ -355,17 +355,16 @@ class Experiment:
                 reason = chosen.pop(key)[1] if key in chosen else None
                 items.append((f"{key.lstrip('/')} = {show(value)} (spec {scale}: {shown})", reason))
         items += [(f"{key.lstrip('/')} = {show(value)}", reason) for key, (value, reason) in chosen.items()]
-        groups: dict[str, list[str]] = {}  # reason -> its settings (one list object, placed once)
+        entries, by_reason = [], {}  # [settings, reason] in order; a reason's entry, to join it
         for setting, reason in items:
-            if reason is None:
-                lines.append(setting)
-            elif reason in groups:
-                groups[reason].append(setting)
-            else:
-                groups[reason] = [setting]
-                lines.append((reason, groups[reason]))
-        return [line if isinstance(line, str) else f"{', '.join(line[1])}; set after seeing results: {line[0]}"
-                for line in lines]
+            if reason is not None and reason in by_reason:
+                by_reason[reason][0].append(setting)
+                continue
+            entries.append([[setting], reason])
+            if reason is not None:
+                by_reason[reason] = entries[-1]
+        return lines + [", ".join(settings) + (f"; set after seeing results: {reason}" if reason is not None else "")
+                        for settings, reason in entries]
 
     def check_deviations(self, config: dict) -> None:
         """Parse-time check: every reference key and every set_after_results key is in the config."""
