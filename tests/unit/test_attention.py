@@ -272,3 +272,24 @@ def test_a_stack_of_models_under_vmap_equals_each_model_alone(attention):
         torch.testing.assert_close(stacked[i], alone)
         for name, p in model.named_parameters():
             torch.testing.assert_close(params[name].grad[i], p.grad, msg=name)
+
+
+def test_meta_attention_fused_path_equals_the_explicit_one():
+    """Training runs the meta part through the fused kernel (ordinary tokens' empty rows opened on
+    their own key, then zeroed); asking for the pattern runs the explicit masked softmax. Same
+    logits and gradients, left padding included (a padded row and key are excluded in both)."""
+    x = tokens(B=3, T=16)
+    mask = torch.ones_like(x)
+    mask[0, :3] = 0  # left padding, a meta-token among the padded positions
+    runs = []
+    for explicit in (False, True):
+        model = make("meta", zero_meta_positions=False).train()
+        out = model(x, attention_mask=mask, labels=x, output_attentions=explicit)
+        out.loss.backward()
+        runs.append((out.logits, {n: p.grad for n, p in model.named_parameters()}))
+    (fused, g_fused), (explicit, g_explicit) = runs
+    torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
+    assert g_fused.keys() == g_explicit.keys()
+    for name in g_fused:
+        torch.testing.assert_close(g_fused[name], g_explicit[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert g_fused["blocks.0.attn.meta.c_attn.weight"].abs().sum() > 0  # the meta part is trained

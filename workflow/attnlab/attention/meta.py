@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from attnlab.attention.base import Attention, AttentionContext, masked_softmax
 
@@ -33,8 +34,16 @@ class MetaOnlyAttention(Attention):
         return super().allowed(T, ctx) & meta[:, None, :, None] & meta[:, None, None, :]
 
     def attend(self, q, k, v, ctx):
-        # always the explicit path: rows of ordinary tokens are empty, which fused kernels turn into NaN
-        pattern = self.hook_pattern(masked_softmax(self.scores(q, k), self.allowed(q.shape[-2], ctx)))
+        allowed = self.allowed(q.shape[-2], ctx)
+        hooked = self.hook_pattern.active or self.hook_scores.active or ctx.output_attentions
+        if not hooked and not torch._C._functorch.is_batchedtensor(q):  # vmap: no batching rule, explicit path
+            # fused kernel: an ordinary token's row, empty here (NaN in a fused kernel), is opened on its
+            # own key and its output zeroed, which leaves it (and its gradient) zero as in the explicit path
+            T = q.shape[-2]
+            own = torch.eye(T, dtype=torch.bool, device=q.device)
+            z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | own)
+            return z * allowed.any(-1, keepdim=True), None
+        pattern = self.hook_pattern(masked_softmax(self.hook_scores(self.scores(q, k)), allowed))
         return pattern @ v, pattern
 
 
