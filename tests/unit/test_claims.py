@@ -417,4 +417,4 @@ def test_claims_md_shows_the_gate_and_why_a_row_is_inconclusive(tmp_path):
     assert list(csv["gate"].fillna("")) == ["exact match ≥ 0.9 (2/3 seeds)", "—"]
     assert competence_notes(rows) == [
         "Competence gate (fixed before the run; a seed below it is INCONCLUSIVE): exact match ≥ 0.9. "
-        "seed 0 0.95, seed 1 0.42 (under-trained), seed 2 0.91."]
+        "seed 0: 0.95, seed 1: 0.42 (under-trained), seed 2: 0.91."]

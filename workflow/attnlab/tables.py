@@ -144,7 +144,7 @@ def competence_notes(claims: list[dict]) -> list[str]:
             continue
         seen.add(key)
         per_seed = ", ".join(
-            f"seed {s} {'not measured' if c.value(s) is None else f'{c.value(s):.3g}'}"
+            f"seed {s}: {'not measured' if c.value(s) is None else f'{c.value(s):.3g}'}"
             f"{'' if c.met(s) else f' ({c.label})'}" for s in sorted(c.values))
         notes.append(f"Competence gate (fixed before the run; a seed below it is INCONCLUSIVE): {c.gate}. "
                      f"{per_seed}.")
