@@ -188,10 +188,15 @@ class Attention(nn.Module):
             return torch.einsum("bhqd,bhqkd->bhqk", q, k) / math.sqrt(self.head_dim)
         return (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
 
+    def pattern_asked(self, ctx: AttentionContext) -> bool:
+        """Whether this call must compute the scores and pattern explicitly (a hook or
+        output_attentions reads them); otherwise a fused kernel may do the work."""
+        return self.hook_pattern.active or self.hook_scores.active or ctx.output_attentions
+
     def attend(self, q, k, v, ctx: AttentionContext):
         """(batch, head, pos, d_head) q, k, v -> per-head outputs of the same shape, and the pattern
         (or None when nobody asked for it and a fused kernel did the work)."""
-        if not (self.hook_pattern.active or self.hook_scores.active or ctx.output_attentions) and ctx.plain_causal:
+        if not self.pattern_asked(ctx) and ctx.plain_causal:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True), None
         scores = self.hook_scores(self.scores(q, k))
         pattern = self.hook_pattern(masked_softmax(scores, self.allowed(q.shape[-2], ctx)))

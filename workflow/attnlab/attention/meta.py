@@ -35,10 +35,9 @@ class MetaOnlyAttention(Attention):
 
     def attend(self, q, k, v, ctx):
         allowed = self.allowed(q.shape[-2], ctx)
-        hooked = self.hook_pattern.active or self.hook_scores.active or ctx.output_attentions
         # explicit path: when a pattern is asked for, for per-query keys (ctx.key_positions) and under
         # vmap (no batching rule for the fused kernel)
-        if not hooked and k.dim() == q.dim() and not torch._C._functorch.is_batchedtensor(q):
+        if not self.pattern_asked(ctx) and k.dim() == q.dim() and not torch._C._functorch.is_batchedtensor(q):
             # fused kernel: an ordinary token's row, empty here (NaN in a fused kernel), is opened on its
             # own key and its output zeroed, which leaves it (and its gradient) zero as in the explicit path
             T = q.shape[-2]
