@@ -30,6 +30,7 @@ import copy
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 
@@ -52,9 +53,10 @@ def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int
     params = plan.train_params(cfg, base_seed, seed_index)
     seed = derive_seed(base_seed, "calibrate_retrieval_heads", seed_index)
     depths = plan.train_depths(cfg)
-    n_per = -(-steps * params["train"]["batch_size"] // (len(cfg["train_lengths"]) * len(depths)))
-    pool = TASKS["needle"].generate(n_per, derive_seed(seed, "train"), lengths=cfg["train_lengths"], depths=depths,
-                                    n_queries=cfg.get("train_queries", 1), **cfg["needle"])
+    n_parts = len(cfg.get("train_distractors", [0]))
+    n_per = -(-steps * params["train"]["batch_size"] // (len(cfg["train_lengths"]) * len(depths) * n_parts))
+    pool = pd.concat([TASKS["needle"].generate(part.pop("n"), derive_seed(seed, "train", *([i] if i else [])), **part)
+                      for i, part in enumerate(plan.train_parts(cfg, n_per))], ignore_index=True)
     pool = pool.sample(frac=1.0, random_state=seed % 2**32).reset_index(drop=True)
     held = TASKS["needle"].generate(n_eval, derive_seed(seed, "eval"), lengths=cfg["test_lengths"],
                                     depths=cfg["test_depths"], **cfg["needle"])
@@ -86,7 +88,7 @@ def main() -> None:
     bar = cfg["competence"]["niah_accuracy"]
     n, m, t = cfg["needle"], cfg["model"], cfg["train"]
     q = cfg.get("train_queries", 1)
-    print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train lengths {cfg['train_lengths']}, "
+    print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train_distractors {cfg.get('train_distractors', '-')}, train lengths {cfg['train_lengths']}, "
           f"test lengths {cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, "
           f"lr {t['lr']}, warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
     for name, lengths, depths, nq in (("train", cfg["train_lengths"], plan.train_depths(cfg), q),

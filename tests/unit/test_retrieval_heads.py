@@ -265,3 +265,24 @@ def test_retrieval_score_credits_only_the_queried_needle_and_heads_are_judged_on
     assert set(top.heads) == {"L1H0"}
     # masked, the model falls back on the position head: right exactly when the first needle is asked
     assert (top.n * top.accuracy).sum() / top.n.sum() == pytest.approx((df.iloc[held].needle_rank == 0).mean())
+
+
+def test_a_training_mixture_of_distractor_counts_keeps_the_test_suite_and_is_checked_at_parse_time(cfg):
+    from attnlab.config import ConfigError
+    from attnlab.experiment import Context
+
+    mixed = {**cfg, "needle": {**cfg["needle"], "n_distractors": 1}, "train_distractors": [0, 1]}
+    train = synthesize(**plan.synth_params(mixed, 1, "train", 0))
+    cells = len(cfg["train_lengths"]) * len(plan.train_depths(cfg)) * cfg["n_train_per"]
+    assert train.groupby("part").size().tolist() == [cells, cells]
+    # KEY occurs once per needle and once in the query: the one-needle part twice, the other part three times
+    keys = [int((np.asarray(s) == 4).sum()) for s in train.input_ids]  # KEY = 4
+    assert {k for k, p in zip(keys, train.part) if p == 0} == {2} and {k for k, p in zip(keys, train.part) if p == 1} == {3}
+    test = synthesize(**plan.synth_params(mixed, 1, "test", 0))
+    assert {int((np.asarray(s) == 4).sum()) for s in test.input_ids} == {3}  # the suite keeps needle.n_distractors
+    # without the key, the parts are what they were (the same bytes for every existing config)
+    assert plan.synth_params(cfg, 1, "train", 0)["parts"] == [{"task": "needle", **plan.train_parts(cfg)[0]}]
+    config = {"base_seed": 1, "experiments": {"retrieval_heads": {**mixed, "train_queries": 2}}}
+    with pytest.raises(ConfigError, match=r"train_queries = 2.*0 distractor.*train_distractors"):
+        plan.check(Context(config, "retrieval_heads"))
+    plan.check(Context({**config, "experiments": {"retrieval_heads": mixed}}, "retrieval_heads"))

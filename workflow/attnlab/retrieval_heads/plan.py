@@ -45,13 +45,25 @@ def train_depths(cfg: dict) -> list[float]:
     return [i / (n - 1) for i in range(n)] if n > 1 else [0.5]
 
 
+def train_parts(cfg: dict, n_per: int | None = None) -> list[dict]:
+    """The training set's needle parts (keyword arguments of TASKS["needle"].generate, with `n`): one per
+    count of `train_distractors` (a mixture; default: the test suite's count alone), `n_per` (default
+    n_train_per) sequences per (length, depth) each. Training sequences may end in several queries
+    (`train_queries`, denser supervision, issue 13)."""
+    q = cfg.get("train_queries", 1)
+    part = {"n": n_per or cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
+            **({"n_queries": q} if q > 1 else {}), **cfg["needle"]}
+    if "train_distractors" not in cfg:
+        return [part]
+    return [{**part, "n_distractors": d} for d in cfg["train_distractors"]]
+
+
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
-    if split == "train":  # training sequences may end in several queries (denser supervision, issue 13)
-        part = {"n": cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
-                **({"n_queries": cfg["train_queries"]} if cfg.get("train_queries", 1) > 1 else {})}
+    if split == "train":
+        parts = train_parts(cfg)
     else:
-        part = {"n": cfg["n_test_per"], "lengths": cfg["test_lengths"], "depths": cfg["test_depths"]}
-    return {"seed": LAYOUT.synth_seed(base_seed, split, seed), "parts": [{"task": "needle", **part, **cfg["needle"]}]}
+        parts = [{"n": cfg["n_test_per"], "lengths": cfg["test_lengths"], "depths": cfg["test_depths"], **cfg["needle"]}]
+    return {"seed": LAYOUT.synth_seed(base_seed, split, seed), "parts": [{"task": "needle", **p} for p in parts]}
 
 
 def train_params(cfg: dict, base_seed: int, seed: int) -> dict:
@@ -88,6 +100,8 @@ def table_params(cfg: dict) -> dict:
                             f"must be matched (needles found by position or token type alone: chance, 1/{d + 1}); "
                             if d else "one needle per haystack (its KEY marker alone finds it: the key is never "
                                       "matched); ")
+                         + (f"training haystacks mix {cfg['train_distractors']} distractor needles in equal parts "
+                            "(the test suite's count alone is tested); " if "train_distractors" in cfg else "")
                          + f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
                          f"{cfg['test_depths']}, {cfg['n_test_per']} test needles per cell, half of them (per cell) "
                          "to choose the heads, the other half to mask them"}
@@ -99,6 +113,11 @@ def table_params(cfg: dict) -> dict:
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
     check_heads_divide_width(EXP, m)
+    for d in cfg.get("train_distractors", [cfg["needle"].get("n_distractors", 0)]):
+        require(cfg.get("train_queries", 1) <= d + 1,
+                f"{keyname(EXP, 'train_queries')} = {cfg.get('train_queries', 1)}: a training sequence with {d} "
+                f"distractor needle(s) ({keyname(EXP, 'train_distractors') if 'train_distractors' in cfg else keyname(EXP, 'needle', 'n_distractors')}) "
+                f"holds {d + 1} needle(s) to query")
     n_heads = m["n_layer"] * m["n_head"]
     for k in sorted(set(cfg["ablation_ks"]) | {cfg["claim_k"]}):
         require(k < n_heads, f"{keyname(EXP, 'ablation_ks')} / {keyname(EXP, 'claim_k')}: masking K={k} heads needs "
