@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attnlab.attention import MECHANISMS
-from attnlab.hooks import ablate_heads
+from attnlab.hooks import ablate_heads, hooks
 from attnlab.lm.configuration import AttnLMConfig
 from attnlab.lm.modeling import AttnLMForCausalLM
 
@@ -293,3 +293,34 @@ def test_meta_attention_fused_path_equals_the_explicit_one():
     for name in g_fused:
         torch.testing.assert_close(g_fused[name], g_explicit[name], rtol=1e-4, atol=1e-6, msg=name)
     assert g_fused["blocks.0.attn.meta.c_attn.weight"].abs().sum() > 0  # the meta part is trained
+
+
+LOGIT_MECHANISMS = {"softmax", "sigmoid", "sliding_window", "dynamic_mask", "rcmha", "moh", "meta", "pine", "prefix_lm"}
+
+
+@pytest.mark.parametrize("attention", sorted(LOGIT_MECHANISMS))
+def test_a_hook_on_the_scores_fires_and_edits_the_pattern(attention):
+    """Every mechanism whose pattern is a function of q·k logits routes them through hook_scores, on
+    the fused path too: a hook there alone fires (sliding_window's fused path skipped it, and sigmoid,
+    dynamic_mask and rcmha never called it), and adding a large logit to key 0 moves the pattern there."""
+    model, x = make(attention), tokens()
+    name = "blocks.0.attn.hook_scores"
+    _, cache = model.run_with_cache(x, names=[name])
+    assert cache[name].shape == (2, 4, 16, 16)
+    _, plain = model.run_with_cache(x, names=["blocks.0.attn.hook_pattern"])
+
+    def boost_first_key(scores, hook):
+        return scores + 30.0 * (torch.arange(scores.shape[-1]) == 0)
+
+    seen = {}
+    with hooks(model, [(name, boost_first_key),
+                       ("blocks.0.attn.hook_pattern", lambda p, h: seen.setdefault("p", p))]):
+        model(x)
+    first = seen["p"][..., 0] - plain["blocks.0.attn.hook_pattern"][..., 0]
+    assert (first >= -1e-6).all() and first.sum() > 1.0
+
+
+def test_mechanisms_without_logits_are_the_rest():
+    assert LOGIT_MECHANISMS <= set(MECHANISMS)
+    assert set(MECHANISMS) - LOGIT_MECHANISMS == {"abc", "decay", "gaam", "grassmann", "lightnet", "performer",
+                                                  "superlinear"}

@@ -26,8 +26,10 @@ every other mechanism refuses a cache, and the model then generates without one.
 Hook points (TransformerLens names under `blocks.{i}.attn.`):
   hook_q, hook_k, hook_v   (batch, pos, head, d_head), before rotary positions
   hook_scores              (batch, head, query_pos, key_pos): the pre-softmax logits q·kᵀ/√d_head,
-                           before masking (edit them to boost or suppress keys; mechanisms that
-                           override `attend` without softmax scores do not fire it)
+                           before masking (edit them to boost or suppress keys); every mechanism
+                           whose pattern is a function of q·k logits fires it (softmax, sigmoid,
+                           sliding_window, dynamic_mask, rcmha and those on the base attend), the
+                           others (kernel, decay, Gaussian, span and slot mixers) have no such logits
   hook_pattern             (batch, head, query_pos, key_pos): the attention probabilities
   hook_z                   (batch, pos, head, d_head): per-head outputs before the output projection
 Zero a head's slice of hook_z to ablate it (`attnlab.hooks.ablate_heads`).

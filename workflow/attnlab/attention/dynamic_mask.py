@@ -44,7 +44,7 @@ class DynamicMaskAttention(Attention):
 
     def attend(self, q, k, v, ctx):
         allowed, bias = self.allowed_and_bias(self.key_scores(v), ctx)
-        scores = self.scores(q, k) + bias
+        scores = self.hook_scores(self.scores(q, k)) + bias
         pattern = self.hook_pattern(masked_softmax(scores, allowed))
         return pattern @ v, pattern
 

@@ -79,7 +79,7 @@ class RelConvAttention(Attention):
         return (content + pos) / math.sqrt(self.head_dim)
 
     def attend(self, q, k, v, ctx):
-        scores = self.relative_scores(q, k) if self.relative else self.scores(q, k)
+        scores = self.hook_scores(self.relative_scores(q, k) if self.relative else self.scores(q, k))
         pattern = self.hook_pattern(masked_softmax(scores, self.allowed(q.shape[-2], ctx)))
         return pattern @ v, pattern
 

@@ -23,6 +23,6 @@ class SigmoidAttention(Attention):
     def attend(self, q, k, v, ctx):
         T = q.shape[-2]
         b = -math.log(T) if self.bias is None else self.bias
-        pattern = torch.sigmoid(self.scores(q, k) + b) * self.allowed(T, ctx)
+        pattern = torch.sigmoid(self.hook_scores(self.scores(q, k)) + b) * self.allowed(T, ctx)
         pattern = self.hook_pattern(pattern)
         return pattern @ v, pattern

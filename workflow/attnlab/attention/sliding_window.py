@@ -23,9 +23,9 @@ class SlidingWindowAttention(Attention):
 
     def attend(self, q, k, v, ctx):
         allowed = self.allowed(q.shape[-2], ctx)
-        if not (self.hook_pattern.active or ctx.output_attentions) and k.dim() == 4:  # 5-D: per-query keys
+        if not self.pattern_asked(ctx) and k.dim() == 4:  # 5-D: per-query keys
             return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed), None
-        pattern = self.hook_pattern(masked_softmax(self.scores(q, k), allowed))
+        pattern = self.hook_pattern(masked_softmax(self.hook_scores(self.scores(q, k)), allowed))
         return pattern @ v, pattern
 
     def extra_repr(self):
