@@ -17,7 +17,9 @@ predictors that read needle positions or token types but never match the key.
 
 Training sequences end in `train_queries` queries of distinct needles (config key
 experiments.retrieval_heads.train_queries, default 1; attnlab.tasks.recall.needle's n_queries);
-held-out sequences in one, as the analysis's test suite. The loop is bench/lm_calibration.py's,
+held-out sequences in one, as the analysis's test suite. With `train_distractors` (a list of distractor
+counts, e.g. `--set 'train_distractors=[0, 3]'`) the training pool is that mixture in equal parts
+(plan.train_parts), the held-out suite keeps needle.n_distractors. The loop is bench/lm_calibration.py's,
 shared with calibrate_meta_tokens.py.
 
 One thread, one process. Wall times are as measured (say what else was running when recording).
