@@ -55,10 +55,12 @@ def calibrate_one(cfg: dict, base_seed: int, steps: int, every: int, n_eval: int
     params = plan.train_params(cfg, base_seed, seed_index)
     seed = derive_seed(base_seed, "calibrate_retrieval_heads", seed_index)
     depths = plan.train_depths(cfg)
-    n_parts = len(cfg.get("train_distractors", [0]))
-    n_per = -(-steps * params["train"]["batch_size"] // (len(cfg["train_lengths"]) * len(depths) * n_parts))
-    pool = pd.concat([TASKS["needle"].generate(part.pop("n"), derive_seed(seed, "train", *([i] if i else [])), **part)
-                      for i, part in enumerate(plan.train_parts(cfg, n_per))], ignore_index=True)
+    parts = plan.train_parts(cfg)
+    n_per = -(-steps * params["train"]["batch_size"] // (len(cfg["train_lengths"]) * len(depths) * len(parts)))
+    # part 0 keeps the seed of the one-part pools recorded in bench/README.md
+    pool = pd.concat([TASKS["needle"].generate(n_per, derive_seed(seed, "train", i) if i else derive_seed(seed, "train"),
+                                               **{k: v for k, v in part.items() if k != "n"})
+                      for i, part in enumerate(parts)], ignore_index=True)
     pool = pool.sample(frac=1.0, random_state=seed % 2**32).reset_index(drop=True)
     held = TASKS["needle"].generate(n_eval, derive_seed(seed, "eval"), lengths=cfg["test_lengths"],
                                     depths=cfg["test_depths"], **cfg["needle"])

@@ -113,11 +113,10 @@ def table_params(cfg: dict) -> dict:
 def check(ctx: Context) -> None:
     cfg, m = ctx.cfg, ctx.cfg["model"]
     check_heads_divide_width(EXP, m)
-    for d in cfg.get("train_distractors", [cfg["needle"].get("n_distractors", 0)]):
-        require(cfg.get("train_queries", 1) <= d + 1,
-                f"{keyname(EXP, 'train_queries')} = {cfg.get('train_queries', 1)}: a training sequence with {d} "
-                f"distractor needle(s) ({keyname(EXP, 'train_distractors') if 'train_distractors' in cfg else keyname(EXP, 'needle', 'n_distractors')}) "
-                f"holds {d + 1} needle(s) to query")
+    q, d = cfg.get("train_queries", 1), min(part.get("n_distractors", 0) for part in train_parts(cfg))
+    source = ("train_distractors",) if "train_distractors" in cfg else ("needle", "n_distractors")
+    require(q <= d + 1, f"{keyname(EXP, 'train_queries')} = {q}: a training sequence with {d} distractor needle(s) "
+                        f"({keyname(EXP, *source)}) holds {d + 1} needle(s) to query")
     n_heads = m["n_layer"] * m["n_head"]
     for k in sorted(set(cfg["ablation_ks"]) | {cfg["claim_k"]}):
         require(k < n_heads, f"{keyname(EXP, 'ablation_ks')} / {keyname(EXP, 'claim_k')}: masking K={k} heads needs "
