@@ -98,10 +98,11 @@ def main() -> None:
     for name, lengths, depths, nq in (("train", cfg["train_lengths"], plan.train_depths(cfg), q),
                                       ("test", cfg["test_lengths"], cfg["test_depths"], 1)):
         df = TASKS["needle"].generate(40, 99, lengths=lengths, depths=depths, n_queries=nq, **n)
-        sb = shortcut_baselines(df, n["key_len"], n["value_len"])
+        vm = n.get("value_marker", True)
+        sb = shortcut_baselines(df, n["key_len"], n["value_len"], value_marker=vm)
         print(f"shortcut baselines on {name}-like data ({len(df)} sequences, {nq} quer{'y' if nq == 1 else 'ies'} "
               "each, exact match per query): " + ", ".join(f"{k} {v:.3f}" for k, v in sb.items())
-              + f"; answer tokens found elsewhere in the sequence: {answer_elsewhere(df, n['key_len'], n['value_len']):.2f}")
+              + f"; answer tokens found elsewhere in the sequence: {answer_elsewhere(df, n['key_len'], n['value_len'], vm):.2f}")
     results = []
     for steps in a.steps:
         print(f"run of {steps} steps:", flush=True)

@@ -30,6 +30,17 @@ def test_plan_builds_data_the_model_can_read(cfg):
     assert [m["seed_index"] for m in plan.manifest(cfg, 1)] == list(range(cfg["seeds"]))
 
 
+def test_the_needle_form_reaches_the_analysis_and_the_table(cfg):
+    assert plan.heads_params(cfg, 1, 0)["value_marker"] is True and "VAL v(" in plan.table_params(cfg)["task_note"]
+    bare = {**cfg, "needle": {**cfg["needle"], "value_marker": False}}
+    assert plan.heads_params(bare, 1, 0)["value_marker"] is False
+    assert "no VAL marker" in plan.table_params(bare)["task_note"]
+    from attnlab.tasks.vocab import VAL
+
+    test = synthesize(**plan.synth_params(bare, 1, "test", 0))
+    assert test.input_ids.map(lambda s: VAL not in s).all()
+
+
 def metrics(base, top, rnd, frac=0.1):
     return pd.DataFrame([{"seed_index": i, "base_accuracy": b, "top3_drop": t, "random3_drop": r,
                           "frac_retrieval": frac, "frac_zero": 0.5} for i, (b, t, r) in enumerate(zip(base, top, rnd))])
@@ -181,6 +192,34 @@ def test_shortcut_baselines_read_every_query_of_a_hand_made_sequence():
     sb = shortcut_baselines(pd.DataFrame({"input_ids": [np.array(s)]}), 2, 3)
     assert sb["first needle"] == 0.5 and sb["last needle"] == 0.5 and sb["key oracle"] == 1.0
     assert sb["not asked before"] == 1.0 or sb["not asked before"] == 0.5  # the 2nd query: one needle left
+
+
+def test_without_the_value_marker_the_answer_follows_the_key_in_needle_and_query():
+    from attnlab.heads.needle_suite import layout
+    from attnlab.retrieval_heads.shortcuts import needles, queries, shortcut_baselines
+    from attnlab.tasks import TASKS
+    from attnlab.tasks.vocab import EOS, KEY, QUERY, VAL
+
+    depths = [i / 20 for i in range(21)]
+    df = TASKS["needle"].generate(3, 2, lengths=[64, 96], depths=depths, value_marker=False, **NEEDLE)
+    for r in df.itertuples():
+        s = np.asarray(r.input_ids)
+        assert len(s) == r.seq_len and VAL not in s and s[-1] == EOS and s[-8] == QUERY and s[-7] == KEY
+        assert r.target_mask.sum() == 4 and r.target_mask[-4:].all()  # the value and its EOS
+        keys, vals, qk, ans = needles(s, 2, 3, value_marker=False)
+        assert s[r.needle_pos] == KEY and tuple(s[r.needle_pos + 1 : r.needle_pos + 3]) == qk
+        assert tuple(s[r.needle_pos + 3 : r.needle_pos + 6]) == ans == tuple(s[-4:-1])
+        assert len(set(keys)) == 4 and vals[r.needle_rank] == ans
+        span = layout(r.seq_len, r.needle_pos, 2, 3, value_marker=False)["span"]
+        assert tuple(s[span[0] : span[1]]) == ans
+    sb = shortcut_baselines(df, 2, 3, seed=0, value_marker=False)
+    assert sb["key oracle"] == 1.0 and sb["random needle"] == pytest.approx(0.25, abs=0.06)
+    # three queries: every queried value and EOS are targets, read two tokens after the query's KEY
+    many = TASKS["needle"].generate(2, 2, lengths=[96], depths=[0.5], n_queries=3, value_marker=False, **NEEDLE)
+    for ids, m in zip(many.input_ids, many.target_mask):
+        qs = queries(np.asarray(ids), 2, 3, value_marker=False)
+        assert len(qs) == 3 and m.sum() == 12
+        assert [tuple(np.asarray(ids)[q + 4 : q + 7]) for q in np.flatnonzero(np.asarray(ids) == QUERY)] == [a for _, a in qs]
 
 
 def test_no_distractors_leaves_the_needle_task_unchanged():

@@ -11,11 +11,13 @@ import torch
 from attnlab.heads import ablation, patterns, retrieval
 from attnlab.heads.adapters import HeadModel
 from attnlab.heads.decode import exact_match, greedy_with_rows
+from attnlab.tasks.recall import value_offset
 
 
-def layout(length: int, needle_pos: int, key_len: int, value_len: int) -> dict:
-    """Positions in a needle sequence BOS … KEY k VAL v … QUERY KEY k VAL v EOS."""
-    start = needle_pos + 2 + key_len
+def layout(length: int, needle_pos: int, key_len: int, value_len: int, value_marker: bool = True) -> dict:
+    """Positions in a needle sequence BOS … KEY k VAL v … QUERY KEY k VAL v EOS (VAL absent without
+    `value_marker`)."""
+    start = needle_pos + value_offset(key_len, value_marker)
     return {"span": (start, start + value_len), "answer_start": length - 1 - value_len}
 
 
@@ -28,7 +30,7 @@ def _groups(df: pd.DataFrame, batch_size: int):
 
 
 def score_heads(model: HeadModel, df: pd.DataFrame, key_len: int, value_len: int,
-                batch_size: int = 32) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
+                batch_size: int = 32, value_marker: bool = True) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
     """Per-sample retrieval scores (sample, layer, head) in frame order; a per-sample frame with the
     greedy answer's exact match; per-head attention entropy and mean distance (layer, head),
     averaged over samples (on the prompt plus the true answer)."""
@@ -38,7 +40,7 @@ def score_heads(model: HeadModel, df: pd.DataFrame, key_len: int, value_len: int
     ent = np.zeros((model.n_layers, model.n_heads))
     dist = np.zeros_like(ent)
     for idx, ids in _groups(df, batch_size):
-        lay = [layout(int(df.length[i]), int(df.needle_pos[i]), key_len, value_len) for i in idx]
+        lay = [layout(int(df.length[i]), int(df.needle_pos[i]), key_len, value_len, value_marker) for i in idx]
         a0 = lay[0]["answer_start"]
         ids = model.encode(ids)
         gen, rows, ctxs = greedy_with_rows(model, ids[:, :a0], value_len)
@@ -80,13 +82,14 @@ def split_halves(df: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int, ks: list[int],
             n_draws: int, seed: int, batch_size: int = 32, n_maps: int = 4,
-            split_seed: int | None = None) -> dict[str, pd.DataFrame]:
+            split_seed: int | None = None, value_marker: bool = True) -> dict[str, pd.DataFrame]:
     """Everything the retrieval-heads table needs from one model.
 
     With `split_seed` the suite is cut in two halves (split_halves): retrieval scores, and so the
     heads that are masked, come from the `select` half, and every accuracy (unablated and ablated)
     from the held-out half, so the heads are not chosen on the needles they are judged on. Without
-    it (the default) both use the whole suite.
+    it (the default) both use the whole suite. `value_marker`: whether the needles have a VAL token
+    between key and value (attnlab.tasks.recall.needle).
 
     heads:    layer, head, retrieval_score, entropy, distance, greedy_exact (one row per head;
               greedy_exact: the fraction of needles answered exactly by greedy decoding)
@@ -102,7 +105,7 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
         if not len(sel) or not len(held):
             raise ValueError("needle suite too small to split in two halves (need ≥ 2 needles)")
         scored, judged = df.iloc[sel].reset_index(drop=True), df.iloc[held].reset_index(drop=True)
-    per_sample_scores, per_sample, ent, dist = score_heads(model, scored, key_len, value_len, batch_size)
+    per_sample_scores, per_sample, ent, dist = score_heads(model, scored, key_len, value_len, batch_size, value_marker)
     S = retrieval.retrieval_scores(per_sample_scores)
     L, H = S.shape
     heads = pd.DataFrame({"layer": np.repeat(np.arange(L), H), "head": np.tile(np.arange(H), L),
@@ -126,15 +129,15 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
         for d, hs in enumerate(draws):
             rows += acc_rows("random", k, d, hs)
     return {"heads": heads, "ablation": pd.DataFrame(rows),
-            "maps": attention_maps(model, judged, S, key_len, value_len, n_maps),
+            "maps": attention_maps(model, judged, S, key_len, value_len, n_maps, value_marker),
             "samples": per_sample.assign(score_max=per_sample_scores.reshape(len(scored), -1).max(1))}
 
 
 def attention_maps(model: HeadModel, df: pd.DataFrame, S: np.ndarray, key_len: int, value_len: int,
-                   n_maps: int) -> pd.DataFrame:
+                   n_maps: int, value_marker: bool = True) -> pd.DataFrame:
     longest = df[df.length == df.length.max()]
     row = longest.iloc[int(np.argmin(np.abs(longest.depth.to_numpy() - 0.5)))]
-    lay = layout(int(row.length), int(row.needle_pos), key_len, value_len)
+    lay = layout(int(row.length), int(row.needle_pos), key_len, value_len, value_marker)
     ids = model.encode(torch.tensor(np.asarray(row.input_ids)[None, : lay["answer_start"] + value_len], dtype=torch.long))
     _, cache = model.run(ids, model.pattern_names())
     out = []

@@ -4,7 +4,8 @@
         --output heads H.parquet --output ablation A.parquet --output maps P.parquet \
         --output samples S.parquet --params JSON
     params: key_len, value_len, ks (ablation sizes K), n_draws, seed, batch_size, token_offset,
-            split_seed (optional: choose heads on one half of the needles, ablate on the other)
+            split_seed (optional: choose heads on one half of the needles, ablate on the other),
+            value_marker (optional, default true: a VAL token between key and value)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main(args: StepArgs) -> None:
     model, df = analysis_inputs(args, ("input_ids", "target_mask", "length", "needle_pos", "depth"))
     out = needle_suite.analyze(model, df, key_len=p["key_len"], value_len=p["value_len"], ks=p["ks"],
                                n_draws=p["n_draws"], seed=p["seed"], batch_size=p.get("batch_size", 32),
-                               split_seed=p.get("split_seed"))
+                               split_seed=p.get("split_seed"), value_marker=p.get("value_marker", True))
     out["heads"] = out["heads"].assign(analysis_wall_s=time.perf_counter() - t0)
     for name in ("heads", "ablation", "maps", "samples"):
         write_parquet(args.output(name), out[name])

@@ -72,6 +72,7 @@ def train_params(cfg: dict, base_seed: int, seed: int) -> dict:
 
 def heads_params(cfg: dict, base_seed: int, seed: int) -> dict:
     return {"key_len": cfg["needle"]["key_len"], "value_len": cfg["needle"]["value_len"],
+            "value_marker": cfg["needle"].get("value_marker", True),
             "ks": sorted(set(cfg["ablation_ks"]) | {cfg["claim_k"]}), "n_draws": cfg["random_draws"],
             "seed": derive_seed(base_seed, EXP, "ablation", seed), "batch_size": cfg["eval_batch_size"],
             "split_seed": derive_seed(base_seed, EXP, "split", seed)}
@@ -89,10 +90,12 @@ def evaluate_params(cfg: dict, base_seed: int) -> dict:
 def table_params(cfg: dict) -> dict:
     m, t, n = cfg["model"], cfg["train"], cfg["needle"]
     d = n.get("n_distractors", 0)
+    form = ("KEY k(×{k}) VAL v(×{v})" if n.get("value_marker", True) else
+            "KEY k(×{k}) v(×{v}) (no VAL marker: the answer follows the key, in the needle and the query)")
     return {"claim_k": cfg["claim_k"],
             "model_note": f"{m['n_layer']} layers × {m['n_head']} heads, d={m['n_embd']}, softmax attention, "
                           f"{t['steps']} steps × batch {t['batch_size']}",
-            "task_note": f"needles KEY k(×{n['key_len']}) VAL v(×{n['value_len']}) in random-token haystacks "
+            "task_note": f"needles {form.format(k=n['key_len'], v=n['value_len'])} in random-token haystacks "
                          + ("drawn from the key and value tokens; " if n.get("shared_vocab") else
                             f"of a separate {n['n_filler']}-token filler vocabulary (so a head can find the needle by "
                             "token type alone, a shortcut natural text does not offer); ")
@@ -139,7 +142,8 @@ def steps(ctx: Context) -> list[Step]:
 # steps"; "Full: 12x12, context 4k".
 # The competence bar (issue 13) is this project's, fixed before the claim seeds ran: a model must answer
 # 90% of the held-out needles before masking its heads says anything.
-_NIAH = {"needle.key_len": 2, "needle.value_len": 3, "needle.shared_vocab": True, "random_draws": 5,
+_NIAH = {"needle.key_len": 2, "needle.value_len": 3, "needle.shared_vocab": True, "needle.value_marker": True,
+         "random_draws": 5,
          "competence.niah_accuracy": 0.9}
 REFERENCE = {
     "mini": {**_NIAH, "model.n_layer": 4, "model.n_head": 8, "model.n_embd": 128, "train_lengths": Span(hi=256),

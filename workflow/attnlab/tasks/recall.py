@@ -49,17 +49,22 @@ def mqar(n: int, seed: int, seq_len: int = 128, n_pairs: int = 8, n_keys: int = 
 
 # --- needle in a haystack with KEY/VAL needles ----------------------------------------------------
 # ids: keys FIRST..+n_keys, values next n_values, haystack next n_filler.
+def value_offset(key_len: int, value_marker: bool = True) -> int:
+    """Tokens from a needle's KEY to its value's first token: KEY k₁..k_a [VAL]."""
+    return 1 + key_len + int(value_marker)
+
+
 def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, **_) -> int:
     return FIRST + n_keys + n_values + n_filler
 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
            n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1,
-           shared_vocab: bool = False, n_distractors: int = 0, n_queries: int = 1):
+           shared_vocab: bool = False, n_distractors: int = 0, n_queries: int = 1, value_marker: bool = True):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
     "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
     k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
-    value of the needle starts at needle_pos + 2 + key_len. With `shared_vocab` the haystack is drawn
+    value of the needle starts at needle_pos + 2 + key_len (value_offset). With `shared_vocab` the haystack is drawn
     from the key and value tokens themselves (as natural-text needles share words with their
     haystack), so the needle's tokens also occur outside it and only context finds the answer.
 
@@ -75,17 +80,23 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
     `depth` and n_queries - 1 distractors drawn at random, in random order. Every queried value and
     every EOS are targets; each query block is a one-query sequence's ending, so what follows a value
     is the same in training and test. The sequence keeps its length (the haystack shrinks). With
-    n_queries = 1 the sequences are the same as before."""
+    n_queries = 1 the sequences are the same as before.
+
+    `value_marker` = False drops the VAL token from every needle and query ("KEY k v", "QUERY KEY k v
+    EOS"): the answer is then read right after the key, as in text where the question repeats the
+    needle up to its answer, instead of at a VAL token that every needle shares (issue 13). The value
+    of the needle then starts at needle_pos + 1 + key_len (value_offset)."""
     rng = np.random.default_rng(seed)
+    mark = np.array([VAL] if value_marker else [], dtype=np.int64)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
     seqs, masks, meta = [], [], {"seq_len": [], "depth": [], "needle_pos": []}
     extra = {"needle_rank": [], "distractor_pos": []}
-    per = 2 + key_len + value_len  # tokens of one needle
+    per = value_offset(key_len, value_marker) + value_len  # tokens of one needle
     if n_distractors and (n_keys ** key_len <= n_distractors or n_values ** value_len <= n_distractors):
         raise ValueError(f"needle: {n_distractors} distractors need more distinct keys and values")
     if not 1 <= n_queries <= n_distractors + 1:
         raise ValueError(f"needle: n_queries {n_queries} must be 1 .. n_distractors + 1 = {n_distractors + 1}")
-    tail = n_queries * (4 + key_len + value_len)  # the queries "QUERY KEY k VAL v EOS"
+    tail = n_queries * (2 + per)  # the queries "QUERY KEY k VAL v EOS"
     for length in lengths:
         hay = length - 1 - per - tail - n_distractors * per
         if hay < 0 or key_len < 1 or value_len < 1:
@@ -99,7 +110,7 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                     filler = f0 + rng.integers(0, n_filler, hay)
                 at = int(round(depth * hay))
                 if not n_distractors:
-                    s = np.concatenate([[BOS], filler[:at], [KEY], k, [VAL], v, filler[at:], [QUERY, KEY], k, [VAL], v, [EOS]])
+                    s = np.concatenate([[BOS], filler[:at], [KEY], k, mark, v, filler[at:], [QUERY, KEY], k, mark, v, [EOS]])
                     pos, rank, others = 1 + at, 0, []
                 else:
                     keys, vals = {tuple(k)}, {tuple(v)}
@@ -110,8 +121,8 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                             continue
                         keys.add(tuple(dk)), vals.add(tuple(dv))
                         needles.append((int(rng.integers(0, hay + 1)), float(rng.random()), False,
-                                        np.concatenate([[KEY], dk, [VAL], dv])))
-                    needles.append((at, float(rng.random()), True, np.concatenate([[KEY], k, [VAL], v])))
+                                        np.concatenate([[KEY], dk, mark, dv])))
+                    needles.append((at, float(rng.random()), True, np.concatenate([[KEY], k, mark, v])))
                     needles.sort(key=lambda x: (x[0], x[1]))
                     parts, prev, others, dpairs = [[BOS]], 0, [], []
                     for off, _, queried, toks in needles:
@@ -121,20 +132,20 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                             pos, rank = start, len(others)
                         else:
                             others.append(start)
-                            dpairs.append((toks[1 : 1 + key_len], toks[2 + key_len :]))
+                            dpairs.append((toks[1 : 1 + key_len], toks[per - value_len :]))
                         parts.append(toks)
                         prev = off
                     parts.append(filler[prev:])
                     if n_queries == 1:
-                        parts += [[QUERY, KEY], k, [VAL], v, [EOS]]
+                        parts += [[QUERY, KEY], k, mark, v, [EOS]]
                     else:
                         asked = [(k, v)] + [dpairs[i] for i in rng.choice(n_distractors, n_queries - 1, replace=False)]
                         for i in rng.permutation(n_queries):
-                            parts += [[QUERY, KEY], asked[i][0], [VAL], asked[i][1], [EOS]]
+                            parts += [[QUERY, KEY], asked[i][0], mark, asked[i][1], [EOS]]
                     s = np.concatenate(parts)
                 m = np.zeros(len(s), dtype=bool)
                 for q in np.flatnonzero(s == QUERY):
-                    m[q + 3 + key_len : q + 4 + key_len + value_len] = True  # the value and its EOS
+                    m[q + 1 + per - value_len : q + 2 + per] = True  # the value and its EOS
                 seqs.append(s), masks.append(m)
                 meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(pos)
                 extra["needle_rank"].append(rank), extra["distractor_pos"].append(np.asarray(others, dtype=np.int32))
