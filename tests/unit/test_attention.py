@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from attnlab.attention import MECHANISMS
+from attnlab.attention.meta import MetaOnlyAttention
 from attnlab.hooks import ablate_heads, hooks
 from attnlab.lm.configuration import AttnLMConfig
 from attnlab.lm.modeling import AttnLMForCausalLM
@@ -274,25 +275,33 @@ def test_a_stack_of_models_under_vmap_equals_each_model_alone(attention):
             torch.testing.assert_close(params[name].grad[i], p.grad, msg=name)
 
 
-def test_meta_attention_fused_path_equals_the_explicit_one():
-    """Training runs the meta part through the fused kernel (ordinary tokens' empty rows opened on
-    their own key, then zeroed); asking for the pattern runs the explicit masked softmax. Same
-    logits and gradients, left padding included (a padded row and key are excluded in both)."""
+@pytest.mark.parametrize("zero_meta_positions", [False, True])
+@pytest.mark.parametrize("without_meta", [(), (2,), (0, 1, 2)])
+def test_meta_attention_fused_path_equals_the_explicit_one(zero_meta_positions, without_meta, monkeypatch):
+    """Training runs the meta part on the meta-tokens alone (gathered, padded to the batch's most,
+    every other position's output the projection's bias); asking for the pattern runs the explicit
+    masked softmax over every position. Same logits and gradients, left padding included (a padded
+    row and key are excluded in both), with rows (or a whole batch) without meta-tokens."""
     x = tokens(B=3, T=16)
+    x[list(without_meta)] = torch.where(x[list(without_meta)] == META, META + 1, x[list(without_meta)])
     mask = torch.ones_like(x)
     mask[0, :3] = 0  # left padding, a meta-token among the padded positions
+    calls = []
+    gathered = MetaOnlyAttention.forward_gathered
+    monkeypatch.setattr(MetaOnlyAttention, "forward_gathered", lambda self, *a: calls.append(1) or gathered(self, *a))
     runs = []
     for explicit in (False, True):
-        model = make("meta", zero_meta_positions=False).train()
+        model = make("meta", zero_meta_positions=zero_meta_positions).train()
         out = model(x, attention_mask=mask, labels=x, output_attentions=explicit)
         out.loss.backward()
         runs.append((out.logits, {n: p.grad for n, p in model.named_parameters()}))
+    assert len(calls) == 2  # both layers of the first run, none of the explicit one
     (fused, g_fused), (explicit, g_explicit) = runs
     torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-5)
     assert g_fused.keys() == g_explicit.keys()
     for name in g_fused:
         torch.testing.assert_close(g_fused[name], g_explicit[name], rtol=1e-4, atol=1e-6, msg=name)
-    assert g_fused["blocks.0.attn.meta.c_attn.weight"].abs().sum() > 0  # the meta part is trained
+    assert (g_fused["blocks.0.attn.meta.c_attn.weight"].abs().sum() > 0) == (len(without_meta) < 3)  # trained
 
 
 LOGIT_MECHANISMS = {"softmax", "sigmoid", "sliding_window", "dynamic_mask", "rcmha", "moh", "meta", "pine", "prefix_lm"}

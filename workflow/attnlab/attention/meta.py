@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from attnlab.attention.base import Attention, AttentionContext, masked_softmax
+from attnlab.attention.base import Attention, AttentionContext, apply_rotary, causal_mask, masked_softmax
 
 
 @dataclass
@@ -32,6 +32,45 @@ class MetaOnlyAttention(Attention):
     def allowed(self, T, ctx: MetaContext):
         meta = ctx.meta_positions
         return super().allowed(T, ctx) & meta[:, None, :, None] & meta[:, None, None, :]
+
+    def forward(self, x, ctx: MetaContext):
+        if not self.gathered(x, ctx):
+            return super().forward(x, ctx)
+        return self.forward_gathered(x, ctx), None
+
+    def gathered(self, x, ctx: MetaContext) -> bool:
+        """Whether this call may run on the meta-tokens alone: nobody reads a per-position
+        activation of this part (hooks, the pattern), the context is the plain causal one (up to
+        padding keys) and nothing is batched under vmap."""
+        hooks = (self.hook_q, self.hook_k, self.hook_v, self.hook_scores, self.hook_pattern, self.hook_z)
+        return (not any(h.active for h in hooks) and not ctx.output_attentions and ctx.cache is None
+                and ctx.structure_mask is None and ctx.segment_ids is None and ctx.key_positions is None
+                and ctx.past_len == 0 and not torch._C._functorch.is_batchedtensor(x))
+
+    def forward_gathered(self, x, ctx: MetaContext):
+        """The same function as the full path, computed on the meta-tokens only: every other
+        position's output is zero before the output projection (its bias alone), so the projections
+        and the attention need only the M meta-tokens of each sequence (about meta_rate of T), gathered
+        in order (causal among them is causal in the sequence), padded to the batch's largest M."""
+        B, T, D = x.shape
+        meta = ctx.meta_positions if ctx.key_padding is None else ctx.meta_positions & ctx.key_padding
+        counts = meta.sum(1)
+        # at least one slot, so a batch without meta-tokens still gives the weights (zero) gradients
+        M = max(1, int(counts.max()))
+        index = torch.argsort((~meta).to(torch.int8), dim=1, stable=True)[:, :M]  # meta positions first, in order
+        valid = torch.arange(M, device=x.device)[None] < counts[:, None]  # (B, M)
+        xm = x.gather(1, index[..., None].expand(B, M, D))
+        q, k, v = self.c_attn(xm).view(B, M, 3, self.n_head, self.head_dim).unbind(2)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, M, d_head)
+        if ctx.rope_theta is not None:
+            positions = ctx.position_ids.gather(1, index)
+            q, k = (apply_rotary(t, positions, ctx.rope_theta) for t in (q, k))
+        allowed = causal_mask(M, x.device)[None, None] & valid[:, None, None, :]
+        allowed = allowed | torch.eye(M, dtype=torch.bool, device=x.device)  # a padding row sees itself
+        z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed).transpose(1, 2).flatten(2)
+        y = F.linear(z, self.c_proj.weight) * valid[..., None]  # (B, M, D); padding rows add nothing
+        out = self.c_proj.bias.expand(B, T, D)
+        return out.scatter_add(1, index[..., None].expand(B, M, D), y)
 
     def attend(self, q, k, v, ctx):
         allowed = self.allowed(q.shape[-2], ctx)
