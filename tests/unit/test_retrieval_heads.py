@@ -306,6 +306,29 @@ def test_retrieval_score_credits_only_the_queried_needle_and_heads_are_judged_on
     assert (top.n * top.accuracy).sum() / top.n.sum() == pytest.approx((df.iloc[held].needle_rank == 0).mean())
 
 
+def test_a_training_mixture_of_haystack_vocabularies_crosses_the_distractor_mixture_and_keeps_the_test_suite(cfg):
+    from attnlab.tasks.recall import needle_vocab_size
+    from attnlab.tasks.vocab import FIRST
+
+    n = {**cfg["needle"], "shared_vocab": True, "n_distractors": 1}
+    mixed = {**cfg, "needle": n, "train_distractors": [0, 1], "train_shared_vocab": [False, True]}
+    assert [(p["n_distractors"], p["shared_vocab"]) for p in plan.train_parts(mixed)] == [
+        (0, False), (0, True), (1, False), (1, True)]
+    train = synthesize(**plan.synth_params(mixed, 1, "train", 0))
+    cells = len(cfg["train_lengths"]) * len(plan.train_depths(cfg)) * cfg["n_train_per"]
+    assert train.groupby("part").size().tolist() == [cells] * 4
+    filler0 = FIRST + n["n_keys"] + n["n_values"]  # the separate filler vocabulary starts here
+    uses_filler = [bool((np.asarray(s) >= filler0).any()) for s in train.input_ids]
+    assert {u for u, p in zip(uses_filler, train.part) if p in (0, 2)} == {True}
+    assert {u for u, p in zip(uses_filler, train.part) if p in (1, 3)} == {False}
+    assert max(max(x) for x in train.input_ids) < needle_vocab_size(**n)
+    test = synthesize(**plan.synth_params(mixed, 1, "test", 0))
+    assert not any((np.asarray(s) >= filler0).any() for s in test.input_ids)  # the suite keeps needle.shared_vocab
+    note = plan.table_params(mixed)["task_note"]
+    assert "a separate filler vocabulary (no needle token recurs in the hay) and the needles' own vocabulary" in note
+    assert "shared vocabulary alone is tested" in note
+
+
 def test_a_training_mixture_of_distractor_counts_keeps_the_test_suite_and_is_checked_at_parse_time(cfg):
     from attnlab.config import ConfigError
     from attnlab.experiment import Context

@@ -45,17 +45,23 @@ def train_depths(cfg: dict) -> list[float]:
     return [i / (n - 1) for i in range(n)] if n > 1 else [0.5]
 
 
+# training mixtures: config key -> the needle setting each of its values replaces (issue 13)
+MIXTURES = {"train_distractors": "n_distractors", "train_shared_vocab": "shared_vocab"}
+
+
 def train_parts(cfg: dict, n_per: int | None = None) -> list[dict]:
     """The training set's needle parts (keyword arguments of TASKS["needle"].generate, with `n`): one per
-    count of `train_distractors` (a mixture; default: the test suite's count alone), `n_per` (default
-    n_train_per) sequences per (length, depth) each. Training sequences may end in several queries
-    (`train_queries`, denser supervision, issue 13)."""
+    combination of the mixture keys' values (`train_distractors`: distractor counts; `train_shared_vocab`:
+    haystack vocabularies; each defaults to the test suite's setting alone), distractor counts outermost,
+    `n_per` (default n_train_per) sequences per (length, depth) each. Training sequences may end in
+    several queries (`train_queries`, denser supervision, issue 13)."""
     q = cfg.get("train_queries", 1)
-    part = {"n": n_per or cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
-            **({"n_queries": q} if q > 1 else {}), **cfg["needle"]}
-    if "train_distractors" not in cfg:
-        return [part]
-    return [{**part, "n_distractors": d} for d in cfg["train_distractors"]]
+    parts = [{"n": n_per or cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
+              **({"n_queries": q} if q > 1 else {}), **cfg["needle"]}]
+    for key, setting in MIXTURES.items():
+        if key in cfg:
+            parts = [{**part, setting: v} for part in parts for v in cfg[key]]
+    return parts
 
 
 def synth_params(cfg: dict, base_seed: int, split: str, seed: int) -> dict:
@@ -105,6 +111,11 @@ def table_params(cfg: dict) -> dict:
                                       "matched); ")
                          + (f"training haystacks mix {cfg['train_distractors']} distractor needles in equal parts "
                             "(the test suite's count alone is tested); " if "train_distractors" in cfg else "")
+                         + ("training haystacks mix " + " and ".join(
+                             "the needles' own vocabulary" if v else "a separate filler vocabulary (no needle token "
+                             "recurs in the hay)" for v in cfg["train_shared_vocab"]) + " in equal parts (the test "
+                            f"suite's {'shared' if n.get('shared_vocab') else 'separate'} vocabulary alone is tested); "
+                            if "train_shared_vocab" in cfg else "")
                          + f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
                          f"{cfg['test_depths']}, {cfg['n_test_per']} test needles per cell, half of them (per cell) "
                          "to choose the heads, the other half to mask them"}
