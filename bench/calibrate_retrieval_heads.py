@@ -10,7 +10,8 @@ run with its own warm-up + cosine schedule; the answer is the smallest count who
 reaches the competence bar (experiments.retrieval_heads.competence.niah_accuracy).
 
 Before training it prints the task's shortcut baselines (attnlab.retrieval_heads.shortcuts):
-predictors that read needle positions or token types but never match the key.
+predictors that read needle positions or token types but never match the key, on data like each
+part of the training mixture (plan.train_parts) and like the held-out suite.
 
     python bench/calibrate_retrieval_heads.py --steps 600 900
     python bench/calibrate_retrieval_heads.py --steps 400 --set train_queries=3 train.lr=0.01
@@ -96,14 +97,20 @@ def main() -> None:
     print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train_distractors {cfg.get('train_distractors', '-')}, train_shared_vocab {cfg.get('train_shared_vocab', '-')}, train lengths {cfg['train_lengths']}, "
           f"test lengths {cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, "
           f"lr {t['lr']}, warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
-    for name, lengths, depths, nq in (("train", cfg["train_lengths"], plan.train_depths(cfg), q),
-                                      ("test", cfg["test_lengths"], cfg["test_depths"], 1)):
-        df = TASKS["needle"].generate(40, 99, lengths=lengths, depths=depths, n_queries=nq, **n)
-        vm = n.get("value_marker", True)
-        sb = shortcut_baselines(df, n["key_len"], n["value_len"], value_marker=vm)
+    # one line per training part (a mixture's parts differ in distractors or haystack vocabulary), one for the test suite
+    parts = [(f"train part {i} ({', '.join(f'{s} {p[s]}' for s in plan.MIXTURES.values())})"
+              if len(plan.train_parts(cfg)) > 1 else "train", {k: v for k, v in p.items() if k != "n"})
+             for i, p in enumerate(plan.train_parts(cfg))]
+    parts.append(("test", {"lengths": cfg["test_lengths"], "depths": cfg["test_depths"], **n}))
+    for name, kwargs in parts:
+        nq = kwargs.get("n_queries", 1)
+        df = TASKS["needle"].generate(40, 99, **kwargs)
+        vm = kwargs.get("value_marker", True)
+        sb = shortcut_baselines(df, kwargs["key_len"], kwargs["value_len"], value_marker=vm)
         print(f"shortcut baselines on {name}-like data ({len(df)} sequences, {nq} quer{'y' if nq == 1 else 'ies'} "
               "each, exact match per query): " + ", ".join(f"{k} {v:.3f}" for k, v in sb.items())
-              + f"; answer tokens found elsewhere in the sequence: {answer_elsewhere(df, n['key_len'], n['value_len'], vm):.2f}")
+              + f"; answer tokens found elsewhere in the sequence: "
+              f"{answer_elsewhere(df, kwargs['key_len'], kwargs['value_len'], vm):.2f}")
     results = []
     for steps in a.steps:
         print(f"run of {steps} steps:", flush=True)
