@@ -21,7 +21,8 @@ experiments.retrieval_heads.train_queries, default 1; attnlab.tasks.recall.needl
 held-out sequences in one, as the analysis's test suite. With `train_distractors` (a list of distractor
 counts, e.g. `--set 'train_distractors=[0, 3]'`) the training pool is that mixture in equal parts
 (plan.train_parts), the held-out suite keeps needle.n_distractors; `train_shared_vocab` (e.g. `--set 'train_shared_vocab=[false, true]'`)
-mixes haystack vocabularies the same way (plan.train_parts). The loop is bench/lm_calibration.py's,
+mixes haystack vocabularies the same way (plan.train_parts); `train_repeat_span` (e.g. `--set train_repeat_span=8`)
+adds a repeated haystack span whose copy is a target to every training sequence. The loop is bench/lm_calibration.py's,
 shared with calibrate_meta_tokens.py.
 
 One thread, one process. Wall times are as measured (say what else was running when recording).
@@ -94,7 +95,7 @@ def main() -> None:
     bar = cfg["competence"]["niah_accuracy"]
     n, m, t = cfg["needle"], cfg["model"], cfg["train"]
     q = cfg.get("train_queries", 1)
-    print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train_distractors {cfg.get('train_distractors', '-')}, train_shared_vocab {cfg.get('train_shared_vocab', '-')}, train lengths {cfg['train_lengths']}, "
+    print(f"retrieval_heads calibration: needle {n}, train_queries {q}, train_distractors {cfg.get('train_distractors', '-')}, train_shared_vocab {cfg.get('train_shared_vocab', '-')}, train_repeat_span {cfg.get('train_repeat_span', 0)}, train lengths {cfg['train_lengths']}, "
           f"test lengths {cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, "
           f"lr {t['lr']}, warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
     # one line per training part (a mixture's parts differ in distractors or haystack vocabulary), one for the test suite

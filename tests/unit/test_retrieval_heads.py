@@ -348,3 +348,15 @@ def test_a_training_mixture_of_distractor_counts_keeps_the_test_suite_and_is_che
     with pytest.raises(ConfigError, match=r"train_queries = 2.*0 distractor.*train_distractors"):
         plan.check(Context(config, "retrieval_heads"))
     plan.check(Context({**config, "experiments": {"retrieval_heads": mixed}}, "retrieval_heads"))
+
+
+def test_a_repeated_haystack_span_adds_targets_to_training_only_and_the_table_names_it(cfg):
+    rep = {**cfg, "train_repeat_span": 6}
+    assert {p["repeat_span"] for p in plan.train_parts(rep)} == {6}
+    assert all("repeat_span" not in p for p in plan.train_parts(cfg))
+    targets = [synthesize(**plan.synth_params(c, 1, "train", 0)).target_mask.map(np.sum).sum() for c in (cfg, rep)]
+    assert targets[1] > targets[0]
+    tests = [synthesize(**plan.synth_params(c, 1, "test", 0)) for c in (cfg, rep)]
+    assert tests[0].equals(tests[1])  # the held-out suite has no repeats
+    assert "repeats one span of up to 6 tokens" in plan.table_params(rep)["task_note"]
+    assert "repeats" not in plan.table_params(cfg)["task_note"]

@@ -120,6 +120,29 @@ def test_needle_with_several_queries_asks_distinct_needles_and_keeps_the_length(
         TASKS["needle"].generate(1, seed=0, n_queries=5, **kw)
 
 
+def test_needle_repeat_span_adds_induction_targets_in_the_haystack_and_keeps_the_queries():
+    kw = dict(lengths=[64, 128], depths=[0.0, 0.5, 1.0], n_keys=8, n_values=8, key_len=2, value_len=3,
+              shared_vocab=True, n_distractors=3, n_queries=3, value_marker=False)
+    plain = TASKS["needle"].generate(6, seed=4, **kw)
+    assert plain.equals(TASKS["needle"].generate(6, seed=4, repeat_span=0, **kw))  # off: as before
+    df = TASKS["needle"].generate(6, seed=4, repeat_span=6, **kw)
+    extra = []
+    for (s, m), (_, r) in zip(rows(df), df.iterrows()):
+        assert len(s) == r.seq_len
+        q0 = np.flatnonzero(s == QUERY)[0]
+        assert m[q0:].sum() == 3 * 4  # the three queries' values and EOS, as without repeats
+        hay = np.flatnonzero(m[:q0])
+        assert len(hay) <= 5 and not np.isin(s[hay], [KEY, BOS]).any()
+        for t in hay:  # each is the token that followed an earlier occurrence of its predecessor
+            assert any(s[i - 1] == s[t - 1] and s[i] == s[t] for i in range(1, t - 1)), t
+        extra.append(len(hay))
+    assert np.mean(extra) > 3  # most copies are not split by a needle
+    one = TASKS["needle"].generate(10, seed=1, lengths=[96], depths=[0.0], key_len=2, value_len=3, repeat_span=8)
+    for s, m in rows(one):  # one needle at depth 0: the haystack is whole, every copy gives 7 targets
+        q0 = np.flatnonzero(s == QUERY)[0]
+        assert m[:q0].sum() == 7
+
+
 def test_copy_parity_counting_answers():
     for s, m in rows(TASKS["copy"].generate(10, seed=0, seq_len=41)):
         half = (41 - 3) // 2

@@ -54,10 +54,11 @@ def train_parts(cfg: dict, n_per: int | None = None) -> list[dict]:
     combination of the mixture keys' values (`train_distractors`: distractor counts; `train_shared_vocab`:
     haystack vocabularies; each defaults to the test suite's setting alone), distractor counts outermost,
     `n_per` (default n_train_per) sequences per (length, depth) each. Training sequences may end in
-    several queries (`train_queries`, denser supervision, issue 13)."""
-    q = cfg.get("train_queries", 1)
+    several queries (`train_queries`, denser supervision, issue 13) and repeat a haystack span whose copy
+    is a target (`train_repeat_span`, an auxiliary induction objective, issue 13)."""
+    q, r = cfg.get("train_queries", 1), cfg.get("train_repeat_span", 0)
     parts = [{"n": n_per or cfg["n_train_per"], "lengths": cfg["train_lengths"], "depths": train_depths(cfg),
-              **({"n_queries": q} if q > 1 else {}), **cfg["needle"]}]
+              **({"n_queries": q} if q > 1 else {}), **({"repeat_span": r} if r else {}), **cfg["needle"]}]
     for key, setting in MIXTURES.items():
         if key in cfg:
             parts = [{**part, setting: v} for part in parts for v in cfg[key]]
@@ -116,6 +117,9 @@ def table_params(cfg: dict) -> dict:
                              "recurs in the hay)" for v in cfg["train_shared_vocab"]) + " in equal parts (the test "
                             f"suite's {'shared' if n.get('shared_vocab') else 'separate'} vocabulary alone is tested); "
                             if "train_shared_vocab" in cfg else "")
+                         + (f"every training haystack repeats one span of up to {cfg['train_repeat_span']} tokens later "
+                            "in itself, the copy's tokens targets (an auxiliary induction objective; the test suite "
+                            "has no repeats and only the answer is scored); " if cfg.get("train_repeat_span") else "")
                          + f"train lengths {cfg['train_lengths']}, test lengths {cfg['test_lengths']} × depths "
                          f"{cfg['test_depths']}, {cfg['n_test_per']} test needles per cell, half of them (per cell) "
                          "to choose the heads, the other half to mask them"}

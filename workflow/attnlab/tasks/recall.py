@@ -60,7 +60,8 @@ def needle_vocab_size(n_keys: int = 32, n_values: int = 32, n_filler: int = 64, 
 
 def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0), n_keys: int = 32,
            n_values: int = 32, n_filler: int = 64, key_len: int = 1, value_len: int = 1,
-           shared_vocab: bool = False, n_distractors: int = 0, n_queries: int = 1, value_marker: bool = True):
+           shared_vocab: bool = False, n_distractors: int = 0, n_queries: int = 1, value_marker: bool = True,
+           repeat_span: int = 0):
     """BOS haystack with "KEY k VAL v" at `depth` (fraction of the haystack before it), ending in
     "QUERY KEY k VAL v EOS"; targets: v and EOS. `n` sequences per (length, depth).
     k and v are `key_len` and `value_len` tokens (k₁k₂, v₁v₂v₃ in the retrieval-heads spec); the
@@ -85,7 +86,14 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
     `value_marker` = False drops the VAL token from every needle and query ("KEY k v", "QUERY KEY k v
     EOS"): the answer is then read right after the key, as in text where the question repeats the
     needle up to its answer, instead of at a VAL token that every needle shares (issue 13). The value
-    of the needle then starts at needle_pos + 1 + key_len (value_offset)."""
+    of the needle then starts at needle_pos + 1 + key_len (value_offset).
+
+    `repeat_span` = L > 0 (an auxiliary copy objective for training, issue 13) copies one random span of
+    min(L, haystack // 2) haystack tokens to a later, non-overlapping place of the same haystack; every
+    token of the copy after its first is a target where it and the token before it are adjacent in
+    both copies (no needle inserted between them): the span repeats, so each is predicted by an
+    induction step (find the previous occurrence of the context, copy what followed), the circuit a
+    retrieval head is built from. With repeat_span = 0 the sequences are the same as before."""
     rng = np.random.default_rng(seed)
     mark = np.array([VAL] if value_marker else [], dtype=np.int64)
     k0, v0, f0 = FIRST, FIRST + n_keys, FIRST + n_keys + n_values
@@ -108,6 +116,11 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                     filler = k0 + rng.integers(0, n_keys + n_values, hay)
                 else:
                     filler = f0 + rng.integers(0, n_filler, hay)
+                span = min(repeat_span, hay // 2)
+                if span >= 2:  # the copy filler[b : b + span] of filler[a : a + span]
+                    a = int(rng.integers(0, hay - 2 * span + 1))
+                    b = int(rng.integers(a + span, hay - span + 1))
+                    filler[b : b + span] = filler[a : a + span]
                 at = int(round(depth * hay))
                 if not n_distractors:
                     s = np.concatenate([[BOS], filler[:at], [KEY], k, mark, v, filler[at:], [QUERY, KEY], k, mark, v, [EOS]])
@@ -146,6 +159,13 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                 m = np.zeros(len(s), dtype=bool)
                 for q in np.flatnonzero(s == QUERY):
                     m[q + 1 + per - value_len : q + 2 + per] = True  # the value and its EOS
+                if span >= 2:
+                    # filler index i sits at 1 + i + per x (needles inserted at filler offsets <= i)
+                    offsets = np.sort([o for o, *_ in needles] if n_distractors else [at])
+                    where = 1 + np.arange(hay) + per * np.searchsorted(offsets, np.arange(hay), side="right")
+                    for j in range(1, span):
+                        if (where[b + j] - where[b + j - 1] == 1 and where[a + j] - where[a + j - 1] == 1):
+                            m[where[b + j]] = True
                 seqs.append(s), masks.append(m)
                 meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(pos)
                 extra["needle_rank"].append(rank), extra["distractor_pos"].append(np.asarray(others, dtype=np.int32))
