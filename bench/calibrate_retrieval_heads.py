@@ -99,9 +99,10 @@ def main() -> None:
           f"test lengths {cfg['test_lengths']} x depths {cfg['test_depths']}, model {m}, batch {t['batch_size']}, "
           f"lr {t['lr']}, warmup {t['warmup_steps']}, fresh data, {a.n_eval} held-out needles per cell, torch threads 1")
     # one line per training part (a mixture's parts differ in distractors or haystack vocabulary), one for the test suite
+    train = plan.train_parts(cfg)
     parts = [(f"train part {i} ({', '.join(f'{s} {p[s]}' for s in plan.MIXTURES.values())})"
-              if len(plan.train_parts(cfg)) > 1 else "train", {k: v for k, v in p.items() if k != "n"})
-             for i, p in enumerate(plan.train_parts(cfg))]
+              if len(train) > 1 else "train", {k: v for k, v in p.items() if k != "n"})
+             for i, p in enumerate(train)]
     parts.append(("test", {"lengths": cfg["test_lengths"], "depths": cfg["test_depths"], **n}))
     for name, kwargs in parts:
         nq = kwargs.get("n_queries", 1)

@@ -163,9 +163,8 @@ def needle(n: int, seed: int, lengths=(128,), depths=(0.0, 0.25, 0.5, 0.75, 1.0)
                     # filler index i sits at 1 + i + per x (needles inserted at filler offsets <= i)
                     offsets = np.sort([o for o, *_ in needles] if n_distractors else [at])
                     where = 1 + np.arange(hay) + per * np.searchsorted(offsets, np.arange(hay), side="right")
-                    for j in range(1, span):
-                        if (where[b + j] - where[b + j - 1] == 1 and where[a + j] - where[a + j - 1] == 1):
-                            m[where[b + j]] = True
+                    whole = (np.diff(where[b : b + span]) == 1) & (np.diff(where[a : a + span]) == 1)
+                    m[where[b + 1 : b + span][whole]] = True
                 seqs.append(s), masks.append(m)
                 meta["seq_len"].append(length), meta["depth"].append(float(depth)), meta["needle_pos"].append(pos)
                 extra["needle_rank"].append(rank), extra["distractor_pos"].append(np.asarray(others, dtype=np.int32))
