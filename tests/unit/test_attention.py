@@ -333,3 +333,20 @@ def test_mechanisms_without_logits_are_the_rest():
     assert LOGIT_MECHANISMS <= set(MECHANISMS)
     assert set(MECHANISMS) - LOGIT_MECHANISMS == {"abc", "decay", "gaam", "grassmann", "lightnet", "performer",
                                                   "superlinear"}
+
+
+@pytest.mark.parametrize("attention", sorted(MECHANISMS))
+def test_a_training_step_under_bf16_autocast_runs_and_matches_fp32(attention):
+    """`precision: bf16` (and "auto" on CUDA) trains under bf16 autocast: every mechanism's forward and
+    backward must run there (mixed dtypes must not meet in one op) and give the fp32 loss to bf16's
+    precision, with finite gradients."""
+    model, x = make(attention).train(), tokens()
+    fp32 = model(x, labels=x).loss
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x, labels=x).loss
+    loss.backward()
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, fp32, rtol=0.03, atol=0.0)
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name

@@ -70,7 +70,8 @@ class MetaOnlyAttention(Attention):
         z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed).transpose(1, 2).flatten(2)
         y = F.linear(z, self.c_proj.weight) * valid[..., None]  # (B, M, D); padding rows add nothing
         out = self.c_proj.bias.expand(B, T, D)
-        return out.scatter_add(1, index[..., None].expand(B, M, D), y)
+        # under autocast y is bf16 and the bias fp32: scatter in the bias's (the residual stream's) dtype
+        return out.scatter_add(1, index[..., None].expand(B, M, D), y.to(out.dtype))
 
     def attend(self, q, k, v, ctx):
         allowed = self.allowed(q.shape[-2], ctx)
