@@ -56,6 +56,13 @@ def test_wrong_type_names_the_key():
     assert "experiments.ocr.head_dim" in msg and "integer" in msg
 
 
+def test_a_lowercase_boolean_from_the_command_line_says_how_to_write_it():
+    """`snakemake --config stack_seeds=false` passes the string 'false' (Snakemake parses only True / False)."""
+    msg = bad(lambda c: c.__setitem__("stack_seeds", "false"))
+    assert "config key stack_seeds" in msg and "--config stack_seeds=False" in msg
+    assert "--config" not in bad(lambda c: c.__setitem__("stack_seeds", 3))
+
+
 def test_negative_seed_count_names_the_key():
     msg = bad(lambda c: c["experiments"]["ocr"].__setitem__("seeds", -1))
     assert "experiments.ocr.seeds" in msg and "minimum" in msg

@@ -27,7 +27,13 @@ def _describe(err) -> str:
     if err.validator == "propertyNames":
         bad = err.message.split(" ")[0]
         return f"config key {_key(path)}: name {bad} is not allowed ({err.message})"
-    return f"config key {_key(path)}: {err.message}"
+    hint = ""
+    if err.validator == "type" and isinstance(err.instance, str) and err.instance.lower() in ("true", "false") \
+            and "boolean" in (err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]):
+        # snakemake --config reads only True / False as booleans; true / false arrive as strings
+        hint = f" (on the command line write --config {_key(path)}={err.instance.capitalize()}: Snakemake reads " \
+               "only capitalised True / False as booleans)"
+    return f"config key {_key(path)}: {err.message}{hint}"
 
 
 def validate_config(config: dict, schema_path: str | Path) -> dict:
