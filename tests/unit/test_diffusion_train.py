@@ -116,3 +116,18 @@ def test_bf16_loss_follows_the_fp32_loss(data):
     loss_bf, grads_bf = _step_and_grads(data, bf16=True)
     assert loss_bf != loss and loss_bf == pytest.approx(loss, rel=0.03)
     assert all(g.dtype == torch.float32 for g in grads_bf.values())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the errors of a machine without a GPU")
+def test_a_device_that_is_not_there_is_named_before_training(data, tmp_path):
+    kw = dict(steps=1, batch_size=1, lr=1e-3, seed=0, out_dir=tmp_path / "m", progress=False)
+    with pytest.raises(AttnlabError, match="'cuda'.*no GPU is visible"):
+        train_mod.train(data, TINY, device="cuda", **kw)
+    with pytest.raises(AttnlabError, match="device 'tpu0'"):
+        train_mod.train(data, TINY, device="tpu0", **kw)
+    assert not (tmp_path / "m").exists()  # nothing half-written
+    summary = train_mod.train(data, TINY, **kw)  # "auto": the CPU here
+    assert summary["device"] == "cpu"
+    assert load_pipeline(tmp_path / "m", device="auto")["unet"].device.type == "cpu"
+    with pytest.raises(AttnlabError, match="no GPU is visible"):
+        load_pipeline(tmp_path / "m", device="cuda:0")

@@ -116,3 +116,22 @@ def test_train_params_pass_speed_options_only_when_configured():
     assert not set(vision_plan.SPEED_OPTIONS) & set(plain)  # unconfigured: the params (and their hash) stay as before
     fast = vision_plan.train_params({**vision, "model": {**vision["model"], "channels_last": True}}, 0)
     assert fast == {**plain, "channels_last": True}
+
+
+def test_device_reaches_the_model_and_generation_steps_only_when_configured():
+    """vision.model.device: absent, the params (and so the cached results) stay as they were and the
+    steps default to "auto"; the model and every generation step hold the `gpu` resource, so under
+    attnlab.gpuslots a CPU config (gpu: 0) sees no GPU and a GPU config gets its own."""
+    from attnlab import registry
+    from tests.fixtures import load_config
+
+    config = load_config()
+    config["experiments"]["image_world"]["enabled"] = True
+    for cfg, dev in ((config, None), ({**config, "vision": {**config["vision"], "model": {
+            **config["vision"]["model"], "device": "cuda:1"}}}, "cuda:1")):
+        steps = dict(((g, s.name), s) for g, s in registry.steps(cfg))
+        shared = [s for (g, name), s in steps.items() if name == "model"]
+        generate = [s for (g, name), s in steps.items() if name == "generate"]
+        assert shared and generate
+        for s in shared + generate:  # a stack of seeds shares the device among its common params
+            assert s.gpu and s.params_for({"seed": "0"}).get("device") == dev, s.module

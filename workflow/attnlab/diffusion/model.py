@@ -179,11 +179,22 @@ def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
 
 
 def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
-    """Read a Stable Diffusion layout folder (ours or a real SD 1.x/2.x one) from local files only.
+    """Read a Stable Diffusion layout folder (ours or a real SD 1.x/2.x one) from local files only,
+    onto `device` ("cpu", "cuda[:i]", or "auto": CUDA when a GPU is visible).
 
     Raises AttnlabError naming the folder, or the missing subfolder, when it cannot be read."""
     import diffusers
+    import torch
     from transformers import AutoTokenizer, CLIPTextModel
+
+    from attnlab.train.trainer import pick_device
+
+    try:
+        device = pick_device(str(device))
+    except RuntimeError as e:
+        raise AttnlabError(f"diffusion model device {device!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AttnlabError(f"diffusion model device {str(device)!r} asked for, but no GPU is visible")
 
     directory = Path(directory)
     if not directory.is_dir():

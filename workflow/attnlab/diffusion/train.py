@@ -9,7 +9,10 @@ works, EMA weights saved. The output folder also holds train_log.jsonl and train
 params: {"model": {TinyT2IConfig keys}, "steps", "batch_size", "lr", "seed", and optionally
 "caption_dropout" (0.1), "ema_decay" (0.995), "warmup" (50), "log_every" (50), "snr_gamma" (null:
 plain MSE), the speed options "bf16", "channels_last", "compile" (all false; see TrainStep),
-"words" (default: attnlab.world.caption.VOCAB plus any other caption word)}.
+"device" ("auto": CUDA when a GPU is visible, else the CPU; the step holds the `gpu` resource, so
+attnlab.gpuslots makes its GPUs visible), "words" (default: attnlab.world.caption.VOCAB plus any other
+caption word)}. Batches, noise and timesteps are drawn on the CPU from the seed whatever the device,
+so a GPU run trains on the same examples (its arithmetic, not its data, differs from a CPU run's).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, save_pip
 from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
+from attnlab.train.trainer import pick_device
 from attnlab.world.caption import VOCAB
 
 
@@ -64,7 +68,8 @@ class TrainStep:
     the cosine schedule and the EMA update of UNet and text encoder together.
 
     Speed options, none of which changes the loss being optimised:
-    - `bf16`: bf16 autocast for the forward pass (the CPU's avx512_bf16 kernels); the loss in fp32;
+    - `bf16`: bf16 autocast for the forward pass on the model's device (the CPU's avx512_bf16 / AMX
+      kernels, or the GPU's); the loss in fp32;
     - `channels_last`: the UNet's convolutions in NHWC memory layout (oneDNN's native one);
       `finish` puts the weights back in the default layout before saving;
     - `compile`: torch.compile of the UNet's forward (costs tens of seconds on the first step, so
@@ -77,6 +82,7 @@ class TrainStep:
         from diffusers.training_utils import EMAModel
 
         self.unet, self.text_encoder, self.sched = comps["unet"], comps["text_encoder"], comps["scheduler"]
+        self.device_type = next(self.unet.parameters()).device.type
         self.mask_padding = bool(comps.get("mask_padding"))
         self.snr_gamma, self.bf16, self.channels_last = snr_gamma, bf16, channels_last
         if channels_last:
@@ -95,7 +101,7 @@ class TrainStep:
         xt = sched.add_noise(x0, noise, t)
         if self.channels_last:
             xt = xt.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             emb = self.text_encoder(ids)[0]
             kw = {"encoder_attention_mask": (ids != PAD_ID).long()} if self.mask_padding else {}
             pred = self.forward(xt, t, encoder_hidden_states=emb, **kw).sample
@@ -130,10 +136,11 @@ class TrainStep:
         return self.lr_sched.get_last_lr()[0]
 
     def finish(self) -> None:
-        """EMA weights into the model, in the default memory layout, in eval mode."""
+        """EMA weights into the model, in the default memory layout, on the CPU, in eval mode."""
         self.ema.copy_to(self.params)
         if self.channels_last:
             self.unet.to(memory_format=torch.contiguous_format)
+        self.unet.to("cpu"), self.text_encoder.to("cpu")
         self.unet.eval(), self.text_encoder.eval()
 
 
@@ -141,14 +148,15 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
           out_dir: str | Path | None, progress: bool = True, caption_dropout: float = 0.1,
           ema_decay: float = 0.995, warmup: int = 50, log_every: int = 50, bf16: bool = False,
           words: list[str] | None = None, snr_gamma: float | None = None, channels_last: bool = False,
-          compile: bool = False) -> dict:
+          compile: bool = False, device: str = "auto") -> dict:
     """Train a fresh model on `df` (columns image = PNG bytes, caption) and save its EMA weights to
     `out_dir` (atomically, via attnlab.io.atomic_dir; None: do not save). Returns a summary dict
     (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model.
 
     The loss is the MSE to the scheduler's target (the noise for prediction_type "epsilon"), per example
     weighted by min(SNR, snr_gamma) / SNR when `snr_gamma` is set (Min-SNR weighting, Hang et al. 2023).
-    `bf16`, `channels_last` and `compile` only change the speed (TrainStep)."""
+    `bf16`, `channels_last` and `compile` only change the speed (TrainStep). `device`: "auto" (CUDA when
+    a GPU is visible), "cpu" or "cuda[:i]"; the saved and returned model is on the CPU."""
     from tqdm.auto import tqdm
 
     cfg = TinyT2IConfig.from_dict(cfg)
@@ -161,6 +169,13 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
         images = torch.nn.functional.pixel_unshuffle(images, cfg.patch)
     captions = [str(c) for c in df["caption"]]
     comps = build(cfg, vocabulary(captions, words), seed=derive_seed(seed, "diffusion", "init"))
+    try:
+        dev = pick_device(device)
+    except RuntimeError as e:
+        raise AttnlabError(f"diffusion train: device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AttnlabError(f"diffusion train: device {device!r} asked for, but no GPU is visible")
+    comps["unet"].to(dev), comps["text_encoder"].to(dev)
     sched = comps["scheduler"]
     tokens = encode(comps["tokenizer"], captions)
     empty = encode(comps["tokenizer"], [""])[0]
@@ -179,7 +194,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
         ids[drop] = empty
         noise = torch.randn(x0.shape, generator=gen)
         t = torch.randint(sched.config.num_train_timesteps, (batch_size,), generator=gen)
-        running, count = running + step_fn(x0, ids, noise, t), count + 1
+        running, count = running + step_fn(*(a.to(dev) for a in (x0, ids, noise, t))), count + 1
         if step % log_every == 0 or step == steps:
             rec = {"step": step, "loss": running / count, "lr": step_fn.last_lr(),
                    "wall_time_s": time.perf_counter() - t0}
@@ -193,7 +208,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
                "train_examples": len(df), "seconds": elapsed, "seconds_per_step": elapsed / steps,
                "cpu_seconds_per_step": cpu / steps,
                "final_loss": log[-1]["loss"], "parameters": n_parameters(comps),
-               "torch_threads": torch.get_num_threads()}
+               "torch_threads": torch.get_num_threads(), "device": str(dev)}
     if channels_last or compile:
         summary.update(channels_last=channels_last, compile=compile)
     if out_dir is not None:
@@ -223,7 +238,7 @@ def main(args: StepArgs) -> None:
         raise AttnlabError(f"diffusion train params miss {missing}")
     df = read_parquet(args.input("data"))
     opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words", "snr_gamma",
-                              "channels_last", "compile") if k in p}
+                              "channels_last", "compile", "device") if k in p}
     summary = train(df, p.get("model", {}), steps=int(p["steps"]), batch_size=int(p["batch_size"]),
                     lr=float(p["lr"]), seed=int(p["seed"]), out_dir=args.output("model"),
                     progress=bool(p.get("progress", True)), **opts)

@@ -21,7 +21,7 @@ def main(args: StepArgs) -> None:
     records_in = [r for r in read_json(args.input("prompts")) if int(r.get("seed_index", p["seed_index"])) ==
                   int(p["seed_index"])]
     truth = read_json(args.input("truth"))
-    components = load_pipeline(args.input("model"))
+    components = load_pipeline(args.input("model"), device=p.get("device", "auto"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     items = []
     for rec in records_in:

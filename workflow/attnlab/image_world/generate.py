@@ -22,7 +22,7 @@ def main(args: StepArgs) -> None:
     with subject_sizes(p.get("subject_sizes")):
         scenes = [random_scene(rng, int(rng.integers(1, 4))) for _ in range(int(p["n"]))]
     prompts = [caption(s) for s in scenes]
-    components = load_pipeline(args.input("model"))
+    components = load_pipeline(args.input("model"), device=p.get("device", "auto"))
     items = [Item([c], [s], derive_seed(int(p["seed"]), "item", i))
              for i, (c, s) in enumerate(zip(prompts, scenes))]
     images = [drawn[0] for drawn in plain(components, items, p)]

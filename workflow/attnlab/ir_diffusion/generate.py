@@ -21,7 +21,7 @@ from attnlab.world.scene import Scene
 def main(args: StepArgs) -> None:
     p = args.params
     cases = for_seed(read_parquet(args.input("cases")), int(p["seed_index"]))  # this seed's own cases
-    components = load_pipeline(args.input("model"))
+    components = load_pipeline(args.input("model"), device=p.get("device", "auto"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     items = [Item([*c.ref_captions, c.target_caption],
                   [*(Scene.from_dict(json.loads(s)) for s in c.ref_scenes), Scene.from_dict(json.loads(c.target_scene))],

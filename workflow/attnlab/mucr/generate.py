@@ -25,7 +25,7 @@ def _scene(row, column: str) -> Scene | None:
 def main(args: StepArgs) -> None:
     p = args.params
     pairs = for_seed(read_parquet(args.input("pairs")), int(p["seed_index"]))  # this seed's own pairs
-    components = load_pipeline(args.input("model"))
+    components = load_pipeline(args.input("model"), device=p.get("device", "auto"))
     sampling = {"steps": p["steps"], "guidance": p["guidance"]}
     rows = list(pairs.itertuples(index=False))
     items = [Item([str(row.cause), str(row.effect)], [_scene(row, "scene_0"), _scene(row, "scene_1")],

@@ -55,12 +55,19 @@ def data_params(vision: dict, base_seed: int) -> dict:
 SPEED_OPTIONS = ("bf16", "channels_last", "compile")
 
 
+def device_params(vision: dict) -> dict:
+    """`vision.model.device` for the model and generation steps, only when configured (their default is
+    "auto": CUDA when the job sees a GPU; both steps hold the `gpu` resource), so the params, and
+    with them the cached results, of a config without it stay as they were."""
+    return {"device": vision["model"]["device"]} if "device" in vision["model"] else {}
+
+
 def train_params(vision: dict, base_seed: int) -> dict:
     m = vision["model"]
     return {"model": {**m["architecture"], "image_size": vision["image_size"]}, "steps": m["steps"],
             "batch_size": m["batch_size"], "lr": m["lr"], "ema_decay": m["ema_decay"],
             "caption_dropout": m["caption_dropout"], "snr_gamma": m.get("snr_gamma"),
-            "seed": derive_seed(base_seed, "vision", "model"),
+            "seed": derive_seed(base_seed, "vision", "model"), **device_params(vision),
             # speed options of attnlab.diffusion.train.TrainStep, passed only when configured
             **{k: m[k] for k in SPEED_OPTIONS if k in m}}
 
@@ -98,9 +105,10 @@ def images_template(exp: str) -> str:
 def generate_step(ctx: Context, input: dict, params, runtime: int = 60) -> Step:
     """Sample a vision experiment's images for one seed from the track's pipeline directory; with
     `stack_seeds` (the default) every seed's sampling in one job (one process start, not one per seed)."""
-    step = Step("generate", f"attnlab.{ctx.id}.generate", "diffusion", mem_mb=3000, runtime=runtime,
+    step = Step("generate", f"attnlab.{ctx.id}.generate", "diffusion", mem_mb=3000, runtime=runtime, gpu=True,
                 input=lambda w: {"model": model_dir(ctx.vision), **input}, output={"images": images_template(ctx.id)},
-                directories=("images",), params=params)
+                directories=("images",), params=lambda w: {**(params(w) if callable(params) else params),
+                                                           **device_params(ctx.vision)})
     return step if ctx.train_seeds is None else stacked_step(step, {"seed": ctx.seeds})
 
 
