@@ -164,3 +164,15 @@ def test_entropy_and_distance_of_known_patterns():
     # unnormalised rows are rescaled first; batched input keeps its leading dims
     assert patterns.attention_entropy(np.stack([0.2 * U, np.eye(T)])) == pytest.approx(
         [np.mean(np.log(np.arange(1, T + 1))), 0.0])
+
+
+def test_previous_token_attention_of_known_patterns():
+    T = 6
+    prev = np.eye(T, k=-1)
+    prev[0, 0] = 1.0  # the first query has no previous token: it is not counted
+    assert patterns.previous_token_attention(prev) == pytest.approx(1.0)
+    assert patterns.previous_token_attention(np.eye(T)) == pytest.approx(0.0)
+    assert patterns.previous_token_attention(first_token(T)) == pytest.approx(1 / (T - 1))  # only query 1
+    # causal uniform: query i puts 1 / (i + 1) on i - 1; unnormalised rows are rescaled, leading dims kept
+    want = np.mean(1 / np.arange(2, T + 1))
+    assert patterns.previous_token_attention(np.stack([3.0 * causal_uniform(T), prev])) == pytest.approx([want, 1.0])

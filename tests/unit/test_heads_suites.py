@@ -45,6 +45,7 @@ def test_needle_suite_finds_the_copying_head_and_its_ablation_breaks_retrieval()
     assert h.retrieval_score[(1, 0)] == pytest.approx(1.0)
     assert h.retrieval_score.drop((1, 0)).eq(0).all()
     assert (h.greedy_exact == 1.0).all()
+    assert h.previous_token[(0, 0)] < 0.2 and h.previous_token.between(0, 1).all()  # every query on BOS
     a = out["ablation"]
     assert (a[a.condition == "none"].accuracy == 1.0).all()
     assert (a[a.condition == "top"].accuracy == 0.0).all() and set(a[a.condition == "top"].heads) == {"L1H0"}

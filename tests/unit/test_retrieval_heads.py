@@ -360,3 +360,22 @@ def test_a_repeated_haystack_span_adds_targets_to_training_only_and_the_table_na
     assert tests[0].equals(tests[1])  # the held-out suite has no repeats
     assert "repeats one span of up to 6 tokens" in plan.table_params(rep)["task_note"]
     assert "repeats" not in plan.table_params(cfg)["task_note"]
+
+
+def test_the_table_names_each_random_draw_its_drop_and_its_previous_token_heads():
+    from attnlab.retrieval_heads.table import random_draws_note
+
+    rows = []
+    for s, (acc0, acc1) in enumerate([(0.5, 1.0), (0.9, 0.2)]):
+        rows += [{"seed_index": s, "condition": "none", "k": 0, "draw": 0, "heads": "", "n": n, "accuracy": 1.0}
+                 for n in (10, 30)]
+        rows += [{"seed_index": s, "condition": "random", "k": 2, "draw": 0, "heads": "L0H1 L1H0", "n": n,
+                  "accuracy": a} for n, a in ((10, acc0), (30, acc0))]
+        rows += [{"seed_index": s, "condition": "random", "k": 2, "draw": 1, "heads": "L1H1 L0H0", "n": 10, "accuracy": acc1},
+                 {"seed_index": s, "condition": "random", "k": 1, "draw": 0, "heads": "L1H1", "n": 10, "accuracy": 0.0}]
+    scores = pd.DataFrame([{"seed_index": s, "layer": l, "head": h, "retrieval_score": 0.0,
+                            "previous_token": 0.9 if (s, l, h) == (0, 0, 1) else 0.1}
+                           for s in (0, 1) for l in (0, 1) for h in (0, 1)])
+    note = random_draws_note(pd.DataFrame(rows), scores, 2)
+    assert "seed 0: L0H1† L1H0 -50.0, L1H1 L0H0 +0.0; seed 1: L0H1 L1H0 -10.0, L1H1 L0H0 -80.0." in note
+    assert random_draws_note(pd.DataFrame(rows), scores, 3) == ""  # no draw of that size

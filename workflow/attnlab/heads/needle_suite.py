@@ -13,6 +13,10 @@ from attnlab.heads.adapters import HeadModel
 from attnlab.heads.decode import exact_match, greedy_with_rows
 from attnlab.tasks.recall import value_offset
 
+# per-head pattern summaries of the heads frame (column: (B, L, H, T, T) -> (B, L, H))
+HEAD_STATS = {"entropy": patterns.attention_entropy, "distance": patterns.mean_attention_distance,
+              "previous_token": patterns.previous_token_attention}
+
 
 def layout(length: int, needle_pos: int, key_len: int, value_len: int, value_marker: bool = True) -> dict:
     """Positions in a needle sequence BOS … KEY k VAL v … QUERY KEY k VAL v EOS (VAL absent without
@@ -30,15 +34,14 @@ def _groups(df: pd.DataFrame, batch_size: int):
 
 
 def score_heads(model: HeadModel, df: pd.DataFrame, key_len: int, value_len: int,
-                batch_size: int = 32, value_marker: bool = True) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, np.ndarray]:
+                batch_size: int = 32, value_marker: bool = True) -> tuple[np.ndarray, pd.DataFrame, dict[str, np.ndarray]]:
     """Per-sample retrieval scores (sample, layer, head) in frame order; a per-sample frame with the
-    greedy answer's exact match; per-head attention entropy and mean distance (layer, head),
-    averaged over samples (on the prompt plus the true answer)."""
+    greedy answer's exact match; per-head attention entropy, mean distance and previous-token
+    attention, {name: (layer, head)}, averaged over samples (on the prompt plus the true answer)."""
     df = df.reset_index(drop=True)
     scores = np.zeros((len(df), model.n_layers, model.n_heads))
     exact = np.zeros(len(df), dtype=bool)
-    ent = np.zeros((model.n_layers, model.n_heads))
-    dist = np.zeros_like(ent)
+    stats = {name: np.zeros((model.n_layers, model.n_heads)) for name in HEAD_STATS}
     for idx, ids in _groups(df, batch_size):
         lay = [layout(int(df.length[i]), int(df.needle_pos[i]), key_len, value_len, value_marker) for i in idx]
         a0 = lay[0]["answer_start"]
@@ -50,10 +53,10 @@ def score_heads(model: HeadModel, df: pd.DataFrame, key_len: int, value_len: int
             exact[i] = bool((gen[b] == ids[b, a0 : a0 + value_len].numpy()).all())
         _, cache = model.run(ids[:, : a0 + value_len], model.pattern_names())
         P = np.stack([cache[n].float().numpy() for n in model.pattern_names()], 1)  # (B, L, H, T, T)
-        ent += patterns.attention_entropy(P).sum(0)
-        dist += patterns.mean_attention_distance(P).sum(0)
+        for name, stat in HEAD_STATS.items():
+            stats[name] += stat(P).sum(0)
     per_sample = df.drop(columns=["input_ids", "target_mask"]).assign(exact=exact)
-    return scores, per_sample, ent / len(df), dist / len(df)
+    return scores, per_sample, {name: v / len(df) for name, v in stats.items()}
 
 
 def accuracy(model: HeadModel, df: pd.DataFrame, value_len: int, ablate=None, batch_size: int = 64) -> np.ndarray:
@@ -91,8 +94,9 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
     it (the default) both use the whole suite. `value_marker`: whether the needles have a VAL token
     between key and value (attnlab.tasks.recall.needle).
 
-    heads:    layer, head, retrieval_score, entropy, distance, greedy_exact (one row per head;
-              greedy_exact: the fraction of needles answered exactly by greedy decoding)
+    heads:    layer, head, retrieval_score, entropy, distance, previous_token, greedy_exact (one row per
+              head; previous_token: mean attention on the token just before; greedy_exact: the
+              fraction of needles answered exactly by greedy decoding)
     ablation: condition (none | top | random), k, draw, heads, seq_len, depth, n, accuracy
     maps:     rank, layer, head, query, key, weight: the attention of the `n_maps` top heads on one
               needle sequence (the longest length, the depth closest to 0.5), span_start/span_end
@@ -105,11 +109,11 @@ def analyze(model: HeadModel, df: pd.DataFrame, *, key_len: int, value_len: int,
         if not len(sel) or not len(held):
             raise ValueError("needle suite too small to split in two halves (need ≥ 2 needles)")
         scored, judged = df.iloc[sel].reset_index(drop=True), df.iloc[held].reset_index(drop=True)
-    per_sample_scores, per_sample, ent, dist = score_heads(model, scored, key_len, value_len, batch_size, value_marker)
+    per_sample_scores, per_sample, stats = score_heads(model, scored, key_len, value_len, batch_size, value_marker)
     S = retrieval.retrieval_scores(per_sample_scores)
     L, H = S.shape
     heads = pd.DataFrame({"layer": np.repeat(np.arange(L), H), "head": np.tile(np.arange(H), L),
-                          "retrieval_score": S.ravel(), "entropy": ent.ravel(), "distance": dist.ravel(),
+                          "retrieval_score": S.ravel(), **{n: v.ravel() for n, v in stats.items()},
                           "greedy_exact": float(per_sample.exact.mean())})
 
     def acc_rows(condition, k, draw, hs):

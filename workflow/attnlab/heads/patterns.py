@@ -1,5 +1,5 @@
 """Per-head summaries of an attention pattern: entropy, mean attention distance (1-D, in
-positions) and mean spatial distance (2-D, in patches, for image tokens).
+positions), previous-token attention, and mean spatial distance (2-D, in patches, for image tokens).
 
 For unnormalised (sigmoid) attention each row is first rescaled to sum to one; rows with no mass
 are skipped. Both are averaged over queries (and, by the caller, over sequences).
@@ -30,6 +30,18 @@ def mean_attention_distance(pattern: np.ndarray) -> np.ndarray:
     dist = np.arange(T)[:, None] - np.arange(T)[None, :]  # i − j
     D = (P * dist).sum(-1)
     return (D * has).sum(-1) / np.maximum(has.sum(-1), 1)
+
+
+def previous_token_attention(pattern: np.ndarray) -> np.ndarray:
+    """(..., query, key) -> (...): mean over queries i ≥ 1 of p_{i, i−1}, the weight on the token just
+    before (1 for a pure previous-token head, the first half of an induction circuit; 0 for a head
+    that never looks one back)."""
+    P, has = _rows(pattern)
+    if P.shape[-1] < 2:
+        return np.zeros(P.shape[:-2])
+    prev = np.diagonal(P, offset=-1, axis1=-2, axis2=-1)  # (..., T - 1): p_{i, i-1} for i = 1..T-1
+    has = has[..., 1:]
+    return (prev * has).sum(-1) / np.maximum(has.sum(-1), 1)
 
 
 def mean_spatial_distance(pattern: np.ndarray, grid_rc) -> np.ndarray:

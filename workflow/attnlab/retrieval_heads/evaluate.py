@@ -28,7 +28,7 @@ GATE_METRIC = "NIAH exact match of the unablated model (held-out half of the tes
 
 # The per-seed outputs of heads.retrieval_step that this step reads, and the columns each must hold.
 COLUMNS = {
-    "heads": ["layer", "head", "retrieval_score", "greedy_exact", "analysis_wall_s"],
+    "heads": ["layer", "head", "retrieval_score", "previous_token", "greedy_exact", "analysis_wall_s"],
     "ablation": ["condition", "k", "draw", "n", "accuracy"],
     "maps": ["rank", "layer", "head", "score", "query", "key", "weight", "span_start", "span_end"],
 }

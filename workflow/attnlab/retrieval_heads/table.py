@@ -11,6 +11,7 @@ from attnlab.figures import save, subplots
 from attnlab.io import read_parquet
 from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
+PREVIOUS_TOKEN_HEAD = 0.5  # mean attention on the token just before: marks a previous-token head in the notes
 PAPER_ROW = {"K": "30", "heads > 0.1": "3–6%", "heads = 0": "45–73%", "top head score": "0.94 (Llama-2-7B-80K L16H19)",
              "NIAH acc": "≈100%", "top-K masked": "breaks NIAH", "random-K masked": "≈ unchanged",
              "source": "paper (7B-scale LLMs)"}
@@ -33,6 +34,32 @@ def summarise(metrics: pd.DataFrame, ks: list[int], scale: str) -> tuple[pd.Data
         numeric.append({"k": k, "n_seeds": len(metrics), **mean_sd_columns(metrics, names)})
     display.append(PAPER_ROW)
     return pd.DataFrame(display), pd.DataFrame(numeric)
+
+
+def random_draws_note(ablation: pd.DataFrame, scores: pd.DataFrame, k: int) -> str:
+    """Each seed's random-K draws: the heads masked and the accuracy change (points) each caused, with
+    previous-token heads (mean attention on the token just before ≥ PREVIOUS_TOKEN_HEAD) marked †:
+    the upstream half of an induction (copy) circuit, which scores 0 on the retrieval metric and so
+    can be drawn as a "non-retrieval" head."""
+    a = ablation.assign(hits=ablation.accuracy * ablation.n)
+    acc = a.groupby(["seed_index", "condition", "k", "draw", "heads"]).agg(hits=("hits", "sum"), n=("n", "sum"))
+    acc = (100 * acc.hits / acc.n).rename("accuracy").reset_index()
+    prev = {(int(r.seed_index), f"L{int(r.layer)}H{int(r.head)}"): float(r.previous_token) for r in scores.itertuples()}
+    parts = []
+    for s, g in acc.groupby("seed_index"):
+        base = g[g.condition == "none"].accuracy
+        draws = g[(g.condition == "random") & (g.k == k)].sort_values("draw")
+        if base.empty or draws.empty:
+            continue
+        text = ", ".join(
+            " ".join(h + ("†" if prev.get((int(s), h), 0.0) >= PREVIOUS_TOKEN_HEAD else "") for h in d.heads.split())
+            + f" {d.accuracy - float(base.iloc[0]):+.1f}" for d in draws.itertuples())
+        parts.append(f"seed {s}: {text}")
+    if not parts:
+        return ""
+    return (f"Random-{k} draws per seed (heads masked, then the accuracy change in points; † previous-token head: "
+            f"mean attention on the token just before ≥ {PREVIOUS_TOKEN_HEAD}, the upstream half of a copy circuit, "
+            "which scores 0 on the retrieval metric): " + "; ".join(parts) + ".")
 
 
 def scores_figure(scores: pd.DataFrame, path: str) -> None:
@@ -86,7 +113,8 @@ def maps_figure(maps: pd.DataFrame, path: str) -> None:
 
 def main(args: StepArgs) -> None:
     p = args.params
-    ablation = read_parquet(args.input("ablation"), ["seed_index", "condition", "k", "draw", "n", "accuracy"])
+    ablation = read_parquet(args.input("ablation"), ["seed_index", "condition", "k", "draw", "heads", "n", "accuracy"])
+    scores = read_parquet(args.input("scores"), ["seed_index", "layer", "head", "retrieval_score", "previous_token"])
     ks = sorted(set(ablation.k[ablation.condition == "top"]))
     metrics = read_parquet(args.input("metrics"), ["seed_index", "frac_retrieval", "frac_zero", "max_score",
                                                    "base_accuracy", "top_heads",
@@ -106,10 +134,10 @@ def main(args: StepArgs) -> None:
         "gated: with 32 heads one head is already 3%.",
         "Top heads per seed: " + "; ".join(f"seed {r.seed_index}: {r.top_heads or '—'}" for r in metrics.itertuples()),
     ]
+    notes += [n for n in [random_draws_note(ablation, scores, int(p["claim_k"]))] if n]
     write_paper_table(args, display, numeric=numeric, scale=p["model_note"], notes=notes,
                       title="Retrieval heads — retrieval scores and head masking (arXiv 2404.15574)")
-    scores_figure(read_parquet(args.input("scores"), ["seed_index", "layer", "head", "retrieval_score"]),
-                  args.output("scores_fig"))
+    scores_figure(scores, args.output("scores_fig"))
     ablation_figure(ablation, args.output("ablation_fig"))
     maps_figure(read_parquet(args.input("maps"), ["rank", "layer", "head", "score", "query", "key", "weight",
                                                   "span_start", "span_end"]),
