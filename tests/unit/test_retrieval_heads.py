@@ -379,3 +379,14 @@ def test_the_table_names_each_random_draw_its_drop_and_its_previous_token_heads(
     note = random_draws_note(pd.DataFrame(rows), scores, 2)
     assert "seed 0: L0H1† L1H0 -50.0, L1H1 L0H0 +0.0; seed 1: L0H1 L1H0 -10.0, L1H1 L0H0 -80.0." in note
     assert random_draws_note(pd.DataFrame(rows), scores, 3) == ""  # no draw of that size
+
+
+def test_the_training_stack_is_scheduled_first_and_the_other_steps_keep_their_default():
+    """The longest stack of the run (scheduling only: the same models whatever the order)."""
+    from attnlab import registry
+    from tests.fixtures import load_config
+
+    config = load_config()
+    steps = {s.name: s for g, s in registry.steps(config) if g == "retrieval_heads"}
+    others = [s.priority for g, s in registry.steps(config) if s.priority is not None and g != "retrieval_heads"]
+    assert steps["train"].priority > max(others) and steps["heads"].priority is None

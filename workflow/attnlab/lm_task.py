@@ -22,7 +22,7 @@ and length, the analysis and claim params, the table's notes) and gets the rest 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from attnlab.experiment import (
@@ -107,10 +107,12 @@ class LMTask:
 
     def steps(self, experiment: Experiment, ctx: Context, *, synth_params: Callable[[dict, int, str, int], dict],
               train_params: Callable[[dict, int, int], dict], analysis: Analysis, evaluate_params: Mapping[str, Any],
-              metrics: Mapping[str, str], table_params: Mapping[str, Any], figures: Mapping[str, str]) -> list[Step]:
+              metrics: Mapping[str, str], table_params: Mapping[str, Any], figures: Mapping[str, str],
+              train_priority: int | None = None) -> list[Step]:
         """synth, train, the analysis, evaluate, table. `synth_params(cfg, base_seed, split, seed)` and
         `train_params(cfg, base_seed, seed)` are the plan's; `metrics` names the evaluate step's files
-        (the table reads every one of them, then the claims)."""
+        (the table reads every one of them, then the claims). `train_priority`: the training step's
+        Snakemake priority (Step.priority; for a long stack, so that it does not start last)."""
         cfg, seed0 = ctx.cfg, ctx.base_seed
         man = self.manifest(cfg, seed0)
         params = analysis.params
@@ -124,8 +126,8 @@ class LMTask:
             Step("synth", "attnlab.tasks.synth", "synth", output={"data": self.data},
                  constraints={"split": f"train|{self.eval_split}"},
                  params=lambda w: synth_params(cfg, seed0, w["split"], int(w["seed"]))),
-            lm_train_step(self.run, ctx.train_seeds, data=lambda w: self.data_path("train", int(w["seed"])),
-                          params=lambda w: train_params(cfg, seed0, int(w["seed"]))),
+            replace(lm_train_step(self.run, ctx.train_seeds, data=lambda w: self.data_path("train", int(w["seed"])),
+                                  params=lambda w: train_params(cfg, seed0, int(w["seed"]))), priority=train_priority),
             Step(analysis.name, analysis.module, "analysis", mem_mb=analysis.mem_mb, runtime=analysis.runtime,
                  input=analysis_inputs, output={n: self.analysis.replace("{name}", n) for n in self.outputs},
                  params=(lambda w: params(int(w["seed"]))) if callable(params) else params,

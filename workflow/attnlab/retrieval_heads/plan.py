@@ -148,6 +148,9 @@ def steps(ctx: Context) -> list[Step]:
         analysis=Analysis("attnlab.heads.retrieval_step", lambda s: heads_params(cfg, seed0, s), name="heads",
                           mem_mb=3000),
         evaluate_params=evaluate_params(cfg, seed0), metrics=METRICS, table_params=table_params(cfg),
+        # since recipe I (bench/README "Seventeenth session") the longest stack of the whole run (3 x 2000 steps at
+        # d=128, ~4000 CPU s): first of all, before meta_tokens' stacks (25), so it does not start late and run alone
+        train_priority=30,
         figures={"scores": "retrieval scores", "ablation": "accuracy after masking", "maps": "top-head attention"})
 
 
