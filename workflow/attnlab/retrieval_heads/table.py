@@ -8,6 +8,7 @@ import pandas as pd
 
 from attnlab.cli import StepArgs, run_step
 from attnlab.figures import save, subplots
+from attnlab.heads.summary import overall
 from attnlab.io import read_parquet
 from attnlab.tables import mean_sd, mean_sd_columns, write_paper_table
 
@@ -41,9 +42,8 @@ def random_draws_note(ablation: pd.DataFrame, scores: pd.DataFrame, k: int) -> s
     previous-token heads (mean attention on the token just before ≥ PREVIOUS_TOKEN_HEAD) marked †:
     the upstream half of an induction (copy) circuit, which scores 0 on the retrieval metric and so
     can be drawn as a "non-retrieval" head."""
-    a = ablation.assign(hits=ablation.accuracy * ablation.n)
-    acc = a.groupby(["seed_index", "condition", "k", "draw", "heads"]).agg(hits=("hits", "sum"), n=("n", "sum"))
-    acc = (100 * acc.hits / acc.n).rename("accuracy").reset_index()
+    keys = ["seed_index", "condition", "k", "draw"]
+    acc = overall(ablation).merge(ablation.groupby(keys).heads.first().reset_index(), on=keys)
     prev = {(int(r.seed_index), f"L{int(r.layer)}H{int(r.head)}"): float(r.previous_token) for r in scores.itertuples()}
     parts = []
     for s, g in acc.groupby("seed_index"):
@@ -77,9 +77,7 @@ def scores_figure(scores: pd.DataFrame, path: str) -> None:
 
 
 def ablation_figure(ablation: pd.DataFrame, path: str) -> None:
-    g = ablation.assign(hits=ablation.accuracy * ablation.n).groupby(["seed_index", "condition", "k", "draw"])
-    acc = (100 * g.hits.sum() / g.n.sum()).rename("accuracy").reset_index()
-    acc = acc.groupby(["seed_index", "condition", "k"]).accuracy.mean().reset_index()  # mean over draws
+    acc = overall(ablation).groupby(["seed_index", "condition", "k"]).accuracy.mean().reset_index()  # mean over draws
     fig, ax = subplots(figsize=(5.2, 3.4))
     base = acc[acc.condition == "none"].accuracy
     ax.axhline(base.mean(), color="grey", ls="--", label=f"no mask ({base.mean():.0f}%)")
