@@ -178,23 +178,31 @@ def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
     (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
+def resolve_device(name: str):
+    """The torch device of `name` ("auto": CUDA when a GPU is visible, else the CPU; "cpu"; "cuda[:i]"):
+    an AttnlabError naming it when it is not a device or asks for a GPU that is not visible."""
+    import torch
+
+    from attnlab.train.trainer import pick_device
+
+    try:
+        device = pick_device(str(name))
+    except RuntimeError as e:
+        raise AttnlabError(f"diffusion device {name!r}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AttnlabError(f"diffusion device {name!r} asked for, but no GPU is visible")
+    return device
+
+
 def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
     """Read a Stable Diffusion layout folder (ours or a real SD 1.x/2.x one) from local files only,
     onto `device` ("cpu", "cuda[:i]", or "auto": CUDA when a GPU is visible).
 
     Raises AttnlabError naming the folder, or the missing subfolder, when it cannot be read."""
     import diffusers
-    import torch
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from attnlab.train.trainer import pick_device
-
-    try:
-        device = pick_device(str(device))
-    except RuntimeError as e:
-        raise AttnlabError(f"diffusion model device {device!r}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AttnlabError(f"diffusion model device {str(device)!r} asked for, but no GPU is visible")
+    device = resolve_device(device)
 
     directory = Path(directory)
     if not directory.is_dir():

@@ -28,11 +28,10 @@ import torch
 
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
-from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, save_pipeline
+from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, resolve_device, save_pipeline
 from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
-from attnlab.train.trainer import pick_device
 from attnlab.world.caption import VOCAB
 
 
@@ -169,12 +168,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
         images = torch.nn.functional.pixel_unshuffle(images, cfg.patch)
     captions = [str(c) for c in df["caption"]]
     comps = build(cfg, vocabulary(captions, words), seed=derive_seed(seed, "diffusion", "init"))
-    try:
-        dev = pick_device(device)
-    except RuntimeError as e:
-        raise AttnlabError(f"diffusion train: device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AttnlabError(f"diffusion train: device {device!r} asked for, but no GPU is visible")
+    dev = resolve_device(device)
     comps["unet"].to(dev), comps["text_encoder"].to(dev)
     sched = comps["scheduler"]
     tokens = encode(comps["tokenizer"], captions)
