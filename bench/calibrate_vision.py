@@ -7,6 +7,9 @@ parsed drawing against its own scene and against a shuffled scene (the next imag
     python bench/calibrate_vision.py                                   # the committed config
     python bench/calibrate_vision.py --steps 600 --batch 32 --set architecture.attention='[false,true,true]'
     python bench/calibrate_vision.py --n-eval 96 --eval-seeds 2 --out /tmp/cal.json
+    python bench/calibrate_vision.py --steps 14400 --every 1800 --n-eval 64   # a learning curve
+
+The world's subject sizes are config's `vision.subject_sizes` unless --sizes says otherwise.
 
 One thread. Not part of the tests; record the output in bench/README.md (vision section) before
 freezing a setting in config/config.yaml.
@@ -35,7 +38,7 @@ from attnlab.world.caption import caption  # noqa: E402
 from attnlab.world.dataset import training_set  # noqa: E402
 from attnlab.world.metrics import caption_accuracy  # noqa: E402
 from attnlab.world.parser import parse  # noqa: E402
-from attnlab.world.scene import random_scene  # noqa: E402
+from attnlab.world.scene import random_scene, subject_sizes  # noqa: E402
 
 FIELDS = ("colour", "shape", "ring", "position", "count", "background", "strict")
 
@@ -57,17 +60,14 @@ def main() -> None:
     p.add_argument("--train-seed", type=int, default=0)
     p.add_argument("--n-eval", type=int, default=96)
     p.add_argument("--eval-seeds", type=int, default=1)
-    p.add_argument("--sizes", help="YAML {n_subjects: [lo, hi]}: the world's subject circumradii per subject count "
+    p.add_argument("--every", type=int, help="also score the EMA model every EVERY training steps (a learning curve)")
+    p.add_argument("--sizes", help="YAML [[lo, hi]] x 3: the subject circumradii for 1, 2, 3 subjects "
                    "(attnlab.world.scene.SIZE_RANGES) for training data and evaluation scenes alike")
     p.add_argument("--out")
     p.add_argument("--save-model", help="write the trained model (Stable Diffusion layout) into this folder")
     p.add_argument("--grid", help="write a PNG grid of the first 32 drawings (above) and their true renders (below)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    if a.sizes:
-        import attnlab.world.scene as world_scene
-
-        world_scene.SIZE_RANGES.update({int(k): tuple(v) for k, v in yaml.safe_load(a.sizes).items()})
     vision = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["vision"]
     m = vision["model"]
     m["steps"] = a.steps or m["steps"]
@@ -78,17 +78,13 @@ def main() -> None:
         k, v = kv.split("=", 1)
         set_key(m, k, yaml.safe_load(v))
     size = vision["image_size"]
-    t0 = time.perf_counter()
-    df = training_set(int(m["train_images"]), derive_seed(a.train_seed, "vision", "train_data"), size)
-    out = train(df, {**m["architecture"], "image_size": size}, steps=m["steps"], batch_size=m["batch_size"],
-                lr=m["lr"], seed=derive_seed(a.train_seed, "vision", "model"), out_dir=None, progress=False,
-                caption_dropout=m["caption_dropout"], ema_decay=m["ema_decay"], snr_gamma=m.get("snr_gamma"))
-    train_wall = time.perf_counter() - t0
-    comps = out.pop("components")
-    if a.save_model:
-        from attnlab.diffusion.model import save_pipeline
+    with subject_sizes(yaml.safe_load(a.sizes) if a.sizes else vision.get("subject_sizes")):
+        run(a, vision, m, size)
 
-        save_pipeline(comps, a.save_model)
+
+def score(comps: dict, a, vision: dict, size: int, grid: str | None = None) -> dict:
+    """Draw a.n_eval fresh captions per evaluation seed (the same ones at every call) and score the
+    parsed drawings against their own scene and a shuffled one: {"own", "shuffled", "gate_value"}."""
     rows = []
     for es in range(a.eval_seeds):
         rng = np.random.default_rng(derive_seed(a.train_seed, "calibrate", "eval", es))
@@ -100,7 +96,7 @@ def main() -> None:
             imgs += list(generate(comps, prompts[b:b + 32], seeds[b:b + 32], steps=vision["sampling"]["steps"],
                                   guidance=vision["sampling"]["guidance"]))
         parsed = [parse(im) for im in imgs]
-        if a.grid and es == 0:
+        if grid and es == 0:
             from PIL import Image
 
             from attnlab.world.render import render
@@ -109,25 +105,58 @@ def main() -> None:
             top = np.concatenate([np.concatenate(imgs[r:r + 8], 1) for r in range(0, k, 8)], 0)
             truth = [render(s, size).image for s in scenes[:k]]
             bot = np.concatenate([np.concatenate(truth[r:r + 8], 1) for r in range(0, k, 8)], 0)
-            Image.fromarray(np.concatenate([top, bot], 0)).resize((8 * size * 4, top.shape[0] * 8), Image.NEAREST).save(a.grid)
+            Image.fromarray(np.concatenate([top, bot], 0)).resize((8 * size * 4, top.shape[0] * 8), Image.NEAREST).save(grid)
         for i in range(a.n_eval):
             own = caption_accuracy(parsed[i], scenes[i])
             sh = caption_accuracy(parsed[i], scenes[(i + 1) % a.n_eval])
-            rows.append({"eval_seed": es, **{f: own[f] for f in FIELDS}, **{f"shuffled_{f}": sh[f] for f in FIELDS}})
+            rows.append({**{f: own[f] for f in FIELDS}, **{f"shuffled_{f}": sh[f] for f in FIELDS}})
     own = {f: float(np.mean([r[f] for r in rows])) for f in FIELDS}
     sh = {f: float(np.mean([r[f"shuffled_{f}"] for r in rows])) for f in FIELDS}
-    gate = competence_fields(own, sh)
+    return {"own": own, "shuffled": sh, "gate_value": competence_fields(own, sh)}
+
+
+def above_chance(own: float, shuffled: float) -> float:
+    return (own - shuffled) / (1 - shuffled) if shuffled < 1 else 0.0
+
+
+def run(a, vision: dict, m: dict, size: int) -> None:
+    curve = []
+
+    def checkpoint(step: int, comps: dict) -> None:
+        e0 = time.perf_counter()
+        r = score(comps, a, vision, size)
+        o, sh = r["own"], r["shuffled"]
+        curve.append({"step": step, **r, "eval_wall_s": time.perf_counter() - e0})
+        print(f"step {step}: gate {r['gate_value']:+.3f} (colour {above_chance(o['colour'], sh['colour']):+.3f}, "
+              f"shape {above_chance(o['shape'], sh['shape']):+.3f}, position {o['position']:.2f} vs {sh['position']:.2f}, "
+              f"count {o['count']:.2f} vs {sh['count']:.2f})", flush=True)
+
+    t0 = time.perf_counter()
+    df = training_set(int(m["train_images"]), derive_seed(a.train_seed, "vision", "train_data"), size)
+    out = train(df, {**m["architecture"], "image_size": size}, steps=m["steps"], batch_size=m["batch_size"],
+                lr=m["lr"], seed=derive_seed(a.train_seed, "vision", "model"), out_dir=None, progress=False,
+                caption_dropout=m["caption_dropout"], ema_decay=m["ema_decay"], snr_gamma=m.get("snr_gamma"),
+                evaluate=checkpoint if a.every else None, evaluate_every=a.every or 0)
+    train_wall = time.perf_counter() - t0 - sum(c["eval_wall_s"] for c in curve)
+    comps = out.pop("components")
+    if a.save_model:
+        from attnlab.diffusion.model import save_pipeline
+
+        save_pipeline(comps, a.save_model)
+    r = score(comps, a, vision, size, grid=a.grid)
+    own, sh, gate = r["own"], r["shuffled"], r["gate_value"]
     rec = {"overrides": {"steps": m["steps"], "batch_size": m["batch_size"], "lr": m["lr"],
                          "train_images": m["train_images"], "set": a.set, "sizes": a.sizes},
            "train_seed": a.train_seed, "n_eval": a.n_eval * a.eval_seeds, "train_wall_s": train_wall,
            "seconds_per_step": out["seconds_per_step"], "final_loss": out["final_loss"],
-           "own": own, "shuffled": sh, "gate_value": gate}
-    print(json.dumps(rec, indent=1))
+           "own": own, "shuffled": sh, "gate_value": gate, "curve": curve}
+    print(json.dumps({k: v for k, v in rec.items() if k != "curve"}, indent=1))
     print("field       own   shuffled")
     for f in FIELDS:
         print(f"{f:10s} {own[f]:.3f}  {sh[f]:.3f}")
     print(f"gate value (min over colour, shape of (own - shuffled) / (1 - shuffled)): {gate:.3f}; train {train_wall:.0f} s "
-          f"({out['seconds_per_step']:.3f} s/step, one thread)")
+          f"({out['seconds_per_step']:.3f} s/step, one thread; the cosine schedule spans all {m['steps']} steps, so a "
+          f"curve point is not the end of a shorter run)")
     if a.out:
         Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
 

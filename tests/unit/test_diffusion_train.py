@@ -131,3 +131,22 @@ def test_a_device_that_is_not_there_is_named_before_training(data, tmp_path):
     assert load_pipeline(tmp_path / "m", device="auto")["unet"].device.type == "cpu"
     with pytest.raises(AttnlabError, match="no GPU is visible"):
         load_pipeline(tmp_path / "m", device="cuda:0")
+
+
+def test_a_learning_curve_sees_the_ema_weights_and_leaves_training_alone(data):
+    """`evaluate` (bench/calibrate_vision.py --every) is called in eval mode every k steps; the trained
+    model is bit for bit the one trained without it."""
+    kw = dict(steps=6, batch_size=2, lr=1e-3, seed=3, out_dir=None, progress=False, ema_decay=0.9)
+    ref = train_mod.train(data, TINY, **kw)
+    seen = []
+
+    def evaluate(step, comps):
+        assert not comps["unet"].training and not comps["text_encoder"].training
+        seen.append((step, {k: v.clone() for k, v in comps["unet"].state_dict().items()}))
+
+    out = train_mod.train(data, TINY, evaluate=evaluate, evaluate_every=2, **kw)
+    assert [s for s, _ in seen] == [2, 4]  # not at the last step: the returned model is that one
+    assert out["final_loss"] == ref["final_loss"]
+    for k, v in ref["components"]["unet"].state_dict().items():
+        torch.testing.assert_close(out["components"]["unet"].state_dict()[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(seen[1][1][k], v) for k, v in seen[0][1].items())  # a curve, not one point

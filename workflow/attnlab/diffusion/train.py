@@ -134,6 +134,18 @@ class TrainStep:
     def last_lr(self) -> float:
         return self.lr_sched.get_last_lr()[0]
 
+    def with_ema(self, fn, *args):
+        """fn(*args) with the EMA weights in the model, in eval mode (what `finish` would save); the training
+        weights and mode are put back afterwards, so training goes on as if nothing had happened."""
+        self.ema.store(self.params)
+        self.ema.copy_to(self.params)
+        self.unet.eval(), self.text_encoder.eval()
+        try:
+            return fn(*args)
+        finally:
+            self.ema.restore(self.params)
+            self.unet.train(), self.text_encoder.train()
+
     def finish(self) -> None:
         """EMA weights into the model, in the default memory layout, on the CPU, in eval mode."""
         self.ema.copy_to(self.params)
@@ -147,7 +159,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
           out_dir: str | Path | None, progress: bool = True, caption_dropout: float = 0.1,
           ema_decay: float = 0.995, warmup: int = 50, log_every: int = 50, bf16: bool = False,
           words: list[str] | None = None, snr_gamma: float | None = None, channels_last: bool = False,
-          compile: bool = False, device: str = "auto") -> dict:
+          compile: bool = False, device: str = "auto", evaluate=None, evaluate_every: int = 0) -> dict:
     """Train a fresh model on `df` (columns image = PNG bytes, caption) and save its EMA weights to
     `out_dir` (atomically, via attnlab.io.atomic_dir; None: do not save). Returns a summary dict
     (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model.
@@ -155,7 +167,9 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     The loss is the MSE to the scheduler's target (the noise for prediction_type "epsilon"), per example
     weighted by min(SNR, snr_gamma) / SNR when `snr_gamma` is set (Min-SNR weighting, Hang et al. 2023).
     `bf16`, `channels_last` and `compile` only change the speed (TrainStep). `device`: "auto" (CUDA when
-    a GPU is visible), "cpu" or "cuda[:i]"; the saved and returned model is on the CPU."""
+    a GPU is visible), "cpu" or "cuda[:i]"; the saved and returned model is on the CPU.
+    `evaluate(step, components)`, when given, is called every `evaluate_every` steps with the EMA weights
+    in the model (a learning curve, bench/calibrate_vision.py --every); it does not change the training."""
     from tqdm.auto import tqdm
 
     cfg = TinyT2IConfig.from_dict(cfg)
@@ -195,6 +209,10 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
             log.append(rec)
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
             running, count = 0.0, 0
+        if evaluate is not None and evaluate_every and step % evaluate_every == 0 and step < steps:
+            e0, ec0 = time.perf_counter(), time.process_time()
+            step_fn.with_ema(evaluate, step, comps)
+            t0, c0 = t0 + time.perf_counter() - e0, c0 + time.process_time() - ec0  # timings: training only
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     step_fn.finish()
     summary = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "bf16": bf16, "snr_gamma": snr_gamma,
