@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from attnlab.config import ConfigError, config_hash, validate_config
-from tests.fixtures import SMALL, UNIT, load_config
+from tests.fixtures import SMALL, UNIT, layer, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -19,16 +19,9 @@ def load(name):
 
 def merged(*names):
     """Layer config files the way Snakemake does (recursive update)."""
-    def update(base, new):
-        for k, v in new.items():
-            if isinstance(v, dict) and isinstance(base.get(k), dict):
-                update(base[k], v)
-            else:
-                base[k] = v
-        return base
     cfg = {}
     for n in names:
-        update(cfg, load(n))
+        layer(cfg, load(n))
     return cfg
 
 

@@ -1,6 +1,7 @@
 """The diffusion train step: a few steps on world renders, the saved folder, the CLI, reruns."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,25 @@ def test_a_learning_curve_sees_the_ema_weights_and_leaves_training_alone(data):
     for k, v in ref["components"]["unet"].state_dict().items():
         torch.testing.assert_close(out["components"]["unet"].state_dict()[k], v, rtol=0, atol=0)
     assert any(not torch.equal(seen[1][1][k], v) for k, v in seen[0][1].items())  # a curve, not one point
+
+
+def test_the_full_scale_vision_model_trains_and_samples(tmp_path):
+    """config/full.yaml's text-to-image model (the GPU route to the vision gate) builds from the shipped
+    config, takes a training step at its image size and samples: one step, batch 2, on the CPU."""
+    import yaml
+
+    from tests.fixtures import layer
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = {}
+    for name in ("config.yaml", "full.yaml"):
+        layer(cfg, yaml.safe_load((root / "config" / name).read_text()))
+    vision = cfg["vision"]
+    size = vision["image_size"]
+    out = train_mod.train(training_set(4, 0, size), {**vision["model"]["architecture"], "image_size": size}, steps=1,
+                          batch_size=2, lr=vision["model"]["lr"], seed=0, out_dir=tmp_path / "m", progress=False,
+                          snr_gamma=vision["model"].get("snr_gamma"))
+    assert np.isfinite(out["final_loss"]) and out["parameters"]["unet"] > 1_000_000  # not the mini model (0.4M)
+    img = generate(load_pipeline(tmp_path / "m"), ["a red circle on the left in the day"], seed=0, steps=2,
+                   guidance=vision["sampling"]["guidance"])
+    assert img.shape == (1, size, size, 3)
