@@ -30,10 +30,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
+from diffusion_throughput import vision_block  # noqa: E402  (bench/, the script's folder)
+
 from attnlab.diffusion.sample import generate  # noqa: E402
 from attnlab.diffusion.train import train  # noqa: E402
 from attnlab.image_world.evaluate import competence_fields  # noqa: E402
 from attnlab.seeds import derive_seed  # noqa: E402
+from attnlab.vision.plan import train_params  # noqa: E402
 from attnlab.world.caption import caption  # noqa: E402
 from attnlab.world.dataset import training_set  # noqa: E402
 from attnlab.world.metrics import caption_accuracy  # noqa: E402
@@ -63,12 +66,14 @@ def main() -> None:
     p.add_argument("--every", type=int, help="also score the EMA model every EVERY training steps (a learning curve)")
     p.add_argument("--sizes", help="YAML [[lo, hi]] x 3: the subject circumradii for 1, 2, 3 subjects "
                    "(attnlab.world.scene.SIZE_RANGES) for training data and evaluation scenes alike")
+    p.add_argument("--config", default="", help="a config layered over config/config.yaml (its vision block), "
+                   "e.g. config/full.yaml on a GPU")
     p.add_argument("--out")
     p.add_argument("--save-model", help="write the trained model (Stable Diffusion layout) into this folder")
     p.add_argument("--grid", help="write a PNG grid of the first 32 drawings (above) and their true renders (below)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    vision = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["vision"]
+    vision = vision_block(a.config)
     m = vision["model"]
     m["steps"] = a.steps or m["steps"]
     m["batch_size"] = a.batch or m["batch_size"]
@@ -133,10 +138,9 @@ def run(a, vision: dict, m: dict, size: int) -> None:
 
     t0 = time.perf_counter()
     df = training_set(int(m["train_images"]), derive_seed(a.train_seed, "vision", "train_data"), size)
-    out = train(df, {**m["architecture"], "image_size": size}, steps=m["steps"], batch_size=m["batch_size"],
-                lr=m["lr"], seed=derive_seed(a.train_seed, "vision", "model"), out_dir=None, progress=False,
-                caption_dropout=m["caption_dropout"], ema_decay=m["ema_decay"], snr_gamma=m.get("snr_gamma"),
-                evaluate=checkpoint if a.every else None, evaluate_every=a.every or 0)
+    params = train_params(vision, a.train_seed)  # what the workflow's training step gets (device, speed options)
+    out = train(df, params.pop("model"), out_dir=None, progress=False, evaluate=checkpoint if a.every else None,
+                evaluate_every=a.every or 0, **params)
     train_wall = time.perf_counter() - t0 - sum(c["eval_wall_s"] for c in curve)
     comps = out.pop("components")
     if a.save_model:
@@ -155,7 +159,7 @@ def run(a, vision: dict, m: dict, size: int) -> None:
     for f in FIELDS:
         print(f"{f:10s} {own[f]:.3f}  {sh[f]:.3f}")
     print(f"gate value (min over colour, shape of (own - shuffled) / (1 - shuffled)): {gate:.3f}; train {train_wall:.0f} s "
-          f"({out['seconds_per_step']:.3f} s/step, one thread; the cosine schedule spans all {m['steps']} steps, so a "
+          f"({out['seconds_per_step']:.3f} s/step on {out['device']}, one CPU thread; the cosine schedule spans all {m['steps']} steps, so a "
           f"curve point is not the end of a shorter run)")
     if a.out:
         Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
