@@ -173,3 +173,21 @@ def test_the_full_scale_vision_model_trains_and_samples(tmp_path):
     img = generate(load_pipeline(tmp_path / "m"), ["a red circle on the left in the day"], seed=0, steps=2,
                    guidance=vision["sampling"]["guidance"])
     assert img.shape == (1, size, size, 3)
+
+
+def test_coordinate_channels_reach_the_unet_and_survive_a_save(data, tmp_path):
+    """coord_channels: the UNet reads two more channels, x and y in [-1, 1] (left/top -1), while the
+    sample (noise, images) keeps three; the saved folder loads and samples the same images."""
+    from attnlab.diffusion.model import unet_input
+    from attnlab.diffusion.sample import latent_shape
+
+    cfg = {**TINY, "coord_channels": True}
+    out = train_mod.train(data, cfg, steps=2, batch_size=2, lr=1e-3, seed=0, out_dir=tmp_path / "m", progress=False)
+    comps = load_pipeline(tmp_path / "m")
+    assert comps["coord_channels"] and comps["unet"].config.in_channels == 5 and latent_shape(comps) == (3, 8, 8)
+    x = unet_input(comps, torch.zeros(2, 3, 8, 8))
+    assert x.shape == (2, 5, 8, 8)
+    assert x[0, 3, 0, 0] == -1 and x[0, 3, 0, 7] == 1 and x[0, 4, 0, 7] == -1 and x[1, 4, 7, 0] == 1
+    prompt = ["a red circle on the left in the day"]
+    np.testing.assert_array_equal(generate(comps, prompt, seed=0, steps=2), generate(out["components"], prompt, seed=0, steps=2))
+    assert unet_input(build(TINY, ["red"], seed=0), torch.zeros(1, 3, 8, 8)).shape == (1, 3, 8, 8)  # off: unchanged

@@ -56,6 +56,10 @@ class TinyT2IConfig:
     # cross-attention sees only the prompt's tokens ([BOS] words [EOS]), not the [PAD] tail
     # (diffusers' encoder_attention_mask); recorded in model_index.json so sampling does the same
     mask_padding: bool = False
+    # two more input channels holding each pixel's (x, y) in [-1, 1] (CoordConv): the UNet's features know
+    # where they are, so a caption's position words can place a subject (diffusers' convolutions and
+    # attention blocks carry no position otherwise); recorded in model_index.json like mask_padding
+    coord_channels: bool = False
 
     @classmethod
     def from_dict(cls, d: dict | "TinyT2IConfig" | None) -> "TinyT2IConfig":
@@ -104,7 +108,7 @@ def build_unet(cfg: TinyT2IConfig):
     down = ["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention]
     up = ["CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention)]
     return UNet2DConditionModel(
-        sample_size=cfg.image_size // cfg.patch, in_channels=cfg.channels * cfg.patch ** 2,
+        sample_size=cfg.image_size // cfg.patch, in_channels=cfg.channels * cfg.patch ** 2 + 2 * cfg.coord_channels,
         out_channels=cfg.channels * cfg.patch ** 2, resnet_time_scale_shift=cfg.time_scale_shift,
         down_block_types=tuple(down), up_block_types=tuple(up),
         mid_block_type="UNetMidBlock2DCrossAttn" if cfg.mid_block else None,
@@ -144,7 +148,21 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
     unet = build_unet(cfg)
     text_encoder = _text_encoder(cfg, len(tokenizer))
     return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer,
-            "scheduler": _scheduler(cfg), "vae": None, "mask_padding": cfg.mask_padding}
+            "scheduler": _scheduler(cfg), "vae": None, "mask_padding": cfg.mask_padding,
+            "coord_channels": cfg.coord_channels}
+
+
+def unet_input(components: dict, sample):
+    """What the UNet is called on: the (noisy) sample, with the two coordinate channels appended when
+    the model has them (TinyT2IConfig.coord_channels)."""
+    import torch
+
+    if not components.get("coord_channels"):
+        return sample
+    b, _, h, w = sample.shape
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=sample.device, dtype=sample.dtype),
+                            torch.linspace(-1, 1, w, device=sample.device, dtype=sample.dtype), indexing="ij")
+    return torch.cat([sample, torch.stack([xs, ys]).expand(b, 2, h, w)], 1)
 
 
 def n_parameters(components: dict) -> dict:
@@ -173,8 +191,9 @@ def save_pipeline(components: dict, directory: str | os.PathLike) -> None:
             comp.save_pretrained(directory / name, safe_serialization=True)
         lib = type(comp).__module__.split(".")[0]
         index[name] = [lib, "PreTrainedTokenizerFast" if name == "tokenizer" else type(comp).__name__]
-    if components.get("mask_padding"):
-        index["attnlab_mask_padding"] = True
+    for key in ("mask_padding", "coord_channels"):
+        if components.get(key):
+            index[f"attnlab_{key}"] = True
     (directory / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
@@ -234,6 +253,7 @@ def load_pipeline(directory: str | os.PathLike, device: str = "cpu") -> dict:
         "scheduler": load("scheduler", sched_cls.from_pretrained),
         "vae": None,
         "mask_padding": bool(_index(directory).get("attnlab_mask_padding", False)),
+        "coord_channels": bool(_index(directory).get("attnlab_coord_channels", False)),
     }
     if (directory / "vae").is_dir():
         comps["vae"] = load("vae", diffusers.AutoencoderKL.from_pretrained).to(device).eval()
@@ -262,11 +282,11 @@ def image_size(components: dict) -> int:
 
 def pixel_patch(components: dict) -> int:
     """The side of the pixel patches folded into channels (TinyT2IConfig.patch): 1 with a vae or an
-    RGB UNet, else sqrt(in_channels / 3)."""
+    RGB UNet, else sqrt(out_channels / 3)."""
     if components.get("vae") is not None:
         return 1
-    c = int(components["unet"].config.in_channels)
+    c = int(components["unet"].config.out_channels)
     p = int(round((c / 3) ** 0.5))
     if p * p * 3 != c:
-        raise AttnlabError(f"pixel-space UNet with {c} input channels: not 3 * patch^2")
+        raise AttnlabError(f"pixel-space UNet with {c} output channels: not 3 * patch^2")
     return p

@@ -11,17 +11,18 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from attnlab.diffusion.model import pixel_patch
+from attnlab.diffusion.model import pixel_patch, unet_input
 from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.seeds import derive_seed
 
 
 def latent_shape(components: dict) -> tuple[int, int, int]:
-    """(C, h, w) of the UNet's sample: the image itself in pixel space, the vae latent otherwise."""
+    """(C, h, w) of the UNet's sample: the image itself in pixel space, the vae latent otherwise (the
+    UNet's output channels: its input may have more, model.unet_input)."""
     cfg = components["unet"].config
     size = cfg.sample_size
     h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return int(cfg.in_channels), int(h), int(w)
+    return int(cfg.out_channels), int(h), int(w)
 
 
 def initial_noise(components: dict, seeds: Sequence[int]) -> torch.Tensor:
@@ -118,7 +119,7 @@ def generate(components: dict, prompts: Sequence[str], seed: int | Sequence[int]
         if latent_hook is not None:
             latents = latent_hook(i, t, latents)
         x = torch.cat([latents, latents]) if cfg else latents
-        x = sched.scale_model_input(x, t)
+        x = unet_input(components, sched.scale_model_input(x, t))
         eps = unet(x, t, encoder_hidden_states=emb, cross_attention_kwargs=cross_attention_kwargs, **kw).sample
         if cfg:
             uncond, cond = eps.chunk(2)

@@ -28,7 +28,7 @@ import torch
 
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
-from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, resolve_device, save_pipeline
+from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, resolve_device, save_pipeline, unet_input
 from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
@@ -80,6 +80,7 @@ class TrainStep:
         from diffusers.optimization import get_cosine_schedule_with_warmup
         from diffusers.training_utils import EMAModel
 
+        self.comps = comps
         self.unet, self.text_encoder, self.sched = comps["unet"], comps["text_encoder"], comps["scheduler"]
         self.device_type = next(self.unet.parameters()).device.type
         self.mask_padding = bool(comps.get("mask_padding"))
@@ -97,7 +98,7 @@ class TrainStep:
         from diffusers.training_utils import compute_snr
 
         sched = self.sched
-        xt = sched.add_noise(x0, noise, t)
+        xt = unet_input(self.comps, sched.add_noise(x0, noise, t))
         if self.channels_last:
             xt = xt.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
