@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from diffusion_throughput import vision_block  # noqa: E402  (bench/, the script's folder)
 
+from attnlab.diffusion.probe import caption_use  # noqa: E402
 from attnlab.diffusion.sample import generate  # noqa: E402
 from attnlab.diffusion.train import train  # noqa: E402
 from attnlab.image_world.evaluate import competence_fields  # noqa: E402
@@ -41,6 +42,7 @@ from attnlab.world.caption import caption  # noqa: E402
 from attnlab.world.dataset import training_set  # noqa: E402
 from attnlab.world.metrics import caption_accuracy  # noqa: E402
 from attnlab.world.parser import parse  # noqa: E402
+from attnlab.world.render import render  # noqa: E402
 from attnlab.world.scene import random_scene, subject_sizes  # noqa: E402
 
 FIELDS = ("colour", "shape", "ring", "position", "count", "background", "strict")
@@ -104,8 +106,6 @@ def score(comps: dict, a, vision: dict, size: int, grid: str | None = None) -> d
         if grid and es == 0:
             from PIL import Image
 
-            from attnlab.world.render import render
-
             k = min(32, a.n_eval)
             top = np.concatenate([np.concatenate(imgs[r:r + 8], 1) for r in range(0, k, 8)], 0)
             truth = [render(s, size).image for s in scenes[:k]]
@@ -149,15 +149,23 @@ def run(a, vision: dict, m: dict, size: int) -> None:
         save_pipeline(comps, a.save_model)
     r = score(comps, a, vision, size, grid=a.grid)
     own, sh, gate = r["own"], r["shuffled"], r["gate_value"]
+    rng = np.random.default_rng(derive_seed(a.train_seed, "calibrate", "probe"))
+    probe_scenes = [random_scene(rng, 1) for _ in range(a.n_eval)]
+    use = caption_use(comps, probe_scenes, np.stack([render(s, size).image for s in probe_scenes]),
+                      seed=derive_seed(a.train_seed, "calibrate", "probe_noise"))
     rec = {"overrides": {"steps": m["steps"], "batch_size": m["batch_size"], "lr": m["lr"],
                          "train_images": m["train_images"], "set": a.set, "sizes": a.sizes},
            "train_seed": a.train_seed, "n_eval": a.n_eval * a.eval_seeds, "train_wall_s": train_wall,
            "seconds_per_step": out["seconds_per_step"], "final_loss": out["final_loss"],
-           "own": own, "shuffled": sh, "gate_value": gate, "curve": curve}
+           "own": own, "shuffled": sh, "gate_value": gate, "caption_use": use, "curve": curve}
     print(json.dumps({k: v for k, v in rec.items() if k != "curve"}, indent=1))
     print("field       own   shuffled")
     for f in FIELDS:
         print(f"{f:10s} {own[f]:.3f}  {sh[f]:.3f}")
+    print(f"caption use (attnlab.diffusion.probe; {a.n_eval} one-subject scenes): denoising loss with the own caption, "
+          "and its rise when one word is swapped / the caption is empty")
+    for t in use["own"]:
+        print(f"  t={t}: own {use['own'][t]:.4f}  " + "  ".join(f"{k} {use[k][t] - use['own'][t]:+.4f}" for k in use if k != "own"))
     print(f"gate value (min over colour, shape of (own - shuffled) / (1 - shuffled)): {gate:.3f}; train {train_wall:.0f} s "
           f"({out['seconds_per_step']:.3f} s/step on {out['device']}, one CPU thread; the cosine schedule spans all {m['steps']} steps, so a "
           f"curve point is not the end of a shorter run)")
