@@ -14,6 +14,7 @@ from attnlab.diffusion.model import build, load_pipeline
 from attnlab.diffusion.sample import generate
 from attnlab.diffusion.tokenizer import encode
 from attnlab.io import write_parquet
+from attnlab.seeds import derive_seed
 from attnlab.world.caption import VOCAB
 from attnlab.world.dataset import training_set
 
@@ -191,3 +192,15 @@ def test_coordinate_channels_reach_the_unet_and_survive_a_save(data, tmp_path):
     prompt = ["a red circle on the left in the day"]
     np.testing.assert_array_equal(generate(comps, prompt, seed=0, steps=2), generate(out["components"], prompt, seed=0, steps=2))
     assert unet_input(build(TINY, ["red"], seed=0), torch.zeros(1, 3, 8, 8)).shape == (1, 3, 8, 8)  # off: unchanged
+
+
+def test_a_frozen_text_encoder_keeps_its_initial_weights(data, tmp_path):
+    """train_text_encoder=False: the UNet trains, the text encoder saved is the one built from the seed."""
+    kw = dict(steps=3, batch_size=2, lr=1e-2, seed=4, progress=False)
+    out = train_mod.train(data, TINY, out_dir=tmp_path / "m", train_text_encoder=False, **kw)
+    init = build(TINY, train_mod.vocabulary(data.caption), seed=derive_seed(4, "diffusion", "init"))
+    saved = load_pipeline(tmp_path / "m")
+    for k, v in init["text_encoder"].state_dict().items():
+        torch.testing.assert_close(saved["text_encoder"].state_dict()[k], v, rtol=0, atol=0)
+    assert any(not torch.equal(saved["unet"].state_dict()[k], v) for k, v in init["unet"].state_dict().items())
+    assert out["train_text_encoder"] is False and "train_text_encoder" not in train_mod.train(data, TINY, out_dir=None, **kw)

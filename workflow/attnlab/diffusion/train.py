@@ -76,7 +76,7 @@ class TrainStep:
 
     def __init__(self, comps: dict, *, lr: float, steps: int, warmup: int = 50, ema_decay: float = 0.995,
                  snr_gamma: float | None = None, bf16: bool = False, channels_last: bool = False,
-                 compile: bool = False):
+                 compile: bool = False, train_text_encoder: bool = True):
         from diffusers.optimization import get_cosine_schedule_with_warmup
         from diffusers.training_utils import EMAModel
 
@@ -88,7 +88,10 @@ class TrainStep:
         if channels_last:
             self.unet.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.unet) if compile else self.unet
-        self.params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        # train_text_encoder False: the text encoder keeps its initial (random) weights, as Stable Diffusion
+        # keeps its pretrained CLIP frozen: every word stays as distinct as at initialisation
+        self.params = list(self.unet.parameters()) + (list(self.text_encoder.parameters()) if train_text_encoder else [])
+        self.text_encoder.requires_grad_(train_text_encoder)
         self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
         self.lr_sched = get_cosine_schedule_with_warmup(self.opt, min(warmup, steps // 4), steps)
         self.ema = EMAModel(self.params, decay=ema_decay, use_ema_warmup=False)
@@ -160,7 +163,8 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
           out_dir: str | Path | None, progress: bool = True, caption_dropout: float = 0.1,
           ema_decay: float = 0.995, warmup: int = 50, log_every: int = 50, bf16: bool = False,
           words: list[str] | None = None, snr_gamma: float | None = None, channels_last: bool = False,
-          compile: bool = False, device: str = "auto", evaluate=None, evaluate_every: int = 0) -> dict:
+          compile: bool = False, device: str = "auto", evaluate=None, evaluate_every: int = 0,
+          train_text_encoder: bool = True) -> dict:
     """Train a fresh model on `df` (columns image = PNG bytes, caption) and save its EMA weights to
     `out_dir` (atomically, via attnlab.io.atomic_dir; None: do not save). Returns a summary dict
     (seconds per step, final loss, parameter counts) and, under "components", the trained EMA model.
@@ -189,7 +193,7 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
     tokens = encode(comps["tokenizer"], captions)
     empty = encode(comps["tokenizer"], [""])[0]
     step_fn = TrainStep(comps, lr=lr, steps=steps, warmup=warmup, ema_decay=ema_decay, snr_gamma=snr_gamma,
-                        bf16=bf16, channels_last=channels_last, compile=compile)
+                        bf16=bf16, channels_last=channels_last, compile=compile, train_text_encoder=train_text_encoder)
     gen = torch.Generator().manual_seed(derive_seed(seed, "diffusion", "batches"))
 
     log = []
@@ -224,6 +228,8 @@ def train(df, cfg: TinyT2IConfig | dict, steps: int, batch_size: int, lr: float,
                "torch_threads": torch.get_num_threads(), "device": str(dev)}
     if channels_last or compile:
         summary.update(channels_last=channels_last, compile=compile)
+    if not train_text_encoder:
+        summary["train_text_encoder"] = False
     if out_dir is not None:
         write_model_dir(comps, out_dir, log, summary)
     return {**summary, "components": comps}
@@ -251,7 +257,7 @@ def main(args: StepArgs) -> None:
         raise AttnlabError(f"diffusion train params miss {missing}")
     df = read_parquet(args.input("data"))
     opts = {k: p[k] for k in ("caption_dropout", "ema_decay", "warmup", "log_every", "bf16", "words", "snr_gamma",
-                              "channels_last", "compile", "device") if k in p}
+                              "channels_last", "compile", "device", "train_text_encoder") if k in p}
     summary = train(df, p.get("model", {}), steps=int(p["steps"]), batch_size=int(p["batch_size"]),
                     lr=float(p["lr"]), seed=int(p["seed"]), out_dir=args.output("model"),
                     progress=bool(p.get("progress", True)), **opts)

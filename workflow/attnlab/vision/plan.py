@@ -68,8 +68,9 @@ def train_params(vision: dict, base_seed: int) -> dict:
             "batch_size": m["batch_size"], "lr": m["lr"], "ema_decay": m["ema_decay"],
             "caption_dropout": m["caption_dropout"], "snr_gamma": m.get("snr_gamma"),
             "seed": derive_seed(base_seed, "vision", "model"), **device_params(vision),
-            # speed options of attnlab.diffusion.train.TrainStep, passed only when configured
-            **{k: m[k] for k in SPEED_OPTIONS if k in m}}
+            # speed options of attnlab.diffusion.train.TrainStep and train_text_encoder, passed only when
+            # configured (the cached model of a config without them stays valid)
+            **{k: m[k] for k in (*SPEED_OPTIONS, "train_text_encoder") if k in m}}
 
 
 def sampling_params(vision: dict) -> dict:
