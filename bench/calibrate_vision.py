@@ -35,7 +35,7 @@ from diffusion_throughput import vision_block  # noqa: E402  (bench/, the script
 from attnlab.diffusion.probe import caption_use  # noqa: E402
 from attnlab.diffusion.sample import generate  # noqa: E402
 from attnlab.diffusion.train import train  # noqa: E402
-from attnlab.image_world.evaluate import competence_fields  # noqa: E402
+from attnlab.image_world.evaluate import above_chance, competence_fields  # noqa: E402
 from attnlab.seeds import derive_seed  # noqa: E402
 from attnlab.vision.plan import train_params  # noqa: E402
 from attnlab.world.caption import caption  # noqa: E402
@@ -118,10 +118,6 @@ def score(comps: dict, a, vision: dict, size: int, grid: str | None = None) -> d
     own = {f: float(np.mean([r[f] for r in rows])) for f in FIELDS}
     sh = {f: float(np.mean([r[f"shuffled_{f}"] for r in rows])) for f in FIELDS}
     return {"own": own, "shuffled": sh, "gate_value": competence_fields(own, sh)}
-
-
-def above_chance(own: float, shuffled: float) -> float:
-    return (own - shuffled) / (1 - shuffled) if shuffled < 1 else 0.0
 
 
 def run(a, vision: dict, m: dict, size: int) -> None:

@@ -152,6 +152,15 @@ def build(cfg: TinyT2IConfig | dict, words: list[str], seed: int) -> dict:
             "coord_channels": cfg.coord_channels}
 
 
+def prediction_target(scheduler, x0, noise, t):
+    """What the UNet is trained to predict for clean x0 noised with `noise` at timesteps t: the noise
+    (prediction_type "epsilon"), the velocity ("v_prediction") or x0 itself ("sample")."""
+    kind = scheduler.config.prediction_type
+    if kind == "v_prediction":
+        return scheduler.get_velocity(x0, noise, t)
+    return x0 if kind == "sample" else noise
+
+
 def unet_input(components: dict, sample):
     """What the UNet is called on: the (noisy) sample, with the two coordinate channels appended when
     the model has them (TinyT2IConfig.coord_channels)."""

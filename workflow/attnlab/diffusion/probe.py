@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from attnlab.diffusion.model import unet_input
+from attnlab.diffusion.model import prediction_target, unet_input
 from attnlab.diffusion.sample import encode_images, text_embeddings
 from attnlab.world.caption import caption, position_phrase
 from attnlab.world.scene import BACKGROUNDS, COLORS, SHAPES, Scene
@@ -60,13 +60,8 @@ def denoising_loss(components: dict, images: np.ndarray, prompts: Sequence[str],
     for t in timesteps:
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(int(seed) * 1009 + int(t))).to(x0.device)
         tt = torch.full((len(x0),), int(t), device=x0.device)
-        target = noise
-        if sched.config.prediction_type == "v_prediction":
-            target = sched.get_velocity(x0, noise, tt)
-        elif sched.config.prediction_type == "sample":
-            target = x0
         pred = unet(unet_input(components, sched.add_noise(x0, noise, tt)), tt, encoder_hidden_states=emb).sample
-        out[int(t)] = float((pred.float() - target).pow(2).mean())
+        out[int(t)] = float((pred.float() - prediction_target(sched, x0, noise, tt)).pow(2).mean())
     return out
 
 

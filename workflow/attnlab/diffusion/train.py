@@ -28,7 +28,15 @@ import torch
 
 from attnlab import AttnlabError
 from attnlab.cli import StepArgs, run_step
-from attnlab.diffusion.model import TinyT2IConfig, build, n_parameters, resolve_device, save_pipeline, unet_input
+from attnlab.diffusion.model import (
+    TinyT2IConfig,
+    build,
+    n_parameters,
+    prediction_target,
+    resolve_device,
+    save_pipeline,
+    unet_input,
+)
 from attnlab.diffusion.tokenizer import PAD_ID, encode
 from attnlab.io import atomic_dir, read_parquet, write_jsonl_line
 from attnlab.seeds import derive_seed
@@ -108,12 +116,7 @@ class TrainStep:
             emb = self.text_encoder(ids)[0]
             kw = {"encoder_attention_mask": (ids != PAD_ID).long()} if self.mask_padding else {}
             pred = self.forward(xt, t, encoder_hidden_states=emb, **kw).sample
-        target = noise
-        if sched.config.prediction_type == "v_prediction":
-            target = sched.get_velocity(x0, noise, t)
-        elif sched.config.prediction_type == "sample":
-            target = x0
-        loss = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))
+        loss = (pred.float() - prediction_target(sched, x0, noise, t)).pow(2).mean(dim=(1, 2, 3))
         if self.snr_gamma:
             snr = compute_snr(sched, t)
             w = snr.clamp(max=self.snr_gamma) / snr
