@@ -10,12 +10,12 @@ from attnlab.diffusion import generate as gen
 from attnlab.diffusion import ir_attention as ir
 from attnlab.diffusion.model import build
 from attnlab.diffusion.sample import generate, initial_noise
+from tests.fixtures import TINY_T2I
 
 torch.set_num_threads(1)
 
 WORDS = ["a", "red", "blue", "circle", "square", "on", "the", "left", "right"]
-TINY = {"image_size": 8, "block_out_channels": [8, 16], "attention": [True, True], "norm_num_groups": 4,
-        "heads": 2, "text_width": 16, "text_layers": 1, "text_intermediate": 32, "max_length": 10}
+TINY = {**TINY_T2I, "attention": [True, True], "max_length": 10}
 
 
 def box_mask(x0, y0, x1, y1, size=8):

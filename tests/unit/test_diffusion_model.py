@@ -10,12 +10,12 @@ from attnlab import AttnlabError
 from attnlab.diffusion.model import TinyT2IConfig, build, image_size, load_pipeline, save_pipeline
 from attnlab.diffusion.sample import generate
 from attnlab.diffusion.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, build_tokenizer, encode
+from tests.fixtures import TINY_T2I
 
 torch.set_num_threads(1)
 
 WORDS = ["a", "red", "blue", "circle", "square", "on", "the", "left", "right"]
-TINY = {"image_size": 8, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
-        "heads": 2, "text_width": 16, "text_layers": 1, "text_intermediate": 32, "max_length": 10}
+TINY = {**TINY_T2I, "max_length": 10}
 
 
 @pytest.fixture(scope="module")

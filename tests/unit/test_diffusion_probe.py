@@ -11,11 +11,11 @@ from attnlab.diffusion.probe import ATTRIBUTES, altered, caption_use, denoising_
 from attnlab.world.caption import VOCAB, caption
 from attnlab.world.render import render
 from attnlab.world.scene import Scene, Subject
+from tests.fixtures import TINY_T2I
 
 torch.set_num_threads(1)
 
-TINY = {"image_size": 8, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
-        "heads": 2, "text_width": 16, "text_layers": 1, "text_intermediate": 32, "max_length": 64}
+TINY = TINY_T2I
 SCENE = Scene([Subject("circle", "red", 0.2, 0.2, 0.5), Subject("square", "blue", 0.15, 0.8, 0.8)], "day")
 
 

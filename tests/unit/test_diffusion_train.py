@@ -17,11 +17,11 @@ from attnlab.io import write_parquet
 from attnlab.seeds import derive_seed
 from attnlab.world.caption import VOCAB
 from attnlab.world.dataset import training_set
+from tests.fixtures import TINY_T2I
 
 torch.set_num_threads(1)
 
-TINY = {"image_size": 8, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
-        "heads": 2, "text_width": 16, "text_layers": 1, "text_intermediate": 32, "max_length": 64}
+TINY = TINY_T2I
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,10 @@ from attnlab.diffusion.model import build, save_pipeline
 from attnlab.io import read_json, read_parquet, write_parquet
 from attnlab.world.caption import VOCAB
 from attnlab.world.render import to_png
+from tests.fixtures import TINY_T2I
 from tests.unit.test_diffusion_latent import sd_dir  # noqa: F401  (fixture: a fake local SD folder)
 
-TINY = {"image_size": 16, "block_out_channels": [8, 16], "attention": [False, True], "norm_num_groups": 4,
-        "heads": 1, "text_width": 16, "text_layers": 1, "text_heads": 1, "text_intermediate": 32,
-        "max_length": 64}
+TINY = {**TINY_T2I, "image_size": 16, "heads": 1, "text_heads": 1}
 SAMPLING = {"steps": 2, "guidance": 2.0, "layers": "all", "token_dropout": 0.5, "ref_bias": 3.0}
 COMMON = {"scale": "test", "base_seed": 0, "seeds": [0], "config_hash": "test", "threads": 1, "bootstrap": 200,
           "deviations": []}
