@@ -8,6 +8,7 @@ parsed drawing against its own scene and against a shuffled scene (the next imag
     python bench/calibrate_vision.py --steps 600 --batch 32 --set architecture.attention='[false,true,true]'
     python bench/calibrate_vision.py --n-eval 96 --eval-seeds 2 --out /tmp/cal.json
     python bench/calibrate_vision.py --steps 14400 --every 1800 --n-eval 64   # a learning curve
+    python bench/calibrate_vision.py --load-model /tmp/m --sampler 3,12 --sampler 7.5,25   # sampler settings of a saved model
 
 The world's subject sizes are config's `vision.subject_sizes` unless --sizes says otherwise.
 
@@ -73,6 +74,9 @@ def main() -> None:
     p.add_argument("--out")
     p.add_argument("--save-model", help="write the trained model (Stable Diffusion layout) into this folder")
     p.add_argument("--grid", help="write a PNG grid of the first 32 drawings (above) and their true renders (below)")
+    p.add_argument("--load-model", help="score this saved model (--save-model's folder) instead of training one")
+    p.add_argument("--sampler", action="append", default=[], metavar="GUIDANCE,STEPS",
+                   help="score with these sampling settings (repeatable) instead of config's vision.sampling")
     a = p.parse_args()
     torch.set_num_threads(1)
     vision = vision_block(a.config)
@@ -86,12 +90,47 @@ def main() -> None:
         set_key(m, k, yaml.safe_load(v))
     size = vision["image_size"]
     with subject_sizes(yaml.safe_load(a.sizes) if a.sizes else vision.get("subject_sizes")):
-        run(a, vision, m, size)
+        if a.load_model:
+            sweep(a, vision, size)
+        else:
+            run(a, vision, m, size)
 
 
-def score(comps: dict, a, vision: dict, size: int, grid: str | None = None) -> dict:
+def samplers(a, vision: dict) -> list[dict]:
+    """--sampler GUIDANCE,STEPS settings, or config's vision.sampling alone."""
+    if not a.sampler:
+        return [dict(vision["sampling"])]
+    out = []
+    for s in a.sampler:
+        g, n = s.split(",")
+        out.append({"guidance": float(g), "steps": int(n)})
+    return out
+
+
+def sweep(a, vision: dict, size: int) -> None:
+    """Score a saved model under each sampling setting (the same captions and noise for each)."""
+    from attnlab.diffusion.model import load_pipeline
+
+    comps = load_pipeline(a.load_model)
+    recs = []
+    for smp in samplers(a, vision):
+        t0 = time.perf_counter()
+        r = score(comps, a, vision, size, sampling=smp)
+        o, sh = r["own"], r["shuffled"]
+        recs.append({**smp, **r, "wall_s": time.perf_counter() - t0})
+        print(f"guidance {smp['guidance']:g}, {smp['steps']} steps: gate {r['gate_value']:+.3f} "
+              f"(colour {above_chance(o['colour'], sh['colour']):+.3f}, shape {above_chance(o['shape'], sh['shape']):+.3f}, "
+              f"strict {o['strict']:.2f} vs {sh['strict']:.2f}; {recs[-1]['wall_s']:.0f} s)", flush=True)
+    if a.out:
+        Path(a.out).write_text(json.dumps({"model": a.load_model, "train_seed": a.train_seed,
+                                           "n_eval": a.n_eval * a.eval_seeds, "settings": recs}, indent=1) + "\n")
+
+
+def score(comps: dict, a, vision: dict, size: int, grid: str | None = None, sampling: dict | None = None) -> dict:
     """Draw a.n_eval fresh captions per evaluation seed (the same ones at every call) and score the
-    parsed drawings against their own scene and a shuffled one: {"own", "shuffled", "gate_value"}."""
+    parsed drawings against their own scene and a shuffled one: {"own", "shuffled", "gate_value"}.
+    `sampling` ({"guidance", "steps"}) replaces config's vision.sampling."""
+    sampling = sampling or vision["sampling"]
     rows = []
     for es in range(a.eval_seeds):
         rng = np.random.default_rng(derive_seed(a.train_seed, "calibrate", "eval", es))
@@ -100,8 +139,8 @@ def score(comps: dict, a, vision: dict, size: int, grid: str | None = None) -> d
         seeds = [derive_seed(a.train_seed, "calibrate", "noise", es, i) for i in range(a.n_eval)]
         imgs = []
         for b in range(0, a.n_eval, 32):
-            imgs += list(generate(comps, prompts[b:b + 32], seeds[b:b + 32], steps=vision["sampling"]["steps"],
-                                  guidance=vision["sampling"]["guidance"]))
+            imgs += list(generate(comps, prompts[b:b + 32], seeds[b:b + 32], steps=int(sampling["steps"]),
+                                  guidance=float(sampling["guidance"])))
         parsed = [parse(im) for im in imgs]
         if grid and es == 0:
             from PIL import Image
