@@ -1,5 +1,6 @@
 """The denoising probe of caption use: altered captions, and the loss on hand-made cases."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -66,3 +67,28 @@ def test_caption_use_on_a_model_that_reads_text():
     assert list(use) == ["own", *ATTRIBUTES, "empty"]
     assert use["own"] == caption_use(comps, scenes, images, timesteps=(300, 900), seed=1)["own"]
     assert use["empty"][900] != use["own"][900] and use["colour"][900] != use["own"][900]
+
+
+def test_the_workflow_probe_writes_every_variant_and_the_table_reads_it_as_a_rise(tmp_path):
+    """image_world's probe step on a saved tiny model: JSON with string timesteps, the same numbers on a
+    rerun; the table's note shows each variant's rise over the own caption's loss."""
+    from attnlab.cli import parse
+    from attnlab.diffusion.model import save_pipeline
+    from attnlab.image_world import probe as probe_step
+    from attnlab.image_world.table import caption_use_note
+    from attnlab.io import read_json
+
+    save_pipeline(build(TINY, VOCAB, seed=0), tmp_path / "m")
+    params = {"n": 3, "seed": 5, "size": 8, "timesteps": [300, 900], "subject_sizes": None, "device": "cpu"}
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"use{i}.json"
+        probe_step.main(parse(["--input", "model", str(tmp_path / "m"), "--output", "caption_use", str(out),
+                               "--params", json.dumps(params)]))
+        outs.append(read_json(out))
+    use = outs[0]
+    assert outs[0] == outs[1] and use["n"] == 3 and use["timesteps"] == [300, 900]
+    assert list(use["loss"]) == ["own", *ATTRIBUTES, "empty"] and list(use["loss"]["own"]) == ["300", "900"]
+    hand = {"n": 2, "timesteps": [950], "loss": {"own": {"950": 0.25}, "colour": {"950": 0.75}, "shape": {"950": 0.25}}}
+    note = caption_use_note(hand)
+    assert "t = 950: colour +0.5000, shape +0.0000 (own caption 0.2500)" in note and "2 fresh" in note

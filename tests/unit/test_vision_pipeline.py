@@ -130,7 +130,7 @@ def test_device_reaches_the_model_and_generation_steps_only_when_configured():
     for cfg, dev in ((config, None), ({**config, "vision": {**config["vision"], "model": {
             **config["vision"]["model"], "device": "cuda:1"}}}, "cuda:1")):
         steps = dict(((g, s.name), s) for g, s in registry.steps(cfg))
-        shared = [s for (g, name), s in steps.items() if name == "model"]
+        shared = [s for (g, name), s in steps.items() if name in ("model", "probe")]
         generate = [s for (g, name), s in steps.items() if name == "generate"]
         assert shared and generate
         for s in shared + generate:  # a stack of seeds shares the device among its common params

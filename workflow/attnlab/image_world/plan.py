@@ -6,7 +6,7 @@ from __future__ import annotations
 from attnlab.experiment import Context, Experiment, Step, claims_path, evaluate_step, table_step
 from attnlab.image_world import PAPER
 from attnlab.seeds import derive_seed
-from attnlab.vision.plan import generate_step, sample_dirs, sampling_params, world_params
+from attnlab.vision.plan import device_params, generate_step, model_dir, sample_dirs, sampling_params, world_params
 
 EXP = "image_world"
 RESULTS = f"results/{EXP}"
@@ -22,6 +22,17 @@ def generate_params(cfg: dict, vision: dict, base_seed: int, seed: int) -> dict:
             "seed": derive_seed(base_seed, EXP, "generate", seed), **sampling_params(vision), **world_params(vision)}
 
 
+# The caption-use probe (attnlab.image_world.probe): one-subject renders, the timesteps where the
+# caption matters most (at t near 1000 the noisy image says little, the caption the rest).
+PROBE_N = 64
+PROBE_TIMESTEPS = (500, 850, 950)
+
+
+def probe_params(vision: dict, base_seed: int) -> dict:
+    return {"n": PROBE_N, "timesteps": list(PROBE_TIMESTEPS), "size": vision["image_size"],
+            "seed": derive_seed(base_seed, EXP, "probe"), **world_params(vision), **device_params(vision)}
+
+
 # --- the experiment record ---------------------------------------------------------------------
 
 PARSER = f"{RESULTS}/metrics/parser.json"
@@ -29,6 +40,7 @@ SAMPLES = f"{RESULTS}/metrics/samples.parquet"
 # The vision track's competence gate (attnlab.claims.Competence as JSON), read by ir_diffusion,
 # mucr and envision's evaluate steps.
 COMPETENCE = f"{RESULTS}/metrics/competence.json"
+CAPTION_USE = f"{RESULTS}/metrics/caption_use.json"
 
 
 def evaluate_params(cfg: dict) -> dict:
@@ -42,10 +54,13 @@ def steps(ctx: Context) -> list[Step]:
         Step("validate", "attnlab.image_world.validate", "analysis", output={"parser": PARSER}, runtime=10,
              params=validate_params(cfg, vision, seed0)),
         generate_step(ctx, input={}, runtime=30, params=lambda w: generate_params(cfg, vision, seed0, int(w["seed"]))),
+        Step("probe", "attnlab.image_world.probe", "diffusion", input={"model": model_dir(vision)},
+             output={"caption_use": CAPTION_USE}, params=probe_params(vision, seed0), gpu=True, mem_mb=3000, runtime=10),
         evaluate_step(EXPERIMENT, ctx, input={"parser": PARSER, "images": images},
                       output={"samples": SAMPLES, "competence": COMPETENCE}, params=evaluate_params(cfg),
                       mem_mb=1000, runtime=10),
         table_step(EXPERIMENT, ctx, input={"parser": PARSER, "samples": SAMPLES, "competence": COMPETENCE,
+                                           "caption_use": CAPTION_USE,
                                            "claims": claims_path(EXP),
                                            "images": images}, params={}, figures={"samples": "sample grid"}),
     ]

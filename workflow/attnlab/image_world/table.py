@@ -35,6 +35,20 @@ def summarise(parser: dict, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(display).fillna("—"), pd.DataFrame(numeric)
 
 
+def caption_use_note(use: dict) -> str:
+    """The caption-use probe's line in the notes: per timestep, the rise of the denoising loss when one
+    caption word is swapped (or the caption emptied), against the own caption's loss."""
+    per_t = []
+    for t in use["timesteps"]:
+        t = str(t)
+        own = use["loss"]["own"][t]
+        per_t.append(f"t = {t}: " + ", ".join(f"{k} {row[t] - own:+.4f}" for k, row in use["loss"].items() if k != "own")
+                     + f" (own caption {own:.4f})")
+    return (f"Caption use (the denoising probe, attnlab.diffusion.probe; a diagnostic, not a claim): the model's denoising "
+            f"loss on {use['n']} fresh one-subject renders rises when one word of the caption is swapped, by "
+            + "; ".join(per_t) + ". A rise of ~0 means the model ignores that word.")
+
+
 def main(args: StepArgs) -> None:
     p = args.params
     parser = read_json(args.input("parser"))
@@ -53,6 +67,7 @@ def main(args: StepArgs) -> None:
     gate = read_json(args.input("competence"))
     notes.append("The competence gate below is the vision track's: ir_diffusion, mucr and envision judge a seed's "
                  "model claims only when it is met on that seed.")
+    notes.append(caption_use_note(read_json(args.input("caption_use"))))
     write_table(table_paths(args), display,
                 title="image_world — parser ceiling and caption accuracy of the text-to-image model",
                 provenance=prov, numeric=numeric, notes=[*notes, *competence_notes([{"competence": gate}]), *deviation_notes(args.params)])
