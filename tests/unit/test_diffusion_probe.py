@@ -66,6 +66,9 @@ def test_caption_use_on_a_model_that_reads_text():
     use = caption_use(comps, scenes, images, timesteps=(300, 900), seed=1)
     assert list(use) == ["own", *ATTRIBUTES, "empty"]
     assert use["own"] == caption_use(comps, scenes, images, timesteps=(300, 900), seed=1)["own"]
+    # the images encoded once for every variant: each row is denoising_loss of its captions
+    assert use["own"] == denoising_loss(comps, images, [caption(s) for s in scenes], (300, 900), seed=1)
+    assert use["colour"] == denoising_loss(comps, images, [caption(altered(s, "colour")) for s in scenes], (300, 900), seed=1)
     assert use["empty"][900] != use["own"][900] and use["colour"][900] != use["own"][900]
 
 

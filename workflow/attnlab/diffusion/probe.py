@@ -53,8 +53,14 @@ def denoising_loss(components: dict, images: np.ndarray, prompts: Sequence[str],
     """Mean squared error of the UNet's prediction against the scheduler's target (noise, velocity or
     sample) for uint8 `images` (B, H, W, 3) noised to each timestep, per timestep. The noise depends on
     `seed` and t alone, so two calls with other prompts see the same noisy images."""
+    x0 = encode_images(components, images).to(components["unet"].device)
+    return _losses(components, x0, prompts, timesteps, seed)
+
+
+def _losses(components: dict, x0: torch.Tensor, prompts: Sequence[str], timesteps: Sequence[int],
+            seed: int) -> dict[int, float]:
+    """denoising_loss of already encoded images `x0`."""
     unet, sched = components["unet"], components["scheduler"]
-    x0 = encode_images(components, images).to(unet.device)
     emb = text_embeddings(components, list(prompts))
     out = {}
     for t in timesteps:
@@ -65,10 +71,13 @@ def denoising_loss(components: dict, images: np.ndarray, prompts: Sequence[str],
     return out
 
 
+@torch.no_grad()
 def caption_use(components: dict, scenes: Sequence[Scene], images: np.ndarray, timesteps=(500, 700, 850, 950),
                 seed: int = 0) -> dict[str, dict[int, float]]:
     """Denoising loss with the own caption, with each attribute of ATTRIBUTES altered, and with the empty
-    caption: {"own" | attribute | "empty": {t: loss}}. Use of a word = its row minus "own"."""
+    caption: {"own" | attribute | "empty": {t: loss}}. Use of a word = its row minus "own". The images are
+    encoded once; every variant sees the same noisy images."""
     variants = {"own": [caption(s) for s in scenes],
                 **{a: [caption(altered(s, a)) for s in scenes] for a in ATTRIBUTES}, "empty": [""] * len(scenes)}
-    return {name: denoising_loss(components, images, prompts, timesteps, seed) for name, prompts in variants.items()}
+    x0 = encode_images(components, images).to(components["unet"].device)
+    return {name: _losses(components, x0, prompts, timesteps, seed) for name, prompts in variants.items()}
